@@ -1,0 +1,48 @@
+# The two commands of the README: `make test` and `make demo`. Both install any missing Debian
+# packages, configure and build incrementally, then run. Other targets are for developers.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: all deps build build-asan build-release test test-debug test-asan demo format format-check clean help
+
+all: build
+
+help:
+	@echo "make test      install deps, build debug + ASan/UBSan, run every test suite"
+	@echo "make demo      install deps, build release, run 'hashwatt demo'"
+	@echo "make build     debug build only (build/debug)"
+	@echo "make format    clang-format every C++ source in place"
+
+deps:
+	@scripts/install-deps.sh
+
+build/%/build.ninja: CMakeLists.txt CMakePresets.json | deps
+	cmake --preset $* >/dev/null
+
+build: deps build/debug/build.ninja
+	cmake --build --preset debug -j $(JOBS)
+
+build-asan: deps build/asan/build.ninja
+	cmake --build --preset asan -j $(JOBS)
+
+build-release: deps build/release/build.ninja
+	cmake --build --preset release -j $(JOBS)
+
+test-debug: build
+	ctest --preset debug -j $(JOBS) $(CTEST_ARGS)
+
+test-asan: build-asan
+	ctest --preset asan -j $(JOBS) $(CTEST_ARGS)
+
+test: format-check test-debug test-asan
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+format-check:
+	@out=$$(git ls-files '*.cpp' '*.hpp' | xargs -r clang-format --dry-run 2>&1); \
+	if [[ -n "$$out" ]]; then echo "$$out" | head -40; echo "clang-format: run 'make format'"; exit 1; fi
+
+clean:
+	rm -rf build

@@ -1,0 +1,123 @@
+#include "common/json_writer.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace hashwatt {
+
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t run = 0;  // start of the pending run of bytes that need no escape
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            default:
+                out += "\\u00";
+                out.push_back(kHex[c >> 4]);
+                out.push_back(kHex[c & 0xF]);
+        }
+    }
+    out.append(s.data() + run, s.size() - run);
+    out.push_back('"');
+}
+
+void JsonWriter::separate() {
+    if (after_key_) {
+        after_key_ = false;
+        return;
+    }
+    if (!first_.empty()) {
+        if (!first_.back()) out_.push_back(',');
+        first_.back() = false;
+    }
+}
+
+void JsonWriter::open(char c) {
+    separate();
+    out_.push_back(c);
+    first_.push_back(true);
+}
+
+void JsonWriter::close(char c) {
+    first_.pop_back();
+    out_.push_back(c);
+}
+
+void JsonWriter::key(std::string_view k) {
+    separate();
+    append_json_string(out_, k);
+    out_.push_back(':');
+    after_key_ = true;
+}
+
+void JsonWriter::value(std::string_view s) {
+    separate();
+    append_json_string(out_, s);
+}
+
+void JsonWriter::value(double d) {
+    separate();
+    if (!std::isfinite(d)) {
+        out_ += "null";
+        return;
+    }
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, d);
+    out_.append(buf, r.ptr);
+}
+
+void JsonWriter::value(std::int64_t i) {
+    separate();
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, i);
+    out_.append(buf, r.ptr);
+}
+
+void JsonWriter::value(std::uint64_t u) {
+    separate();
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, u);
+    out_.append(buf, r.ptr);
+}
+
+void JsonWriter::value(bool b) {
+    separate();
+    out_ += b ? "true" : "false";
+}
+
+void JsonWriter::null() {
+    separate();
+    out_ += "null";
+}
+
+void JsonWriter::raw(std::string_view json) {
+    separate();
+    out_ += json;
+}
+
+}  // namespace hashwatt
