@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
         commands.emplace_back(app.get_subcommands({}).at(before), std::move(run));
     };
     add(cli::add_version_command);
+    add(cli::add_sim_command);
 
     try {
         app.parse(argc, argv);

@@ -91,6 +91,21 @@ void JsonWriter::value(double d) {
     out_.append(buf, r.ptr);
 }
 
+std::string format_fixed(double v, int decimals) {
+    decimals = decimals < 0 ? 0 : decimals > 12 ? 12 : decimals;
+    if (!std::isfinite(v)) v = 0;
+    char buf[352];  // DBL_MAX in fixed notation with 12 decimals fits
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
+    std::string out(buf, r.ptr);
+    if (out.front() == '-' && out.find_first_not_of("-0.") == std::string::npos) out.erase(0, 1);
+    return out;
+}
+
+void JsonWriter::value_fixed(double d, int decimals) {
+    separate();
+    out_ += format_fixed(d, decimals);
+}
+
 void JsonWriter::value(std::int64_t i) {
     separate();
     char buf[24];

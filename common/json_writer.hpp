@@ -30,6 +30,9 @@ class JsonWriter {
     void value(int i) { value(static_cast<std::int64_t>(i)); }
     void value(unsigned u) { value(static_cast<std::uint64_t>(u)); }
     void value(bool b);
+    // A number with exactly `decimals` decimals ("80.00"): firmware writes float fields that way,
+    // and an integral value must stay a float for clients that check types.
+    void value_fixed(double d, int decimals);
     void null();
     // Splices already-encoded JSON in as one value.
     void raw(std::string_view json);
@@ -54,6 +57,10 @@ class JsonWriter {
     std::vector<bool> first_;  // per open container: nothing written yet
     bool after_key_ = false;
 };
+
+// `v` with exactly `decimals` decimals (0..12), "0.00" rather than "-0.00"; non-finite values
+// print as 0.
+std::string format_fixed(double v, int decimals);
 
 // Appends `s` as a JSON string literal (quotes included) with the escapes JSON requires.
 void append_json_string(std::string& out, std::string_view s);

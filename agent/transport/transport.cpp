@@ -1,0 +1,276 @@
+#include "agent/transport/transport.hpp"
+
+#include "common/crypto.hpp"
+#include "common/http_digest.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace hashwatt::agent {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+double ms_since(SteadyClock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+}
+
+TransportError classify(const error_code& ec, bool timed_out, bool got_bytes) {
+    if (timed_out) return {PollError::timeout, "deadline passed"};
+    if (ec == asio::error::connection_refused) return {PollError::refused, ec.message()};
+    if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+        (ec == asio::error::eof && !got_bytes)) {
+        return {PollError::reset, ec == asio::error::eof ? "closed without a reply" : ec.message()};
+    }
+    if (ec == asio::error::host_unreachable || ec == asio::error::network_unreachable ||
+        ec == asio::error::host_not_found || ec == asio::error::host_not_found_try_again) {
+        return {PollError::unreachable, ec.message()};
+    }
+    return {PollError::reset, ec.message()};
+}
+
+// Cancels the socket when the deadline passes; `fired` tells the caller why its I/O failed.
+class Deadline {
+  public:
+    Deadline(tcp::socket& s, Duration d) : timer_(s.get_executor()) {
+        timer_.expires_after(d);
+        timer_.async_wait([&s, fired = fired_](error_code ec) {
+            if (!ec) {
+                *fired = true;
+                error_code ignored;
+                s.close(ignored);
+            }
+        });
+    }
+    bool fired() const { return *fired_; }
+
+  private:
+    asio::steady_timer timer_;
+    std::shared_ptr<bool> fired_ = std::make_shared<bool>(false);
+};
+
+// Resolves and connects within opts.connect_timeout.
+asio::awaitable<std::optional<TransportError>> connect(tcp::socket& s, const std::string& host,
+                                                       std::uint16_t port,
+                                                       const TransportOptions& opts) {
+    error_code ec;
+    const auto addr = asio::ip::make_address(host, ec);
+    std::vector<tcp::endpoint> endpoints;
+    if (!ec) {
+        endpoints.emplace_back(addr, port);
+    } else {
+        tcp::resolver resolver(s.get_executor());
+        auto results = co_await resolver.async_resolve(
+            host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec)
+            co_return TransportError{PollError::unreachable,
+                                     "cannot resolve " + host + ": " + ec.message()};
+        for (const auto& r : results) endpoints.push_back(r.endpoint());
+    }
+    Deadline deadline(s, opts.connect_timeout);
+    co_await asio::async_connect(s, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || deadline.fired()) co_return classify(ec, deadline.fired(), false);
+    co_return std::nullopt;
+}
+
+}  // namespace
+
+asio::awaitable<RpcResult> rpc_request(asio::any_io_executor ex, std::string host,
+                                       std::uint16_t port, std::string request,
+                                       TransportOptions opts) {
+    const auto t0 = SteadyClock::now();
+    RpcResult r;
+    tcp::socket s(ex);
+    if (auto err = co_await connect(s, host, port, opts)) {
+        r.error = std::move(err);
+        r.elapsed_ms = ms_since(t0);
+        co_return r;
+    }
+    Deadline deadline(s, opts.reply_timeout);
+    error_code ec;
+    co_await asio::async_write(s, asio::buffer(request),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    std::string& body = r.body;
+    body.reserve(4096);
+    char chunk[16384];
+    bool nul = false;
+    while (!ec) {
+        const std::size_t n = co_await s.async_read_some(
+            asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+        const auto* end = std::find(chunk, chunk + n, '\0');
+        body.append(chunk, static_cast<std::size_t>(end - chunk));
+        if (end != chunk + n) {
+            nul = true;  // cgminer's end of reply; anything after it is not ours
+            break;
+        }
+        if (body.size() > opts.max_reply_bytes) {
+            r.error =
+                TransportError{PollError::too_large,
+                               "reply exceeds " + std::to_string(opts.max_reply_bytes) + " bytes"};
+            break;
+        }
+    }
+    if (!r.error && !nul && ec != asio::error::eof) {
+        r.error = classify(ec, deadline.fired(), !body.empty());
+    } else if (!r.error && !nul && body.empty()) {
+        r.error = TransportError{PollError::reset, "closed without a reply"};
+    }
+    error_code ignored;
+    s.close(ignored);
+    r.elapsed_ms = ms_since(t0);
+    co_return r;
+}
+
+asio::awaitable<RpcResult> framed_request(asio::any_io_executor ex, std::string host,
+                                          std::uint16_t port, std::string payload,
+                                          TransportOptions opts) {
+    const auto t0 = SteadyClock::now();
+    RpcResult r;
+    tcp::socket s(ex);
+    if (auto err = co_await connect(s, host, port, opts)) {
+        r.error = std::move(err);
+        co_return r;
+    }
+    Deadline deadline(s, opts.reply_timeout);
+    std::string frame(4, '\0');
+    const auto len = static_cast<std::uint32_t>(payload.size());
+    for (int i = 0; i < 4; ++i)
+        frame[static_cast<std::size_t>(i)] = static_cast<char>((len >> (8 * i)) & 0xFF);
+    frame += payload;
+    error_code ec;
+    co_await asio::async_write(s, asio::buffer(frame),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    unsigned char hdr[4] = {};
+    if (!ec)
+        co_await asio::async_read(s, asio::buffer(hdr),
+                                  asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+        std::uint32_t n = 0;
+        for (int i = 3; i >= 0; --i) n = (n << 8) | hdr[i];
+        if (n > opts.max_reply_bytes) {
+            r.error =
+                TransportError{PollError::too_large, "frame of " + std::to_string(n) + " bytes"};
+        } else {
+            r.body.resize(n);
+            co_await asio::async_read(s, asio::buffer(r.body),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+        }
+    }
+    if (!r.error && ec) r.error = classify(ec, deadline.fired(), false);
+    r.elapsed_ms = ms_since(t0);
+    co_return r;
+}
+
+namespace {
+
+asio::awaitable<HttpResult> http_once(asio::any_io_executor ex, const std::string& host,
+                                      std::uint16_t port, const HttpRequestSpec& spec,
+                                      const std::string& authorization,
+                                      const TransportOptions& opts) {
+    HttpResult r;
+    tcp::socket s(ex);
+    if (auto err = co_await connect(s, host, port, opts)) {
+        r.error = std::move(err);
+        co_return r;
+    }
+    Deadline deadline(s, opts.reply_timeout);
+    http::request<http::string_body> req{http::string_to_verb(spec.method), spec.target, 11};
+    req.set(http::field::host, host);
+    req.set(http::field::user_agent, "hashwatt");
+    req.set(http::field::connection, "close");
+    if (!authorization.empty()) req.set(http::field::authorization, authorization);
+    for (const auto& [k, v] : spec.headers) req.set(k, v);
+    if (!spec.body.empty() || spec.method == "POST" || spec.method == "PUT") {
+        req.set(http::field::content_type, spec.content_type);
+        req.body() = spec.body;
+        req.prepare_payload();
+    }
+    error_code ec;
+    co_await http::async_write(s, req, asio::redirect_error(asio::use_awaitable, ec));
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(opts.max_reply_bytes);
+    parser.header_limit(64 * 1024);
+    if (!ec)
+        co_await http::async_read(s, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+        if (ec == http::error::body_limit || ec == http::error::buffer_overflow) {
+            r.error = TransportError{PollError::too_large,
+                                     "HTTP body exceeds " + std::to_string(opts.max_reply_bytes)};
+        } else if (ec == http::error::end_of_stream || ec == asio::error::eof) {
+            r.error = TransportError{PollError::reset, "closed without a reply"};
+        } else if (ec.category() == make_error_code(http::error::bad_method).category() &&
+                   !deadline.fired()) {
+            r.error = TransportError{PollError::parse, "malformed HTTP response: " + ec.message()};
+        } else {
+            r.error = classify(ec, deadline.fired(), false);
+        }
+        co_return r;
+    }
+    auto& res = parser.get();
+    r.status = res.result_int();
+    r.body = std::move(res.body());
+    if (auto it = res.find(http::field::www_authenticate); it != res.end())
+        r.www_authenticate = std::string(it->value());
+    if (auto it = res.find(http::field::location); it != res.end())
+        r.location = std::string(it->value());
+    co_return r;
+}
+
+}  // namespace
+
+asio::awaitable<HttpResult> http_request(asio::any_io_executor ex, std::string host,
+                                         std::uint16_t port, HttpRequestSpec req, HttpAuth auth,
+                                         TransportOptions opts) {
+    const auto t0 = SteadyClock::now();
+    std::string authorization;
+    switch (auth.kind) {
+        case HttpAuth::Kind::basic:
+            authorization = "Basic " + crypto::base64_encode(auth.user + ":" + auth.password);
+            break;
+        case HttpAuth::Kind::bearer:
+            authorization = "Bearer " + auth.token;
+            break;
+        case HttpAuth::Kind::raw_token:
+            authorization = auth.token;
+            break;
+        case HttpAuth::Kind::none:
+        case HttpAuth::Kind::digest:
+            break;
+    }
+    std::string challenge = auth.kind == HttpAuth::Kind::digest ? auth.challenge : std::string();
+    if (!challenge.empty()) {
+        if (auto answer = http_digest::authorization(challenge, auth.user, auth.password,
+                                                     req.method, req.target)) {
+            authorization = *answer;
+        }
+    }
+    HttpResult r = co_await http_once(ex, host, port, req, authorization, opts);
+    if (auth.kind == HttpAuth::Kind::digest && !r.error && r.status == 401 &&
+        !r.www_authenticate.empty()) {
+        // The challenge names the realm and a fresh nonce; answer it once.
+        challenge = r.www_authenticate;
+        const auto answer =
+            http_digest::authorization(challenge, auth.user, auth.password, req.method, req.target);
+        if (answer) r = co_await http_once(ex, host, port, req, *answer, opts);
+    }
+    if (r.www_authenticate.empty()) r.www_authenticate = challenge;
+    r.elapsed_ms = ms_since(t0);
+    co_return r;
+}
+
+}  // namespace hashwatt::agent

@@ -1,0 +1,37 @@
+// Small helpers shared by the benchmark programs: process stats from /proc, medians, children.
+#pragma once
+
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace hashwatt::bench {
+
+struct ProcStats {
+    double cpu_s = 0;  // user + system
+    long rss_kb = 0;
+};
+
+// Reads /proc/<pid>/stat and /proc/<pid>/status.
+ProcStats proc_stats(pid_t pid);
+
+double median(std::vector<double> v);
+
+// Starts `argv` with stdout to `out_path`, stderr to `err_path`, pinned to `cpu` (-1 = not
+// pinned). Returns the pid.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path,
+            const std::string& err_path, int cpu);
+
+// Waits up to `seconds` for `path` to contain `needle`; returns the file's content (empty on
+// timeout).
+std::string wait_for_text(const std::string& path, const std::string& needle, double seconds);
+
+// SIGTERM, then SIGKILL after a grace period; reaps the child.
+void stop(pid_t pid);
+
+// Pins the calling process to one CPU (no-op if it fails).
+void pin_self(int cpu);
+
+std::string machine_description();
+
+}  // namespace hashwatt::bench
