@@ -20,5 +20,7 @@ using Runner = std::function<int()>;
 // Each adds one subcommand to `app` and returns what runs it once the command line is parsed.
 Runner add_version_command(CLI::App& app);
 Runner add_sim_command(CLI::App& app);
+Runner add_poll_command(CLI::App& app);
+Runner add_scan_command(CLI::App& app);
 
 }  // namespace hashwatt::cli

@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
     };
     add(cli::add_version_command);
     add(cli::add_sim_command);
+    add(cli::add_poll_command);
+    add(cli::add_scan_command);
 
     try {
         app.parse(argc, argv);

@@ -89,9 +89,9 @@ asio::awaitable<std::optional<TransportError>> connect(tcp::socket& s, const std
 
 }  // namespace
 
-asio::awaitable<RpcResult> rpc_request(asio::any_io_executor ex, std::string host,
-                                       std::uint16_t port, std::string request,
-                                       TransportOptions opts) {
+asio::awaitable<RpcResult> rpc_request(asio::any_io_executor ex, const std::string& host,
+                                       std::uint16_t port, const std::string& request,
+                                       const TransportOptions& opts) {
     const auto t0 = SteadyClock::now();
     RpcResult r;
     tcp::socket s(ex);
@@ -135,9 +135,9 @@ asio::awaitable<RpcResult> rpc_request(asio::any_io_executor ex, std::string hos
     co_return r;
 }
 
-asio::awaitable<RpcResult> framed_request(asio::any_io_executor ex, std::string host,
-                                          std::uint16_t port, std::string payload,
-                                          TransportOptions opts) {
+asio::awaitable<RpcResult> framed_request(asio::any_io_executor ex, const std::string& host,
+                                          std::uint16_t port, const std::string& payload,
+                                          const TransportOptions& opts) {
     const auto t0 = SteadyClock::now();
     RpcResult r;
     tcp::socket s(ex);
@@ -233,9 +233,9 @@ asio::awaitable<HttpResult> http_once(asio::any_io_executor ex, const std::strin
 
 }  // namespace
 
-asio::awaitable<HttpResult> http_request(asio::any_io_executor ex, std::string host,
-                                         std::uint16_t port, HttpRequestSpec req, HttpAuth auth,
-                                         TransportOptions opts) {
+asio::awaitable<HttpResult> http_request(asio::any_io_executor ex, const std::string& host,
+                                         std::uint16_t port, const HttpRequestSpec& req,
+                                         const HttpAuth& auth, const TransportOptions& opts) {
     const auto t0 = SteadyClock::now();
     std::string authorization;
     switch (auth.kind) {

@@ -34,17 +34,23 @@ struct RpcResult {
     double elapsed_ms = 0;
 };
 
+// The calls below take their arguments by reference and must be co_awaited at once (as in
+// `co_await rpc_request(...)`), which keeps the arguments alive. By-value parameters would be
+// safer in theory, but GCC 12 destroys temporary arguments of a coroutine call twice.
+
 // Connects to host:port, sends `request` (e.g. {"command":"summary"}), reads until the peer
 // closes or sends a NUL, and strips the NUL. `host` is an IPv4/IPv6 literal or a name.
-boost::asio::awaitable<RpcResult> rpc_request(boost::asio::any_io_executor ex, std::string host,
-                                              std::uint16_t port, std::string request,
-                                              TransportOptions opts = {});
+boost::asio::awaitable<RpcResult> rpc_request(boost::asio::any_io_executor ex,
+                                              const std::string& host, std::uint16_t port,
+                                              const std::string& request,
+                                              const TransportOptions& opts);
 
 // Sends raw bytes and reads a reply whose end is known from a 4-byte little-endian length
 // prefix (Whatsminer API v3 on 4433). Used for detection only.
-boost::asio::awaitable<RpcResult> framed_request(boost::asio::any_io_executor ex, std::string host,
-                                                 std::uint16_t port, std::string payload,
-                                                 TransportOptions opts = {});
+boost::asio::awaitable<RpcResult> framed_request(boost::asio::any_io_executor ex,
+                                                 const std::string& host, std::uint16_t port,
+                                                 const std::string& payload,
+                                                 const TransportOptions& opts);
 
 struct HttpAuth {
     enum class Kind { none, basic, digest, bearer, raw_token };
@@ -78,8 +84,9 @@ struct HttpResult {
 
 // One HTTP/1.1 request (Connection: close). With Digest auth, a 401 challenge is answered once
 // on a new connection; a second 401 is reported as status 401 (the caller maps it to `auth`).
-boost::asio::awaitable<HttpResult> http_request(boost::asio::any_io_executor ex, std::string host,
-                                                std::uint16_t port, HttpRequestSpec req,
-                                                HttpAuth auth = {}, TransportOptions opts = {});
+boost::asio::awaitable<HttpResult> http_request(boost::asio::any_io_executor ex,
+                                                const std::string& host, std::uint16_t port,
+                                                const HttpRequestSpec& req, const HttpAuth& auth,
+                                                const TransportOptions& opts);
 
 }  // namespace hashwatt::agent

@@ -1,0 +1,11 @@
+// Every driver, one folder each. The registry (registry.cpp) lists them in detection order.
+#pragma once
+
+#include "agent/drivers/driver.hpp"
+
+namespace hashwatt::agent {
+
+const MinerDriver& antminer_driver();
+const MinerDriver& whatsminer_driver();
+
+}  // namespace hashwatt::agent
