@@ -1,5 +1,5 @@
 // The stock Antminer parse functions on every real capture in tests/fixtures/antminer/, checked
-// against /work/shared/protocols/samples/EXPECTED.md, plus synthetic variations (marked as such)
+// against the shared protocol samples' EXPECTED.md, plus synthetic variations (marked as such)
 // of those captures for shapes no capture has: error replies, sleep by `Mode` 254, web errors.
 #include "agent/drivers/antminer/parse.hpp"
 #include "agent/drivers/drivers.hpp"

@@ -1,5 +1,5 @@
 // The Whatsminer parse functions on every real capture in tests/fixtures/whatsminer/, checked
-// against /work/shared/protocols/samples/EXPECTED.md, plus the write-API reply handling on the
+// against the shared protocol samples' EXPECTED.md, plus the write-API reply handling on the
 // known-answer vectors and the few synthetic replies (marked as such) for shapes no capture has.
 #include "agent/drivers/drivers.hpp"
 #include "agent/drivers/whatsminer/parse.hpp"
