@@ -114,4 +114,37 @@ std::string machine_description() {
            u.release;
 }
 
+double host_steal_seconds() {
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+    return f ? static_cast<double>(steal) / static_cast<double>(sysconf(_SC_CLK_TCK)) : 0.0;
+}
+
+long tcp_time_wait_sockets() {
+    std::ifstream f("/proc/net/sockstat");
+    std::string word;
+    while (f >> word) {
+        if (word == "tw") {
+            long n = -1;
+            f >> n;
+            return n;
+        }
+    }
+    return -1;
+}
+
+long wait_for_time_wait_below(long below, double max_seconds) {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(max_seconds));
+    long n = tcp_time_wait_sockets();
+    while (n >= below && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        n = tcp_time_wait_sockets();
+    }
+    return n;
+}
+
 }  // namespace hashwatt::bench

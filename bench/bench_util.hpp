@@ -34,4 +34,17 @@ void pin_self(int cpu);
 
 std::string machine_description();
 
+// CPU time the hypervisor gave to other guests ("steal", all CPUs, seconds since boot), from
+// /proc/stat; rounds with steal are noisy and worth rerunning.
+double host_steal_seconds();
+
+// TCP sockets in TIME_WAIT on this host (/proc/net/sockstat), -1 if unreadable.
+long tcp_time_wait_sockets();
+
+// Every request on a cgminer-style port is a connection the server closes, so a benchmark
+// leaves tens of thousands of TIME_WAIT sockets behind; the next round's connection lookups
+// then run slower than they would in a poller's steady state (a few hundred connections a
+// second). Waits up to `max_seconds` until fewer than `below` remain; returns how many remain.
+long wait_for_time_wait_below(long below, double max_seconds);
+
 }  // namespace hashwatt::bench

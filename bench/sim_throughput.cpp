@@ -66,6 +66,7 @@ struct Round {
     double sim_cpu_util = 0;
     std::uint64_t failed = 0;
     double avg_reply_bytes = 0;
+    double steal_s = 0;  // CPU time taken by other guests on the host during the round
 };
 
 Round run_round(pid_t sim, const std::vector<asio::ip::address_v4>& miners, int concurrency,
@@ -77,6 +78,7 @@ Round run_round(pid_t sim, const std::vector<asio::ip::address_v4>& miners, int 
         asio::co_spawn(io, worker(load, static_cast<unsigned>(i) * 7919U + 1), asio::detached);
     }
     const auto before = proc_stats(sim);
+    const double steal0 = host_steal_seconds();
     const auto t0 = std::chrono::steady_clock::now();
     asio::steady_timer timer(io, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                      std::chrono::duration<double>(seconds)));
@@ -86,6 +88,7 @@ Round run_round(pid_t sim, const std::vector<asio::ip::address_v4>& miners, int 
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto after = proc_stats(sim);
     Round r;
+    r.steal_s = host_steal_seconds() - steal0;
     r.wall_rps = static_cast<double>(load.ok) / wall;
     const double cpu = after.cpu_s - before.cpu_s;
     r.cpu_rps = cpu > 0 ? static_cast<double>(load.ok) / cpu : 0;
@@ -145,6 +148,9 @@ int main(int argc, char** argv) {
     std::uint64_t failed = 0;
     double reply_bytes = 0;
     for (int i = 0; i < rounds; ++i) {
+        const long tw = wait_for_time_wait_below(2000, 90);
+        if (tw >= 2000)
+            std::fprintf(stderr, "round %d starts with %ld TIME_WAIT sockets\n", i + 1, tw);
         const auto r = run_round(sim, ips, concurrency, seconds);
         wall.push_back(r.wall_rps);
         cpu.push_back(r.cpu_rps);
@@ -153,9 +159,10 @@ int main(int argc, char** argv) {
         reply_bytes = r.avg_reply_bytes;
         std::fprintf(
             stderr,
-            "round %d: %.0f req/s wall, %.0f req per sim CPU-second, sim CPU %.0f%%, %lu failed\n",
+            "round %d: %.0f req/s wall, %.0f req per sim CPU-second, sim CPU %.0f%%, %lu failed, "
+            "host steal %.2f s\n",
             i + 1, r.wall_rps, r.cpu_rps, 100 * r.sim_cpu_util,
-            static_cast<unsigned long>(r.failed));
+            static_cast<unsigned long>(r.failed), r.steal_s);
     }
     const long rss_after = proc_stats(sim).rss_kb;
     stop(sim);
@@ -163,7 +170,8 @@ int main(int argc, char** argv) {
     std::printf("machine: %s\n", machine_description().c_str());
     std::printf(
         "simulator: %d miners, default mix, one thread pinned to CPU 0; client pinned to CPU 1, "
-        "%d connections, summary/stats alternating, %d rounds of %.0f s\n",
+        "%d connections, summary/stats alternating, %d rounds of %.0f s, each started with "
+        "fewer than 2,000 TIME_WAIT sockets on the host\n",
         miners, concurrency, rounds, seconds);
     std::printf("%-44s %12s\n", "figure", "median");
     std::printf("%-44s %12.0f\n", "requests/s (wall clock)", median(wall));

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <stdexcept>
 
 namespace hashwatt {
 
@@ -51,20 +52,23 @@ void JsonWriter::separate() {
         after_key_ = false;
         return;
     }
-    if (!first_.empty()) {
-        if (!first_.back()) out_.push_back(',');
-        first_.back() = false;
+    if (depth_ > 0) {
+        const std::uint64_t top = std::uint64_t{1} << (depth_ - 1);
+        if (!(first_ & top)) out_.push_back(',');
+        first_ &= ~top;
     }
 }
 
 void JsonWriter::open(char c) {
+    if (depth_ == kMaxDepth) throw std::length_error("JsonWriter: nesting deeper than 64");
     separate();
     out_.push_back(c);
-    first_.push_back(true);
+    first_ |= std::uint64_t{1} << depth_;
+    ++depth_;
 }
 
 void JsonWriter::close(char c) {
-    first_.pop_back();
+    if (depth_ > 0) --depth_;
     out_.push_back(c);
 }
 

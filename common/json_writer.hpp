@@ -7,13 +7,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace hashwatt {
 
 class JsonWriter {
   public:
     explicit JsonWriter(std::string& out) : out_(out) {}
+
+    static constexpr int kMaxDepth = 64;
 
     void begin_object() { open('{'); }
     void end_object() { close('}'); }
@@ -54,7 +55,11 @@ class JsonWriter {
     void separate();
 
     std::string& out_;
-    std::vector<bool> first_;  // per open container: nothing written yet
+    // Per open container, bit `depth_ - 1` and below: nothing written in it yet. A fixed word
+    // rather than a vector keeps a writer free of allocations; 64 levels is far beyond any
+    // document this project writes (open() throws past it).
+    std::uint64_t first_ = 0;
+    int depth_ = 0;
     bool after_key_ = false;
 };
 

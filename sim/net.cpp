@@ -55,24 +55,15 @@ Reaper::Reaper(asio::io_context& io, SteadyClock::duration period) : timer_(io),
 void Reaper::sweep() {
     const auto now = SteadyClock::now();
     for (auto& e : entries_) {
-        if (e.deadline <= now && e.socket->is_open()) {
+        if (e.deadline_ <= now && e.socket_->is_open()) {
             error_code ignored;
-            e.socket->close(ignored);
+            e.socket_->close(ignored);
         }
     }
     timer_.expires_after(period_);
     timer_.async_wait([this](error_code ec) {
         if (!ec) sweep();
     });
-}
-
-Reaper::Ticket Reaper::watch(tcp::socket& s, SteadyClock::duration d) {
-    entries_.push_front({&s, SteadyClock::now() + d});
-    return Ticket(*this, entries_.begin());
-}
-
-Reaper::Ticket::~Ticket() {
-    if (reaper_) reaper_->entries_.erase(it_);
 }
 
 std::shared_ptr<tcp::acceptor> bind_listener(asio::io_context& io, const tcp::endpoint& ep,

@@ -1,7 +1,6 @@
 // Socket plumbing shared by the fleet server and replay mode.
 #pragma once
 
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
 
 namespace hashwatt::sim {
 
@@ -20,35 +20,39 @@ namespace hashwatt::sim {
 class Reaper {
   public:
     using SteadyClock = std::chrono::steady_clock;
-    struct Entry {
-        boost::asio::ip::tcp::socket* socket;
-        SteadyClock::time_point deadline;
-    };
+    using AutoUnlink = boost::intrusive::list_base_hook<
+        boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
-    // Unregisters on destruction; must not outlive the Reaper.
-    class Ticket {
+    // One watched socket. The entry lives in the connection's own coroutine frame and unlinks
+    // itself when destroyed, so watching costs no allocation. It cannot move: `watch` returns
+    // it as a prvalue, constructed in place.
+    class Ticket : public AutoUnlink {
       public:
-        Ticket(Reaper& r, std::list<Entry>::iterator it) : reaper_(&r), it_(it) {}
-        Ticket(Ticket&& o) noexcept : reaper_(std::exchange(o.reaper_, nullptr)), it_(o.it_) {}
         Ticket(const Ticket&) = delete;
         Ticket& operator=(const Ticket&) = delete;
-        ~Ticket();
-        void extend(SteadyClock::duration d) { it_->deadline = SteadyClock::now() + d; }
+        void extend(SteadyClock::duration d) { deadline_ = SteadyClock::now() + d; }
 
       private:
-        Reaper* reaper_;
-        std::list<Entry>::iterator it_;
+        friend class Reaper;
+        Ticket(Reaper& r, boost::asio::ip::tcp::socket& s, SteadyClock::duration d)
+            : socket_(&s), deadline_(SteadyClock::now() + d) {
+            r.entries_.push_front(*this);
+        }
+        boost::asio::ip::tcp::socket* socket_;
+        SteadyClock::time_point deadline_;
     };
 
-    // Sweeps every `period` (the deadlines' resolution).
+    // Sweeps every `period` (the deadlines' resolution). Tickets must not outlive the Reaper.
     Reaper(boost::asio::io_context& io, SteadyClock::duration period);
-    Ticket watch(boost::asio::ip::tcp::socket& s, SteadyClock::duration d);
+    Ticket watch(boost::asio::ip::tcp::socket& s, SteadyClock::duration d) {
+        return Ticket(*this, s, d);
+    }
 
   private:
     void sweep();
     boost::asio::steady_timer timer_;
     SteadyClock::duration period_;
-    std::list<Entry> entries_;
+    boost::intrusive::list<Ticket, boost::intrusive::constant_time_size<false>> entries_;
 };
 
 // Opens, binds and listens; throws std::runtime_error naming the address on failure. With

@@ -84,7 +84,8 @@ std::string upper_mac(std::string_view mac) {
 
 class CgOut {
   public:
-    CgOut(bool json, TimePoint now) : json_(json), now_(now) {}
+    // Replies are 1-4 KB; reserving once saves the string's doubling steps on every request.
+    CgOut(bool json, TimePoint now) : json_(json), now_(now) { out_.reserve(4096); }
 
     void status(char st, int code, std::string_view msg, std::string_view desc) {
         const std::string when = std::to_string(unix_seconds(now_));

@@ -251,7 +251,9 @@ class MmWriter {
         out_.push_back(']');
     }
     void item(std::string_view key, std::int64_t v) {
-        item(key, std::string_view(std::to_string(v)));
+        char buf[24];
+        const auto r = std::to_chars(buf, buf + sizeof buf, v);
+        item(key, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
     }
     // Key[v0 v1 …]; `width` pads each value like the firmware's "%3d" (PVT_T).
     template <typename Get>
@@ -259,11 +261,15 @@ class MmWriter {
         if (!out_.empty()) out_.push_back(' ');
         out_ += key;
         out_.push_back('[');
+        // to_chars and hand padding, not snprintf: per-chip lists make this the simulator's
+        // hottest formatting loop (four lists of every chip on every board per request).
         char buf[32];
         for (std::size_t i = 0; i < n; ++i) {
             if (i) out_.push_back(' ');
-            std::snprintf(buf, sizeof buf, "%*lld", width, static_cast<long long>(get(i)));
-            out_ += buf;
+            const auto r = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(get(i)));
+            const auto len = static_cast<int>(r.ptr - buf);
+            if (len < width) out_.append(static_cast<std::size_t>(width - len), ' ');
+            out_.append(buf, r.ptr);
         }
         out_.push_back(']');
     }

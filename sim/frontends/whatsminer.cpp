@@ -319,6 +319,7 @@ std::string summary_reply(const SimMiner& m, const Snapshot& s, TimePoint now) {
     const double diff1 = s.work_ths_s * 1e12 / 4294967296.0;
     const double input_v = 228.75;
     std::string out;
+    out.reserve(4096);  // one allocation instead of the string's doubling steps
     JsonWriter w(out);
     cg_open(w, 11, "Summary", now);
     w.key("SUMMARY");
@@ -422,6 +423,7 @@ std::string devs_reply(const SimMiner& m, const Snapshot& s, TimePoint now) {
     const ModelSpec& model = *m.model;
     const auto boards = static_cast<double>(std::max(1, model.boards));
     std::string out;
+    out.reserve(4096);
     JsonWriter w(out);
     cg_open(w, 9, std::to_string(s.boards.size()) + " ASC(s)", now);
     w.key("DEVS");

@@ -1,6 +1,9 @@
 #include "common/json_codec.hpp"
 
+#include "common/json_writer.hpp"
 #include "common/time.hpp"
+
+#include <stdexcept>
 
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
@@ -210,4 +213,31 @@ TEST_CASE("commands and results round-trip and validate") {
     CommandResult r{"c-42", "m1", CommandStatus::succeeded, "took effect after 4s",
                     *parse_time("2026-11-25T09:00:04Z")};
     CHECK(command_result_from_json(json::parse(encode_command_result(r))) == r);
+}
+
+TEST_CASE("JsonWriter separates members at every depth and refuses runaway nesting") {
+    std::string out;
+    hashwatt::JsonWriter w(out);
+    w.begin_object();
+    w.field("a", 1);
+    w.key("b");
+    w.begin_array();
+    w.value(1.5);
+    w.begin_object();
+    w.end_object();
+    w.begin_array();
+    w.value("x");
+    w.null();
+    w.end_array();
+    w.end_array();
+    w.field("c", true);
+    w.end_object();
+    CHECK(out == R"({"a":1,"b":[1.5,{},["x",null]],"c":true})");
+
+    std::string deep;
+    hashwatt::JsonWriter d(deep);
+    for (int i = 0; i < hashwatt::JsonWriter::kMaxDepth; ++i) d.begin_array();
+    CHECK_THROWS_AS(d.begin_array(), std::length_error);
+    for (int i = 0; i < hashwatt::JsonWriter::kMaxDepth; ++i) d.end_array();
+    CHECK(deep == std::string(64, '[') + std::string(64, ']'));
 }
