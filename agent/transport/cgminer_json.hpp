@@ -5,17 +5,18 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
-#include <boost/json/fwd.hpp>
+#include <boost/json/value.hpp>
 
 namespace hashwatt::agent {
 
 // Repairs the known firmware faults so that a strict JSON parser accepts the text. One linear
-// pass, no allocation beyond the result.
+// pass; the only allocation is the result (a plain copy when nothing needed repair).
 //
 // - Everything from the first NUL byte on is dropped (cgminer ends each reply with one NUL).
 // - Outside string literals:
@@ -44,9 +45,21 @@ class CgminerJsonError : public std::runtime_error {
     std::size_t offset_;
 };
 
-// repair_cgminer_json, then parses the first complete JSON value and ignores whatever follows it
-// (S9k `version` replies end in `}"}`). Throws CgminerJsonError when the text holds no complete
-// value (empty, truncated, or a syntax error inside the first value).
+// Parses the first complete JSON value of the text repair_cgminer_json would give and ignores
+// whatever follows it (S9k `version` replies end in `}"}`). Throws CgminerJsonError when the text
+// holds no complete value (empty, truncated, or a syntax error inside the first value).
+// Every repair fixes something strict JSON rejects, so the raw bytes (up to a NUL) are parsed
+// first, in place; only when that fails is the text repaired and parsed again. Text whose first
+// value is valid JSON therefore costs one parse and no copy.
+//
+// Memory: the value keeps its elements in one arena (a Boost.JSON monotonic_resource) that it
+// owns through a shared storage_ptr, so it stays valid after the call. Copies of the value or of
+// its parts share that arena and keep it alive; it is freed as a whole when the last of them goes
+// (memory released by changing them is not reused before). The arena is not thread-safe: do not
+// copy or change the value and its copies from two threads at once. Initialise a variable from
+// the result (`json::value v = parse_cgminer_json(..)`, or return it): assigning it to an
+// existing value that has other storage (`json::value v; v = parse_cgminer_json(..)`) copies
+// every element into that storage.
 //
 // Duplicate keys in an object: the LAST occurrence wins. This is what Boost.JSON 1.81 does by
 // itself (the later value replaces the earlier one, which keeps its position in the object), so
@@ -54,6 +67,14 @@ class CgminerJsonError : public std::runtime_error {
 // Strings with invalid UTF-8 are accepted as they are (a miner's pool user name should not make
 // the whole reply unreadable). Nesting is limited to Boost.JSON's default depth of 32.
 boost::json::value parse_cgminer_json(std::string_view raw);
+
+// Puts `parsed` in `target`'s place together with its arena. Plain assignment between values
+// on different storage copies every element into the target's (heap) storage, which would undo
+// the arena's saving for callers that declare the value before parsing into it.
+inline void adopt(boost::json::value& target, boost::json::value&& parsed) noexcept {
+    std::destroy_at(&target);
+    std::construct_at(&target, std::move(parsed));
+}
 
 // The sub-reply for `command` in a multi-command reply such as
 // `{"summary":[{"STATUS":[...],"SUMMARY":[...],"id":1}],"stats":[{...}],"id":1}`, where each

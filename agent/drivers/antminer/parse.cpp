@@ -197,14 +197,14 @@ struct Sections {
 const json::object* separate(json::value& owner, std::optional<std::string_view> raw,
                              std::string_view command) {
     if (!raw) return nullptr;
-    owner = parse_reply(*raw, command);
+    adopt(owner, parse_reply(*raw, command));
     return usable(owner.if_object());
 }
 
 Sections find_sections(const AntminerReplies& r) {
     Sections s;
     if (r.joined) {
-        s.joined = parse_reply(*r.joined, "summary+stats+pools");
+        adopt(s.joined, parse_reply(*r.joined, "summary+stats+pools"));
         const auto* sum = usable(multi_section(s.joined, "summary"));
         const auto* st = usable(multi_section(s.joined, "stats"));
         const auto* po = usable(multi_section(s.joined, "pools"));
@@ -495,7 +495,7 @@ void fill_pools(MinerSample& s, const json::object* reply) {
 void fill_web_errors(MinerSample& s, std::string_view body) {
     json::value v;
     try {
-        v = parse_cgminer_json(body);
+        adopt(v, parse_cgminer_json(body));
     } catch (const CgminerJsonError&) {
         return;
     }
@@ -636,7 +636,7 @@ MinerSample parse_antminer(const AntminerReplies& r) {
     const json::object* sys = nullptr;
     if (r.system_info) {
         try {
-            sys_owner = parse_cgminer_json(*r.system_info);
+            adopt(sys_owner, parse_cgminer_json(*r.system_info));
             sys = sys_owner.if_object();
         } catch (const CgminerJsonError&) {
             sys = nullptr;  // identity then comes from the RPC and the cache
@@ -748,7 +748,7 @@ MinerSample parse_antminer(const AntminerReplies& r) {
 std::string antminer_set_conf_body(std::string_view miner_conf, int mode, bool mode_as_string) {
     json::value v;
     try {
-        v = parse_cgminer_json(miner_conf);
+        adopt(v, parse_cgminer_json(miner_conf));
     } catch (const CgminerJsonError& e) {
         throw AntminerParseError(std::string("get_miner_conf: ") + e.what());
     }

@@ -381,11 +381,11 @@ std::optional<std::string> repair_error_code_list(std::string_view raw) {
 void read_error_codes(std::string_view raw, MinerSample& out) {
     json::value v;
     try {
-        v = parse_cgminer_json(raw);
+        adopt(v, parse_cgminer_json(raw));
     } catch (const CgminerJsonError& e) {
         const auto fixed = repair_error_code_list(raw);
         if (!fixed) throw ParseError("get_error_code", e.what());
-        v = parse_reply("get_error_code", *fixed);
+        adopt(v, parse_reply("get_error_code", *fixed));
     }
     const json::object* msg = flat_msg(as_object("get_error_code", v));
     if (!msg) return;  // API < 2.0.1 has no get_error_code
@@ -657,7 +657,7 @@ TokenReply read_token_reply(std::string_view reply) {
     TokenReply out;
     json::value v;
     try {
-        v = parse_cgminer_json(reply);
+        adopt(v, parse_cgminer_json(reply));
     } catch (const CgminerJsonError& e) {
         out.problem = std::string("get_token: ") + e.what();
         return out;
@@ -707,7 +707,7 @@ WriteReply read_write_reply(std::string_view reply, const std::array<std::uint8_
     WriteReply out;
     json::value v;
     try {
-        v = parse_cgminer_json(reply);
+        adopt(v, parse_cgminer_json(reply));
     } catch (const CgminerJsonError& e) {
         out.message = e.what();
         return out;
@@ -726,7 +726,7 @@ WriteReply read_write_reply(std::string_view reply, const std::array<std::uint8_
         }
         // Under a key derived from the wrong password the plaintext is noise, not JSON.
         try {
-            v = parse_cgminer_json(*plain);
+            adopt(v, parse_cgminer_json(*plain));
         } catch (const CgminerJsonError&) {
             out.kind = WriteReply::Kind::auth;
             out.message = "the reply does not decrypt with the configured password";
@@ -761,7 +761,7 @@ WriteReply read_write_reply(std::string_view reply, const std::array<std::uint8_
 bool looks_like_whatsminer_v3(std::string_view reply) {
     json::value v;
     try {
-        v = parse_cgminer_json(reply);
+        adopt(v, parse_cgminer_json(reply));
     } catch (const std::exception&) {
         return false;
     }

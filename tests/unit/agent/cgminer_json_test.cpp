@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,37 @@ std::size_t error_offset(std::string_view raw) {
     }
     FAIL("no CgminerJsonError for: " << raw);
     return 0;
+}
+
+// What parse_cgminer_json gives for `raw`: the value, or the offset of its CgminerJsonError.
+struct Outcome {
+    std::optional<json::value> value;
+    std::size_t offset = 0;
+};
+
+Outcome parse_outcome(std::string_view raw) {
+    try {
+        return {parse_cgminer_json(raw), 0};
+    } catch (const CgminerJsonError& e) {
+        return {std::nullopt, e.offset()};
+    }
+}
+
+// The same, computed the way parse_cgminer_json did before it parsed clean text in place and
+// used an arena: always on the repaired copy, with the default storage.
+Outcome reference_outcome(std::string_view raw) {
+    const std::string text = repair_cgminer_json(raw);
+    json::parse_options options;
+    options.allow_invalid_utf8 = true;
+    json::stream_parser parser(json::storage_ptr(), options);
+    json::error_code ec;
+    const std::size_t used = parser.write_some(text.data(), text.size(), ec);
+    if (ec) return {std::nullopt, used};
+    if (!parser.done()) {
+        parser.finish(ec);
+        if (ec) return {std::nullopt, text.size()};
+    }
+    return {parser.release(), 0};
 }
 
 }  // namespace
@@ -284,6 +317,106 @@ TEST_CASE("parse: damaged replies fail only with CgminerJsonError") {
     CHECK(rejected > 0);
 }
 
+TEST_CASE("parse: in place or through the repair, the outcome is the same") {
+    // Each byte of a clean reply replaced in turn: some variants still need no repair (parsed in
+    // place), others do (parsed from the repaired copy); both must match the reference, values
+    // and error offsets alike.
+    const std::string original = read_fixture("antminer/s19pro_bmminer_summary.json");
+    int in_place = 0, repaired = 0;
+    for (std::size_t i = 0; i < original.size(); ++i) {
+        for (const char c : {'"', '\\', '\'', '{', '}', '[', ']', ',', '\0', '\n', '\x01', 'n'}) {
+            std::string damaged = original;
+            damaged[i] = c;
+            CAPTURE(damaged);
+            const Outcome expected = reference_outcome(damaged);
+            const Outcome actual = parse_outcome(damaged);
+            CHECK(actual.value == expected.value);
+            if (!expected.value) CHECK(actual.offset == expected.offset);
+            const bool needs_repair = repair_cgminer_json(damaged) != damaged;
+            (needs_repair ? repaired : in_place) += 1;
+        }
+    }
+    CHECK(in_place > 100);
+    CHECK(repaired > 100);
+    for (const auto& path : fixture_files()) {
+        CAPTURE(path.string());
+        const std::string text = read_path(path);
+        CHECK(parse_outcome(text).value == reference_outcome(text).value);
+    }
+}
+
+TEST_CASE("parse: short random texts give what the repaired text gives") {
+    // Made of the bytes that the repairs and the parser key on, so that valid and broken JSON,
+    // faults before, inside and after the first value all turn up.
+    std::string alphabet = "\"\\'{}[],:\n\x01 nNaAiIfFl-+.e0123tru";
+    alphabet.push_back('\0');
+    std::mt19937 rng(20240611);
+    int parsed = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string text(rng() % 20, ' ');
+        for (char& c : text) c = alphabet[rng() % alphabet.size()];
+        CAPTURE(text);
+        const Outcome expected = reference_outcome(text);
+        const Outcome actual = parse_outcome(text);
+        CHECK(actual.value == expected.value);
+        if (!expected.value) CHECK(actual.offset == expected.offset);
+        if (actual.value) ++parsed;
+    }
+    CHECK(parsed > 100);
+}
+
+TEST_CASE("parse: a clean reply and the same reply needing repair give the same value") {
+    for (const auto& path : fixture_files()) {
+        if (path.extension() != ".json") continue;  // the .txt captures need repair already
+        CAPTURE(path.string());
+        const std::string clean = read_path(path);
+        const auto close = clean.find_last_not_of(" \t\r\n");
+        REQUIRE(close != std::string::npos);
+        // A trailing comma before the last bracket: repaired away, so the value is unchanged.
+        std::string damaged = clean;
+        damaged.insert(close, ",");
+        REQUIRE(repair_cgminer_json(damaged) != damaged);
+        CHECK(parse_cgminer_json(damaged) == parse_cgminer_json(clean));
+    }
+}
+
+TEST_CASE("parse: error offsets count in the repaired text") {
+    // `[,` loses its comma, so the bad literal sits one byte earlier than in the raw text.
+    CHECK(error_offset(R"({"a":[,1],"b":tru})") == error_offset(R"({"a":[1],"b":tru})"));
+    CHECK(error_offset(R"({"a":[1],"b":tru})") == 13);
+    CHECK(error_offset(std::string("{\"a\":tru}\0", 10)) == 5);
+}
+
+TEST_CASE("parse: the value owns its memory and outlives the call") {
+    const auto parse_copy_of_fixture = [] {
+        const std::string text = read_fixture("antminer/s9_hiveon_stats.txt");
+        return parse_cgminer_json(text);  // `text` is gone when the value is used
+    };
+    std::optional<json::value> whole(parse_copy_of_fixture());
+    REQUIRE(whole->is_object());
+    CHECK(whole->storage().is_shared());
+    // A copy of a part shares the arena and keeps it alive after the whole value is gone.
+    const json::value stats = whole->at("STATS");
+    whole.reset();
+    REQUIRE(stats.is_array());
+    CHECK(stats.at(1).at("GHS 5s") == "11781.40");
+    CHECK(stats.at(1).at("GHS av").as_double() == doctest::Approx(11609.55));
+    // Changing a copy allocates from the same arena and leaves the original alone.
+    json::value edited = stats;
+    edited.as_array().emplace_back("a string longer than the small-string buffer");
+    edited.as_array().at(0).as_object()["Type"] = "changed";
+    CHECK(edited.storage().get() == stats.storage().get());
+    CHECK(edited.as_array().size() == 3);
+    CHECK(stats.as_array().size() == 2);
+    CHECK(stats.at(0).at("Type") == "Antminer S9 Hiveon");
+
+    // Assigned to a value with the default storage, the result is copied into that storage.
+    json::value heap;
+    heap = parse_copy_of_fixture();
+    CHECK_FALSE(heap.storage().is_shared());
+    CHECK(heap == parse_copy_of_fixture());
+}
+
 // ---- multi_section ---------------------------------------------------------------------------
 
 TEST_CASE("multi_section: sub-replies of a real multi-command reply") {
@@ -397,4 +530,14 @@ TEST_CASE("cgminer_status: no status") {
     REQUIRE(no_code.has_value());
     CHECK(no_code->number == 0);
     CHECK(no_code->msg.empty());
+}
+
+TEST_CASE("adopt: the parsed value moves in with its arena instead of being copied") {
+    json::value v;
+    const auto* heap = v.storage().get();
+    adopt(v, parse_cgminer_json(R"({"STATUS":[{"STATUS":"S"}],"a":[1,2,3]})"));
+    CHECK(v.storage().get() != heap);  // plain assignment would have copied onto the heap
+    CHECK(v.at("a").as_array().size() == 3);
+    adopt(v, parse_cgminer_json(R"({"b":true})"));  // and again: the first arena is released
+    CHECK(v.at("b").as_bool());
 }
