@@ -1,5 +1,5 @@
 // `hashwatt poll HOST[:PORT]`: identify the firmware, poll once, print one normalized sample.
-#include "agent/detect/probe.hpp"
+#include "agent/poller.hpp"
 #include "cli/command.hpp"
 #include "cli/endpoint_args.hpp"
 #include "common/json_codec.hpp"
@@ -14,38 +14,6 @@
 
 namespace hashwatt::cli {
 namespace {
-
-boost::asio::awaitable<MinerSample> identify_and_poll(agent::DriverContext& ctx,
-                                                      agent::MinerEndpoint ep,
-                                                      std::string driver_name) {
-    const agent::MinerDriver* driver = nullptr;
-    if (driver_name != "auto") {
-        driver = agent::find_driver(driver_name);
-    } else {
-        const auto id = co_await agent::identify(ctx, ep);
-        driver = id.driver;
-        if (!driver) {
-            MinerSample s;
-            s.host = ep.host;
-            s.port = ep.rpc_port;
-            s.site = ep.site.empty() ? std::nullopt : std::optional(ep.site);
-            s.miner_id = make_miner_id(ep.configured_id, "", ep.host, ep.rpc_port);
-            s.observed_at = now_ms();
-            s.up = false;
-            s.state = MinerState::offline;
-            if (id.answered) {
-                s.error = PollError::unsupported;
-                s.error_message = "something answered but no driver recognises it";
-            } else {
-                s.error = id.error ? id.error->reason : PollError::unreachable;
-                s.error_message = id.error ? id.error->detail : "no answer";
-            }
-            co_return s;
-        }
-    }
-    agent::DriverState state;
-    co_return co_await driver->poll(ctx, ep, state);
-}
 
 std::string fmt(const std::optional<double>& v, const char* unit, int decimals = 3) {
     if (!v) return "-";
@@ -121,8 +89,11 @@ Runner add_poll_command(CLI::App& app) {
         }
         boost::asio::io_context io;
         agent::DriverContext ctx{io.get_executor(), make_transport(*args)};
-        auto fut = boost::asio::co_spawn(io, identify_and_poll(ctx, ep, args->driver),
-                                         boost::asio::use_future);
+        agent::PollTarget target;
+        target.endpoint = ep;
+        target.driver_name = args->driver;
+        auto fut =
+            boost::asio::co_spawn(io, agent::poll_target(ctx, target), boost::asio::use_future);
         io.run();
         const MinerSample s = fut.get();
         if (*json) {

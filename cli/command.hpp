@@ -22,5 +22,7 @@ Runner add_version_command(CLI::App& app);
 Runner add_sim_command(CLI::App& app);
 Runner add_poll_command(CLI::App& app);
 Runner add_scan_command(CLI::App& app);
+Runner add_agent_command(CLI::App& app);
+Runner add_miner_command(CLI::App& app);
 
 }  // namespace hashwatt::cli

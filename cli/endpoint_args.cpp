@@ -1,7 +1,11 @@
 #include "cli/endpoint_args.hpp"
 
+#include "agent/config.hpp"
 #include "common/config.hpp"
 #include "common/units.hpp"
+
+#include <stdexcept>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 
@@ -27,33 +31,13 @@ void add_endpoint_args(CLI::App& cmd, EndpointArgs& a) {
 
 agent::MinerEndpoint make_endpoint(const EndpointArgs& a) {
     agent::MinerEndpoint ep;
-    std::string host = a.target;
+    std::string host;
     std::uint16_t port = 4028;
-    if (!host.empty() && host.front() == '[') {
-        const auto close = host.find(']');
-        if (close == std::string::npos)
-            throw CLI::ValidationError("target", "unclosed '[' in " + a.target);
-        if (close + 1 < host.size()) {
-            if (host[close + 1] != ':')
-                throw CLI::ValidationError("target", "expected ]:PORT in " + a.target);
-            port = static_cast<std::uint16_t>(std::stoul(host.substr(close + 2)));
-        }
-        host = host.substr(1, close - 1);
-    } else if (const auto colon = host.find(':');
-               colon != std::string::npos && host.find(':', colon + 1) == std::string::npos) {
-        const std::string p = host.substr(colon + 1);
-        unsigned long v = 0;
-        try {
-            v = std::stoul(p);
-        } catch (const std::exception&) {
-            v = 0;
-        }
-        if (v == 0 || v > 65535)
-            throw CLI::ValidationError("target", "bad port '" + p + "' in " + a.target);
-        port = static_cast<std::uint16_t>(v);
-        host = host.substr(0, colon);
+    try {
+        std::tie(host, port) = agent::parse_host_port(a.target, 4028);
+    } catch (const std::invalid_argument& e) {
+        throw CLI::ValidationError("target", e.what());
     }
-    if (host.empty()) throw CLI::ValidationError("target", "empty host");
     ep.host = host;
     ep.rpc_port = port;
     ep.http_port = a.http_port;

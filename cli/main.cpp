@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
     add(cli::add_sim_command);
     add(cli::add_poll_command);
     add(cli::add_scan_command);
+    add(cli::add_agent_command);
+    add(cli::add_miner_command);
 
     try {
         app.parse(argc, argv);
@@ -110,6 +112,11 @@ int main(int argc, char** argv) {
             return run();
         } catch (const config::ConfigError& e) {
             std::fprintf(stderr, "%s\n", e.what());
+            return cli::kExitUsage;
+        } catch (const CLI::Error& e) {
+            // Values that parse but do not make sense (a bad port in HOST:PORT) are found by
+            // the command itself.
+            std::fprintf(stderr, "hashwatt %s: %s\n", sub->get_name().c_str(), e.what());
             return cli::kExitUsage;
         } catch (const std::exception& e) {
             log::error("command failed", {{"command", sub->get_name()}, {"error", e.what()}});

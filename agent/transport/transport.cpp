@@ -43,24 +43,41 @@ TransportError classify(const error_code& ec, bool timed_out, bool got_bytes) {
     return {PollError::reset, ec.message()};
 }
 
-// Cancels the socket when the deadline passes; `fired` tells the caller why its I/O failed.
+// `d`, cut short by the poll's overall deadline.
+Duration within(Duration d, const TransportOptions& opts) {
+    if (!opts.deadline) return d;
+    const auto left = std::chrono::duration_cast<Duration>(*opts.deadline - SteadyClock::now());
+    return std::max(Duration::zero(), std::min(d, left));
+}
+
+// Closes the socket when the deadline passes; `fired` tells the caller why its I/O failed.
+// The timer's handler may already be queued when the caller finishes and its socket goes away,
+// so the handler reaches the socket through shared state that the destructor disarms.
 class Deadline {
   public:
-    Deadline(tcp::socket& s, Duration d) : timer_(s.get_executor()) {
+    Deadline(tcp::socket& s, Duration d)
+        : timer_(s.get_executor()), state_(std::make_shared<State>(State{&s, false})) {
         timer_.expires_after(d);
-        timer_.async_wait([&s, fired = fired_](error_code ec) {
-            if (!ec) {
-                *fired = true;
+        timer_.async_wait([st = state_](error_code ec) {
+            if (!ec && st->socket) {
+                st->fired = true;
                 error_code ignored;
-                s.close(ignored);
+                st->socket->close(ignored);
             }
         });
     }
-    bool fired() const { return *fired_; }
+    ~Deadline() { state_->socket = nullptr; }
+    Deadline(const Deadline&) = delete;
+    Deadline& operator=(const Deadline&) = delete;
+    bool fired() const { return state_->fired; }
 
   private:
+    struct State {
+        tcp::socket* socket;
+        bool fired;
+    };
     asio::steady_timer timer_;
-    std::shared_ptr<bool> fired_ = std::make_shared<bool>(false);
+    std::shared_ptr<State> state_;
 };
 
 // Resolves and connects within opts.connect_timeout.
@@ -81,7 +98,7 @@ asio::awaitable<std::optional<TransportError>> connect(tcp::socket& s, const std
                                      "cannot resolve " + host + ": " + ec.message()};
         for (const auto& r : results) endpoints.push_back(r.endpoint());
     }
-    Deadline deadline(s, opts.connect_timeout);
+    Deadline deadline(s, within(opts.connect_timeout, opts));
     co_await asio::async_connect(s, endpoints, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || deadline.fired()) co_return classify(ec, deadline.fired(), false);
     co_return std::nullopt;
@@ -100,30 +117,35 @@ asio::awaitable<RpcResult> rpc_request(asio::any_io_executor ex, const std::stri
         r.elapsed_ms = ms_since(t0);
         co_return r;
     }
-    Deadline deadline(s, opts.reply_timeout);
+    Deadline deadline(s, within(opts.reply_timeout, opts));
     error_code ec;
     co_await asio::async_write(s, asio::buffer(request),
                                asio::redirect_error(asio::use_awaitable, ec));
+    // Read straight into the reply's spare capacity: no chunk buffer in the coroutine frame,
+    // which with hundreds of polls in flight would be megabytes of memory doing nothing.
     std::string& body = r.body;
-    body.reserve(4096);
-    char chunk[16384];
     bool nul = false;
+    std::size_t used = 0;
     while (!ec) {
-        const std::size_t n = co_await s.async_read_some(
-            asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
-        const auto* end = std::find(chunk, chunk + n, '\0');
-        body.append(chunk, static_cast<std::size_t>(end - chunk));
-        if (end != chunk + n) {
+        if (body.size() - used < 2048) body.resize(std::max<std::size_t>(4096, body.size() * 2));
+        const std::size_t n =
+            co_await s.async_read_some(asio::buffer(body.data() + used, body.size() - used),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+        const char* start = body.data() + used;
+        const char* end = std::find(start, start + n, '\0');
+        used += static_cast<std::size_t>(end - start);
+        if (end != start + n) {
             nul = true;  // cgminer's end of reply; anything after it is not ours
             break;
         }
-        if (body.size() > opts.max_reply_bytes) {
+        if (used > opts.max_reply_bytes) {
             r.error =
                 TransportError{PollError::too_large,
                                "reply exceeds " + std::to_string(opts.max_reply_bytes) + " bytes"};
             break;
         }
     }
+    body.resize(used);
     if (!r.error && !nul && ec != asio::error::eof) {
         r.error = classify(ec, deadline.fired(), !body.empty());
     } else if (!r.error && !nul && body.empty()) {
@@ -145,7 +167,7 @@ asio::awaitable<RpcResult> framed_request(asio::any_io_executor ex, const std::s
         r.error = std::move(err);
         co_return r;
     }
-    Deadline deadline(s, opts.reply_timeout);
+    Deadline deadline(s, within(opts.reply_timeout, opts));
     std::string frame(4, '\0');
     const auto len = static_cast<std::uint32_t>(payload.size());
     for (int i = 0; i < 4; ++i)
@@ -187,7 +209,7 @@ asio::awaitable<HttpResult> http_once(asio::any_io_executor ex, const std::strin
         r.error = std::move(err);
         co_return r;
     }
-    Deadline deadline(s, opts.reply_timeout);
+    Deadline deadline(s, within(opts.reply_timeout, opts));
     http::request<http::string_body> req{http::string_to_verb(spec.method), spec.target, 11};
     req.set(http::field::host, host);
     req.set(http::field::user_agent, "hashwatt");

@@ -21,6 +21,9 @@ struct TransportOptions {
     Duration connect_timeout{std::chrono::seconds(3)};
     Duration reply_timeout{std::chrono::seconds(10)};  // from connected to the whole reply read
     std::size_t max_reply_bytes = 1 << 20;
+    // The end of the whole poll, when set: every connect and reply wait also ends by then, so a
+    // poll that takes several requests still finishes within its per-miner deadline.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct TransportError {

@@ -13,7 +13,6 @@
 #include <fstream>
 #include <optional>
 #include <string>
-#include <sys/resource.h>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -450,30 +449,4 @@ TEST_CASE("whatsminer driver: real captures polled end to end through replay") {
     REQUIRE(s.error_message.has_value());
     CHECK(s.error_message->find("Missing JSON 'command'") != std::string::npos);
     CHECK(s.miner_id == "127.32.9.2:" + std::to_string(sim2.rpc_port()));
-}
-
-TEST_CASE("whatsminer driver: CPU per poll (figure for the report)") {
-    TempDir dir;
-    auto sim = start_sim(dir, "127.32.3.1", "m30s++:1", 1);
-    Harness h;
-    DriverState st;
-    const MinerEndpoint ep = endpoint("127.32.3.1");
-    REQUIRE(h.poll(ep, st).up);  // identity round out of the way
-    auto cpu_us = [](bool sys) {
-        rusage u{};
-        getrusage(RUSAGE_SELF, &u);
-        const timeval& t = sys ? u.ru_stime : u.ru_utime;
-        return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
-    };
-    constexpr int kPolls = 200;
-    const double user0 = cpu_us(false), sys0 = cpu_us(true);
-    int up = 0;
-    for (int i = 0; i < kPolls; ++i) up += h.poll(ep, st).up ? 1 : 0;
-    const double user = (cpu_us(false) - user0) / kPolls;
-    const double sys = (cpu_us(true) - sys0) / kPolls;
-    CHECK(up == kPolls);
-    MESSAGE("whatsminer steady-state poll: " << user + sys << " us CPU (user " << user << ", sys "
-                                             << sys << ", this build)");
-    // Loose, for debug and sanitizer builds; the release figure is in the README.
-    CHECK(user + sys < 2000);
 }

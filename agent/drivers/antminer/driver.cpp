@@ -73,7 +73,9 @@ struct Reply {
 HttpAuth web_auth(const MinerEndpoint& ep, std::string_view challenge) {
     HttpAuth auth;
     auth.kind = HttpAuth::Kind::digest;
-    auth.user = ep.credentials ? ep.credentials->username : "root";
+    // A password file without a user name means the factory user, as the docs promise.
+    auth.user =
+        ep.credentials && !ep.credentials->username.empty() ? ep.credentials->username : "root";
     auth.password = ep.credentials ? ep.credentials->password : "root";
     auth.challenge = std::string(challenge);
     return auth;

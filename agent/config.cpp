@@ -1,0 +1,188 @@
+#include "agent/config.hpp"
+
+#include "agent/detect/scan.hpp"
+#include "common/config.hpp"
+
+#include <charconv>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace hashwatt::agent {
+
+namespace {
+
+std::uint16_t to_port(std::string_view digits, std::string_view whole) {
+    unsigned v = 0;
+    const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (digits.empty() || r.ec != std::errc() || r.ptr != digits.data() + digits.size() || v == 0 ||
+        v > 65535) {
+        throw std::invalid_argument("bad port '" + std::string(digits) + "' in '" +
+                                    std::string(whole) + "'");
+    }
+    return static_cast<std::uint16_t>(v);
+}
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "agent";
+    return buf;
+}
+
+std::optional<Credentials> read_credentials(const config::Table& t) {
+    auto user = t.string("username");
+    auto password = t.secret_file("password_file");
+    if (user && !password) t.fail("username", "needs password_file (the password is never inline)");
+    if (!password) return std::nullopt;
+    return Credentials{user.value_or(""), std::move(*password)};
+}
+
+std::uint16_t read_port(const config::Table& t, std::string_view key, std::uint16_t fallback) {
+    return static_cast<std::uint16_t>(t.integer(key, 1, 65535).value_or(fallback));
+}
+
+std::string read_driver(const config::Table& t) {
+    auto d = t.string("driver");
+    if (!d || *d == "auto") return "auto";
+    if (!find_driver(*d)) {
+        std::string names = "auto";
+        for (const auto* drv : all_drivers()) names += ", " + std::string(drv->name());
+        t.fail("driver", "unknown driver '" + *d + "' (one of: " + names + ")");
+    }
+    return *d;
+}
+
+AgentConfig read(const config::Document& doc) {
+    AgentConfig c;
+    const config::Table root = doc.root();
+    if (auto a = root.table("agent")) {
+        c.agent_id = a->string("id").value_or("");
+        c.site = a->string("site").value_or(c.site);
+        if (c.site.empty()) a->fail("site", "must not be empty");
+        c.interval = a->duration("interval", std::chrono::seconds(1), std::chrono::hours(24))
+                         .value_or(c.interval);
+        c.jitter = a->number("jitter", 0.0, 0.5).value_or(c.jitter);
+        c.concurrency = static_cast<std::size_t>(a->integer("concurrency", 1, 65536).value_or(512));
+        c.poll_timeout =
+            a->duration("poll_timeout", std::chrono::milliseconds(100), std::chrono::minutes(5))
+                .value_or(c.poll_timeout);
+        c.connect_timeout =
+            a->duration("connect_timeout", std::chrono::milliseconds(50), std::chrono::minutes(1))
+                .value_or(c.connect_timeout);
+        if (c.connect_timeout > c.poll_timeout) {
+            a->fail("connect_timeout", "is longer than poll_timeout (" +
+                                           format_duration(c.poll_timeout) +
+                                           "), which bounds the whole poll");
+        }
+        if (c.poll_timeout >= c.interval) {
+            a->fail("poll_timeout",
+                    "must be shorter than interval (" + format_duration(c.interval) + ")");
+        }
+        c.max_reply_bytes = static_cast<std::size_t>(
+            a->size("max_reply_size", 4096, std::uint64_t{64} << 20).value_or(c.max_reply_bytes));
+        c.max_backoff = a->duration("max_backoff", Duration::zero(), std::chrono::hours(24))
+                            .value_or(c.max_backoff);
+        c.scan_concurrency =
+            static_cast<std::size_t>(a->integer("scan_concurrency", 1, 4096).value_or(256));
+    }
+    if (c.agent_id.empty()) c.agent_id = host_name();
+
+    for (const auto& m : root.tables("miner")) {
+        MinerEntry e;
+        const std::string address = m.required_string("host");
+        try {
+            const auto [host, port] = parse_host_port(address, 4028);
+            e.endpoint.host = host;
+            e.endpoint.rpc_port = port;
+        } catch (const std::invalid_argument& err) {
+            m.fail("host", err.what());
+        }
+        if (m.has("port")) {
+            if (address.find(':') != std::string::npos && address.front() != '[' &&
+                address.find(':') == address.rfind(':')) {
+                m.fail("port", "given twice (host already says :" +
+                                   std::to_string(e.endpoint.rpc_port) + ")");
+            }
+            e.endpoint.rpc_port = read_port(m, "port", 4028);
+        }
+        e.endpoint.http_port = read_port(m, "http_port", 80);
+        e.endpoint.configured_id = m.string("id").value_or("");
+        e.endpoint.site = m.string("site").value_or(c.site);
+        e.endpoint.credentials = read_credentials(m);
+        e.driver = read_driver(m);
+        for (const auto& earlier : c.miners) {
+            if (earlier.endpoint.host == e.endpoint.host &&
+                earlier.endpoint.rpc_port == e.endpoint.rpc_port) {
+                m.fail("host", "this miner is already listed (" + e.endpoint.host + ":" +
+                                   std::to_string(e.endpoint.rpc_port) + ")");
+            }
+            if (!e.endpoint.configured_id.empty() &&
+                earlier.endpoint.configured_id == e.endpoint.configured_id) {
+                m.fail("id", "id '" + e.endpoint.configured_id + "' is used twice");
+            }
+        }
+        c.miners.push_back(std::move(e));
+    }
+
+    for (const auto& s : root.tables("scan")) {
+        ScanEntry e;
+        auto ranges = s.string_array("ranges");
+        if (!ranges || ranges->empty()) s.fail("ranges", "needs at least one CIDR range");
+        for (const auto& r : *ranges) {
+            try {
+                (void)expand_cidr(r, 65536);
+            } catch (const std::invalid_argument& err) {
+                s.fail("ranges", err.what());
+            }
+        }
+        e.ranges = std::move(*ranges);
+        e.rpc_port = read_port(s, "port", 4028);
+        e.http_port = read_port(s, "http_port", 80);
+        e.site = s.string("site").value_or(c.site);
+        e.credentials = read_credentials(s);
+        e.rescan = s.duration("rescan", std::chrono::seconds(10), std::chrono::hours(24 * 7))
+                       .value_or(e.rescan);
+        c.scans.push_back(std::move(e));
+    }
+    if (c.miners.empty() && c.scans.empty()) {
+        root.fail("miner", "nothing to poll: add [[miner]] entries or [[scan]] ranges");
+    }
+    doc.finish();
+    return c;
+}
+
+}  // namespace
+
+std::pair<std::string, std::uint16_t> parse_host_port(std::string_view text,
+                                                      std::uint16_t default_port) {
+    std::string_view host = text;
+    std::uint16_t port = default_port;
+    if (!host.empty() && host.front() == '[') {
+        const auto close = host.find(']');
+        if (close == std::string_view::npos) {
+            throw std::invalid_argument("unclosed '[' in '" + std::string(text) + "'");
+        }
+        if (close + 1 < host.size()) {
+            if (host[close + 1] != ':') {
+                throw std::invalid_argument("expected ]:PORT in '" + std::string(text) + "'");
+            }
+            port = to_port(host.substr(close + 2), text);
+        }
+        host = host.substr(1, close - 1);
+    } else if (const auto colon = host.find(':');
+               colon != std::string_view::npos && host.find(':', colon + 1) == host.npos) {
+        port = to_port(host.substr(colon + 1), text);
+        host = host.substr(0, colon);
+    }
+    if (host.empty()) throw std::invalid_argument("no host in '" + std::string(text) + "'");
+    return {std::string(host), port};
+}
+
+AgentConfig load_agent_config(const std::string& path) {
+    return read(config::Document::load_file(path));
+}
+
+AgentConfig parse_agent_config(std::string_view text, const std::string& source_name) {
+    return read(config::Document::parse(text, source_name));
+}
+
+}  // namespace hashwatt::agent

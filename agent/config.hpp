@@ -1,0 +1,62 @@
+// The agent's configuration file (agent.toml): which miners to poll, how often, and how hard.
+// Loaded through the strict TOML helpers, so a misspelt key or a bad value is an error that
+// names file:line:column. deploy/config/agent.toml is the annotated example.
+#pragma once
+
+#include "agent/drivers/driver.hpp"
+#include "common/units.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hashwatt::agent {
+
+// "HOST", "HOST:PORT" or "[IPv6]:PORT" -> host and port (`default_port` when none is given).
+// Throws std::invalid_argument naming what is wrong.
+std::pair<std::string, std::uint16_t> parse_host_port(std::string_view text,
+                                                      std::uint16_t default_port);
+
+// One explicitly configured miner ([[miner]]).
+struct MinerEntry {
+    MinerEndpoint endpoint;
+    std::string driver = "auto";  // a registry name, or auto (identify on first contact)
+};
+
+// An address range to search for miners ([[scan]]), searched at start and every `rescan`.
+struct ScanEntry {
+    std::vector<std::string> ranges;  // CIDR or single addresses
+    std::uint16_t rpc_port = 4028;
+    std::uint16_t http_port = 80;
+    std::string site;  // defaults to the agent's site
+    std::optional<Credentials> credentials;
+    Duration rescan{std::chrono::minutes(10)};
+};
+
+struct AgentConfig {
+    std::string agent_id;  // defaults to the host name
+    std::string site = "default";
+    Duration interval{std::chrono::seconds(30)};
+    // Each poll lands up to this fraction of the interval early or late, so that miners polled
+    // together at start drift apart and do not hit the network (or the collector) in bursts.
+    double jitter = 0.1;
+    std::size_t concurrency = 512;                    // polls in flight at once, over all miners
+    Duration poll_timeout{std::chrono::seconds(10)};  // a whole poll of one miner, all requests
+    Duration connect_timeout{std::chrono::seconds(3)};
+    std::size_t max_reply_bytes = 1 << 20;
+    // A miner that keeps failing is polled at interval * 2^(failures-1), up to this.
+    Duration max_backoff{std::chrono::minutes(5)};
+    std::size_t scan_concurrency = 256;
+
+    std::vector<MinerEntry> miners;
+    std::vector<ScanEntry> scans;
+};
+
+// Loads and validates `path`. Throws config::ConfigError (file:line:column: key: message).
+AgentConfig load_agent_config(const std::string& path);
+// The same from text, for tests; `source_name` stands for the file in messages.
+AgentConfig parse_agent_config(std::string_view text, const std::string& source_name);
+
+}  // namespace hashwatt::agent
