@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -283,4 +284,41 @@ TEST_CASE("scan: a /22 holding 1,000 miners is found completely, run after run")
         // a loaded machine.
         CHECK(r.err.find("scanned=1022 found=1000 identified=1000") != std::string::npos);
     }
+}
+
+TEST_CASE("agent (running): every miner on its interval, a dead one backed off, SIGTERM stops it") {
+    TempDir dir;
+    auto sim = start_fleet(dir, "127.35.3.1", "s19pro:1,m30s++:1", 3);
+    REQUIRE(sim.post("/api/v1/miners/127.35.3.3/faults", R"({"kind":"offline"})") == 200);
+    std::string cfg_text =
+        "[agent]\ninterval = \"1s\"\njitter = 0.0\npoll_timeout = \"800ms\"\n"
+        "connect_timeout = \"500ms\"\nmax_backoff = \"8s\"\n";
+    for (int i = 1; i <= 3; ++i) {
+        cfg_text += "[[miner]]\nhost = \"127.35.3." + std::to_string(i) +
+                    "\"\nhttp_port = " + std::to_string(sim.http_port()) + "\n";
+    }
+    const std::string cfg = dir.write("agent.toml", cfg_text);
+    Child agent({kBinary, "agent", "--config", cfg, "--output", "json"}, dir.path() + "/agent");
+    auto count = [&](const std::string& host, bool up) {
+        std::size_t n = 0;
+        std::istringstream lines(agent.stdout_text());
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (line.empty() || line.back() != '}') continue;  // a line still being written
+            const auto o = json::parse(line).as_object();
+            if (str(o, "host") == host && o.at("up").as_bool() == up) ++n;
+        }
+        return n;
+    };
+    // Healthy miners every second: six polls each within a generous deadline.
+    REQUIRE(
+        wait_until([&] { return count("127.35.3.1", true) >= 6 && count("127.35.3.2", true) >= 6; },
+                   30s, 100ms));
+    // The dead one keeps being polled (refused each time), but backed off: 1, 2, 4 s apart.
+    const std::size_t dead = count("127.35.3.3", false);
+    CHECK(dead >= 2);
+    CHECK(dead < count("127.35.3.1", true));
+    CHECK(count("127.35.3.3", true) == 0);
+    CHECK(agent.stop(SIGTERM, 10s) == 0);
+    CHECK(agent.stderr_text().find("stopping") != std::string::npos);
 }
