@@ -4,6 +4,7 @@
 // Addresses: 127.31.0.x upward (replay 127.31.9.x).
 #include "agent/drivers/drivers.hpp"
 #include "common/models.hpp"
+#include "tests/support/driver_harness.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
 
@@ -30,37 +31,8 @@ namespace {
 
 const fs::path kFixtures = fs::path(HASHWATT_SOURCE_DIR) / "tests" / "fixtures" / "antminer";
 
-// Runs the driver's coroutines on a private io_context, one call at a time.
-struct Harness {
-    asio::io_context io;
-    DriverContext ctx{io.get_executor(), {}};
-    const MinerDriver& driver = antminer_driver();
-
-    template <typename T>
-    T run(asio::awaitable<T> a) {
-        std::optional<T> out;
-        std::exception_ptr ex;
-        asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-            ex = e;
-            if (!e) out = std::move(v);
-        });
-        io.restart();
-        io.run();
-        if (ex) std::rethrow_exception(ex);
-        return std::move(*out);
-    }
-
-    MinerSample poll(const MinerEndpoint& ep, DriverState& st) {
-        return run(driver.poll(ctx, ep, st));
-    }
-    CommandOutcome execute(const MinerEndpoint& ep, DriverState& st, CommandType type,
-                           std::optional<double> watts = std::nullopt) {
-        Command c;
-        c.id = "c1";
-        c.type = type;
-        c.power_target_w = watts;
-        return run(driver.execute(ctx, ep, st, c));
-    }
+struct Harness : DriverHarness {
+    Harness() : DriverHarness(antminer_driver()) {}
 };
 
 MinerEndpoint endpoint(const std::string& ip, std::uint16_t rpc_port = 4028,
@@ -154,18 +126,6 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
 }
 
 // Polls until `pred(sample)` holds or the deadline passes; returns the last sample.
-template <typename Pred>
-MinerSample poll_until(Harness& h, const MinerEndpoint& ep, DriverState& st, Pred pred,
-                       std::chrono::milliseconds deadline = 20s) {
-    MinerSample last;
-    wait_until(
-        [&] {
-            last = h.poll(ep, st);
-            return pred(last);
-        },
-        deadline, 200ms);
-    return last;
-}
 
 void copy_capture(const std::string& fixture, const fs::path& to) {
     fs::create_directories(to.parent_path());
