@@ -8,6 +8,7 @@
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -350,6 +351,11 @@ TEST_CASE("antminer driver: faults map to the documented reasons") {
     CHECK(s2.up);         // telemetry does not need the web
     CHECK_FALSE(s2.mac);  // ... the identity from the web does
     CHECK(s2.miner_id == ip + ":4028");
+    // ... and the sample says why, so the operator sees it before a command fails.
+    const bool auth_reported =
+        std::any_of(s2.errors.begin(), s2.errors.end(),
+                    [](const MinerErrorReport& e) { return e.code == std::string("auth"); });
+    CHECK(auth_reported);
     const CommandOutcome o2 = h.execute(wrong, st2, CommandType::wake);
     CHECK(o2.status == CommandStatus::failed);
     CHECK(o2.message.find("authentication failed") != std::string::npos);

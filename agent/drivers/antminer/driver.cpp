@@ -207,6 +207,16 @@ std::optional<std::string> web_failure(std::string_view what, const HttpResult& 
     return std::nullopt;
 }
 
+// Telemetry comes over RPC without credentials, so a web password that no longer works would
+// otherwise go unnoticed until a command fails: the sample says so, once per poll.
+void note_web_auth_failure(MinerSample& s, const std::optional<HttpResult>& web) {
+    if (!web || web->error || web->status != 401) return;
+    s.errors.push_back(MinerErrorReport{
+        "auth",
+        "web interface rejected the credentials (check password_file): no MAC, serial "
+        "or work mode, and commands will fail"});
+}
+
 class AntminerDriver final : public MinerDriver {
   public:
     std::string_view name() const override { return "antminer"; }
@@ -354,6 +364,7 @@ class AntminerDriver final : public MinerDriver {
         }
 
         MinerSample& s = *parsed;
+        note_web_auth_failure(s, system_info);
         if (s.state != MinerState::mining && s.state != MinerState::sleeping) {
             // Not hashing: only the web tells asleep from failed (bitmain-work-mode) and says why
             // (summary.cgi status items). Hashing miners never pay for this round trip.
@@ -362,6 +373,7 @@ class AntminerDriver final : public MinerDriver {
             jobs.push_back(web_job(kWebSummary));
             std::vector<Reply> web = co_await run_all(ctx, ep, jobs, state.digest_challenge);
             remember_challenge(state, web[0].http);
+            if (!system_info) note_web_auth_failure(s, web[0].http);
             apply_antminer_web_state(s, body_of(web[0].http), body_of(web[1].http));
         }
         if (identity_due) {
