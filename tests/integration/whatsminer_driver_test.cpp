@@ -350,6 +350,12 @@ TEST_CASE("whatsminer driver: API v3 firmware (TCP 4433 only) is reported as uns
     const CommandOutcome o = h.execute(ep, st, CommandType::sleep);
     CHECK(o.status == CommandStatus::unsupported);
     CHECK(served.load() == 1);  // refused without a word to the miner
+    // A command straight to a miner never polled: one read finds v3, and nothing is written.
+    DriverState fresh;
+    const CommandOutcome o_fresh = h.execute(ep, fresh, CommandType::wake);
+    CHECK(o_fresh.status == CommandStatus::unsupported);
+    CHECK(o_fresh.message.starts_with("Whatsminer API v3 firmware is not supported yet"));
+    CHECK(served.load() == 2);  // the read-only get.device.info, no write
 
     server_io.stop();
     server.join();

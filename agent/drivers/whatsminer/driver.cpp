@@ -367,6 +367,9 @@ class WhatsminerDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute_once(DriverContext& ctx, const MinerEndpoint& ep,
                                                  DriverState& state, const Command& cmd) const {
+        // A miner never polled may be API v3 firmware, which takes none of these writes: one
+        // read-only poll finds out before anything is sent.
+        if (!state.identity) co_await poll(ctx, ep, state);
         if (state.identity && state.identity->error == PollError::unsupported) {
             co_return CommandOutcome{CommandStatus::unsupported, std::string(kV3Unsupported)};
         }

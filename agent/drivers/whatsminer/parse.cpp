@@ -109,6 +109,14 @@ std::optional<double> temperature(const json::object& o, std::string_view key) {
     return t;
 }
 
+// An intake reading: farms in cold climates see real values below zero, so only the sentinels
+// go (0 = no sensor, -273 and anything below -60 °C = not a reading).
+std::optional<double> inlet_temperature(const json::object& o, std::string_view key) {
+    const auto t = number(o, key);
+    if (!t || *t == 0 || *t < -60 || *t >= 200) return std::nullopt;
+    return t;
+}
+
 std::optional<double> ths_from_mhs(std::optional<double> mhs) {
     if (!mhs || *mhs < 0) return std::nullopt;
     return *mhs / 1e6;
@@ -230,7 +238,7 @@ void read_summary(const json::object& reply, WhatsminerReading& r) {
     for (std::string_view key : {"Fan Speed In", "Fan Speed Out"}) {
         if (const auto rpm = integer(*s, key); rpm && *rpm >= 0) out.fans_rpm.push_back(*rpm);
     }
-    out.inlet_temp_c = temperature(*s, "Env Temp");
+    out.inlet_temp_c = inlet_temperature(*s, "Env Temp");
     out.hw_errors_total = integer(*s, "Hardware Errors");
     out.uptime_s = integer(*s, "Elapsed");  // btminer's run time; `Uptime` is the OS's
     out.firmware_version = firmware_text(text(*s, "Firmware Version"));

@@ -118,6 +118,22 @@ TEST_CASE("whatsminer: m30s summary + edevs captures parse to the EXPECTED value
     CHECK(round3(*reading.hashrate_5s_ths) == doctest::Approx(85.038));
 }
 
+TEST_CASE("whatsminer: a sub-zero Env Temp is a reading, 0 and -273 are not") {
+    const std::string summary = fixture("whatsminer/m30s_summary.json");
+    const auto with_env = [&](std::string_view value) {
+        std::string text = summary;
+        const std::string key = "\"Env Temp\":11.00";
+        REQUIRE(text.find(key) != std::string::npos);
+        text.replace(text.find(key), key.size(), "\"Env Temp\":" + std::string(value));
+        WhatsminerReplies r;
+        r.summary = text;
+        return parse_whatsminer(r).inlet_temp_c;
+    };
+    CHECK(with_env("-12.50") == -12.5);  // a cold intake in winter
+    CHECK_FALSE(with_env("0.00").has_value());
+    CHECK_FALSE(with_env("-273").has_value());
+}
+
 TEST_CASE("whatsminer: the same captures in the multi-command form parse alike") {
     // How cgminer joins them (and how the simulator's replay serves them).
     const std::string joined = "{\"summary\":[" + fixture("whatsminer/m30s_summary.json") +
