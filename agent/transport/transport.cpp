@@ -90,13 +90,35 @@ asio::awaitable<std::optional<TransportError>> connect(tcp::socket& s, const std
     if (!ec) {
         endpoints.emplace_back(addr, port);
     } else {
-        tcp::resolver resolver(s.get_executor());
-        auto results = co_await resolver.async_resolve(
-            host, std::to_string(port), asio::redirect_error(asio::use_awaitable, ec));
-        if (ec)
+        // getaddrinfo runs on Asio's resolver thread and cannot be cancelled once started, so
+        // the wait is on a timer that the lookup cuts short: past the deadline the poll moves on
+        // and the lookup's late answer only releases the shared state.
+        struct Lookup {
+            tcp::resolver resolver;
+            asio::steady_timer timer;
+            tcp::resolver::results_type results;
+            error_code ec;
+            bool done = false;
+        };
+        auto lookup = std::make_shared<Lookup>(
+            Lookup{tcp::resolver(s.get_executor()), asio::steady_timer(s.get_executor()), {}, {}});
+        lookup->timer.expires_after(within(opts.connect_timeout, opts));
+        lookup->resolver.async_resolve(
+            host, std::to_string(port),
+            [lookup](const error_code& e, tcp::resolver::results_type results) {
+                lookup->ec = e;
+                lookup->results = std::move(results);
+                lookup->done = true;
+                lookup->timer.cancel();
+            });
+        error_code waited;
+        co_await lookup->timer.async_wait(asio::redirect_error(asio::use_awaitable, waited));
+        if (!lookup->done)
+            co_return TransportError{PollError::timeout, "deadline passed while resolving " + host};
+        if (lookup->ec)
             co_return TransportError{PollError::unreachable,
-                                     "cannot resolve " + host + ": " + ec.message()};
-        for (const auto& r : results) endpoints.push_back(r.endpoint());
+                                     "cannot resolve " + host + ": " + lookup->ec.message()};
+        for (const auto& r : lookup->results) endpoints.push_back(r.endpoint());
     }
     Deadline deadline(s, within(opts.connect_timeout, opts));
     co_await asio::async_connect(s, endpoints, asio::redirect_error(asio::use_awaitable, ec));
