@@ -406,7 +406,10 @@ void decide_state(MinerSample& s, const Mm& mm) {
         s.state = MinerState::mining;
     } else if (soft_off || (!soft_off_known && idle_text)) {
         s.state = MinerState::sleeping;
-    } else if (s.uptime_s && *s.uptime_s < kAvalonBootingGraceS) {
+    } else if (s.uptime_s && *s.uptime_s < kAvalonBootingGraceS &&
+               !(s.hashrate_avg_ths && *s.hashrate_avg_ths > 0)) {
+        // Early and nothing hashed since cgminer started. (A miner that hashed and stopped, as
+        // on overheat protection, has an average above 0: that is not booting.)
         s.state = MinerState::booting;
     } else if (!s.hashrate_ths) {
         // The hash rate is unknown (nan): no grounds to call it failed.

@@ -257,8 +257,10 @@ TEST_CASE("avalon parse: soft-off, idle and boot states (synthetic variations)")
     // Not hashing, not soft-off, long past start: the firmware stopped on its own.
     const std::string stopped = replaced(base, "GHSspd[80521.10]", "GHSspd[0.00]");
     CHECK(parse_stats(stopped).state == MinerState::error);
-    // ... unless cgminer started moments ago.
-    std::string boot = replaced(stopped, "\"Elapsed\":1750", "\"Elapsed\":12");
+    // ... unless cgminer started moments ago and has not hashed yet.
+    std::string early = replaced(stopped, "\"Elapsed\":1750", "\"Elapsed\":12");
+    CHECK(parse_stats(early).state == MinerState::error);  // GHSavg > 0: it hashed, then stopped
+    const std::string boot = replaced(early, "GHSavg[75781.50]", "GHSavg[0.00]");
     CHECK(parse_stats(boot).state == MinerState::booting);
 }
 
