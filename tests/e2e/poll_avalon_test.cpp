@@ -75,8 +75,7 @@ struct ReplayDir {
         REQUIRE((a != std::string::npos && b != std::string::npos && c != std::string::npos));
         REQUIRE((head.size() < a && a < b && b < c));
         write_file(path / "summary.json", raw.substr(head.size(), a - head.size()));
-        write_file(path / "stats.json",
-                   raw.substr(a + to_stats.size(), b - a - to_stats.size()));
+        write_file(path / "stats.json", raw.substr(a + to_stats.size(), b - a - to_stats.size()));
         write_file(path / "pools.json", raw.substr(b + to_pools.size(), c - b - to_pools.size()));
         return *this;
     }
@@ -94,9 +93,9 @@ struct Polled {
 };
 
 Polled poll(const SimProcess& sim, const std::string& ip, std::vector<std::string> args = {}) {
-    std::vector<std::string> argv{HASHWATT_BINARY, "poll",
-                                  ip + ":" + std::to_string(sim.rpc_port()), "--json",
-                                  "--http-port", std::to_string(sim.http_port())};
+    std::vector<std::string> argv{
+        HASHWATT_BINARY, "poll",        ip + ":" + std::to_string(sim.rpc_port()),
+        "--json",        "--http-port", std::to_string(sim.http_port())};
     argv.insert(argv.end(), args.begin(), args.end());
     Polled p;
     p.run = run(argv, kPollDeadline);
@@ -255,9 +254,9 @@ TEST_CASE("poll --json: Avalon 10xx pools+summary+stats (foreman) through replay
     CHECK(str(s, "state") == "mining");
     CHECK(str(s, "model") == "AvalonMiner 1047");
     CHECK(str(s, "firmware_version") == "20051101_85dc6f0_0332654");
-    CHECK(integer(s, "uptime_s") == 155);                // summary Elapsed
-    CHECK(ths_3dp(s, "hashrate_ths") == 32247);          // MHS 30s (no GHSspd)
-    CHECK(ths_3dp(s, "hashrate_avg_ths") == 25537);      // MHS av
+    CHECK(integer(s, "uptime_s") == 155);                 // summary Elapsed
+    CHECK(ths_3dp(s, "hashrate_ths") == 32247);           // MHS 30s (no GHSspd)
+    CHECK(ths_3dp(s, "hashrate_avg_ths") == 25537);       // MHS av
     CHECK(ths_3dp(s, "expected_hashrate_ths") == 37471);  // GHSmm
     REQUIRE(boards(s).size() == 2);
     CHECK(ths_3dp(boards(s)[0].as_object(), "hashrate_ths") == 12363);

@@ -184,14 +184,15 @@ class AvalonDriver final : public MinerDriver {
         c.reboot = true;
         const ModelSpec* model = identity.model ? find_reported_model(*identity.model) : nullptr;
         if (!model) {
-            c.notes = "softoff/softon and reboot; power targets need a known model (work modes "
-                      "are shares of its nominal power)";
+            c.notes =
+                "softoff/softon and reboot; power targets need a known model (work modes "
+                "are shares of its nominal power)";
             return c;
         }
-        const double low = avalon_work_mode_power_w(kAvalonWorkModeLow, model->nominal_w,
-                                                    model->max_power_w);
-        const double high = avalon_work_mode_power_w(kAvalonWorkModeHigh, model->nominal_w,
-                                                     model->max_power_w);
+        const double low =
+            avalon_work_mode_power_w(kAvalonWorkModeLow, model->nominal_w, model->max_power_w);
+        const double high =
+            avalon_work_mode_power_w(kAvalonWorkModeHigh, model->nominal_w, model->max_power_w);
         c.power_target_min_w = std::round(low);
         c.power_target_max_w = model->max_power_w;
         c.notes = "power target by work mode only: low (0) ~" + watts(low) + ", normal (1) " +
@@ -344,20 +345,20 @@ class AvalonDriver final : public MinerDriver {
     asio::awaitable<CommandOutcome> ascset(DriverContext& ctx, const MinerEndpoint& ep,
                                            std::string_view option,
                                            const std::string& parameter) const {
-        const std::string request =
-            R"({"command":"ascset","parameter":")" + parameter + "\"}";
+        const std::string request = R"({"command":"ascset","parameter":")" + parameter + "\"}";
         const RpcResult r =
             co_await rpc_request(ctx.executor, ep.host, ep.rpc_port, request, ctx.transport);
         const std::string label = "ascset " + parameter;
         if (r.error) {
             if (r.error->reason == PollError::reset) {
                 co_return outcome(CommandStatus::succeeded,
-                                  label + " sent; the miner closed without a reply, as some "
-                                          "units do (verify by polling)");
+                                  label +
+                                      " sent; the miner closed without a reply, as some "
+                                      "units do (verify by polling)");
             }
-            co_return outcome(CommandStatus::failed, label + ": " +
-                                                         std::string(to_string(r.error->reason)) +
-                                                         ": " + r.error->detail);
+            co_return outcome(
+                CommandStatus::failed,
+                label + ": " + std::string(to_string(r.error->reason)) + ": " + r.error->detail);
         }
         if (r.body.empty()) {
             co_return outcome(CommandStatus::succeeded,
@@ -366,9 +367,9 @@ class AvalonDriver final : public MinerDriver {
         try {
             const AscsetReply reply = parse_avalon_ascset(r.body, option);
             if (!reply.ok) {
-                co_return outcome(CommandStatus::failed,
-                                  label + " refused (Code " + std::to_string(reply.code) +
-                                      "): " + reply.message);
+                co_return outcome(
+                    CommandStatus::failed,
+                    label + " refused (Code " + std::to_string(reply.code) + "): " + reply.message);
             }
             co_return outcome(CommandStatus::succeeded, label + ": " + reply.message);
         } catch (const AvalonParseError& e) {

@@ -463,8 +463,8 @@ std::string avalon_model_name(std::string_view prod, std::string_view model) {
     const bool vague = starts_with_ignore_case(name, "AVALONNANO") ||
                        (starts_with_ignore_case(name, "AVALONMINER 15") && name.size() <= 14);
     if ((name.empty() || vague) && !number.empty()) {
-        const bool digits = std::all_of(number.begin(), number.end(),
-                                        [](char c) { return c >= '0' && c <= '9'; });
+        const bool digits =
+            std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; });
         return digits ? "AvalonMiner " + std::string(number) : std::string(number);
     }
     return std::string(name);

@@ -70,8 +70,9 @@ struct AvalonReplies {
 //
 // State: mining when hashing; sleeping when `SoftOFF` is non-zero (or, on firmware without
 // `SoftOFF`, SYSTEMSTATU says "In Idle"); booting within kAvalonBootingGraceS of the daemon's
-// start when the average since then is not above 0 (it has not hashed yet); idle when the hash rate is unknown (nan); otherwise error when the firmware reports
-// `SoftOFF` (so it was not told to sleep) or error flags, idle when it cannot say.
+// start when the average since then is not above 0 (it has not hashed yet); idle when the hash rate
+// is unknown (nan); otherwise error when the firmware reports `SoftOFF` (so it was not told to
+// sleep) or error flags, idle when it cannot say.
 //
 // Throws AvalonJoinRefused (see above) or AvalonParseError, also when no stats reply is usable.
 MinerSample parse_avalon(const AvalonReplies& replies);
