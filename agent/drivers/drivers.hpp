@@ -7,5 +7,6 @@ namespace hashwatt::agent {
 
 const MinerDriver& antminer_driver();
 const MinerDriver& whatsminer_driver();
+const MinerDriver& avalon_driver();
 
 }  // namespace hashwatt::agent

@@ -1,6 +1,7 @@
 // The one explicit list of drivers. Order matters: detection asks each in turn whether the probe
 // replies are its firmware's (PROTOCOLS.md §8: Braiins, Whatsminer, LuxOS, Vnish and other
-// Antminer-derived firmware before stock Antminer, whose markers they also carry).
+// Antminer-derived firmware before stock Antminer, whose markers they also carry; Avalon after
+// them, as in pyasic's order).
 #include "agent/drivers/drivers.hpp"
 
 #include <algorithm>
@@ -11,6 +12,7 @@ const std::vector<const MinerDriver*>& all_drivers() {
     static const std::vector<const MinerDriver*> drivers{
         &whatsminer_driver(),
         &antminer_driver(),
+        &avalon_driver(),
     };
     return drivers;
 }

@@ -1,0 +1,333 @@
+// The Avalon driver against `hashwatt sim`: polls agree with the simulator's true state, the
+// soft-off round trip (sleep -> SoftOFF seen -> wake -> hashing), work-mode power targets and
+// reboot take effect, faults map to the documented reasons, and refused commands change nothing.
+// Addresses: 127.34.3.1 .. 127.34.3.99 (the e2e suite uses 127.34.3.101 upward).
+#include "agent/drivers/drivers.hpp"
+#include "agent/transport/transport.hpp"
+#include "tests/support/driver_harness.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/sim_process.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include <boost/json.hpp>
+#include <doctest/doctest.h>
+
+using namespace hashwatt;
+using namespace hashwatt::agent;
+using namespace hashwatt::test;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+struct Harness : DriverHarness {
+    Harness() : DriverHarness(avalon_driver()) {}
+
+    // The raw estats reply, to look at the firmware's own flags (SoftOFF) beside the parse.
+    std::string estats(const MinerEndpoint& ep) {
+        const std::string request = R"({"command":"estats"})";
+        const RpcResult r =
+            run(rpc_request(ctx.executor, ep.host, ep.rpc_port, request, ctx.transport));
+        REQUIRE_FALSE(r.error.has_value());
+        return r.body;
+    }
+};
+
+MinerEndpoint endpoint(const std::string& ip) {
+    MinerEndpoint ep;
+    ep.host = ip;
+    ep.site = "lab";
+    return ep;
+}
+
+json::object truth(const SimProcess& sim, const std::string& ip) {
+    return json::parse(sim.get("/api/v1/miners/" + ip)).as_object();
+}
+
+double num(const json::value& v) { return v.to_number<double>(); }
+
+std::string state_of(const SimProcess& sim, const std::string& ip) {
+    return std::string(truth(sim, ip).at("state").as_string());
+}
+
+std::int64_t workmode_of(const SimProcess& sim, const std::string& ip) {
+    return truth(sim, ip).at("control").as_object().at("avalon_workmode").as_int64();
+}
+
+bool near(double a, double b, double rel) {
+    return std::fabs(a - b) <= rel * std::max(std::fabs(b), 1.0);
+}
+
+SimProcess start_sim(const TempDir& dir, const std::string& base_ip, const std::string& mix,
+                     int miners) {
+    return SimProcess(
+        HASHWATT_BINARY,
+        {"--miners", std::to_string(miners), "--mix", mix, "--base-ip", base_ip, "--http-port", "0",
+         "--wake-ramp", "2s", "--sleep-ramp", "1s", "--boot-time", "3s"},
+        dir.path() + "/sim");
+}
+
+// The sample agrees with the simulator's truth read just after it.
+void check_against_truth(const MinerSample& s, const json::object& t) {
+    INFO("truth: " << json::serialize(t));
+    CHECK(s.up);
+    CHECK(s.error == std::nullopt);
+    CHECK(s.driver == "avalon");
+    CHECK(s.make == "Canaan");
+    CHECK(s.firmware == "stock");
+    CHECK(s.model == std::string(t.at("model").as_string()));
+    CHECK(s.mac == normalize_mac(t.at("mac").as_string()));
+    CHECK(s.miner_id == *s.mac);
+    CHECK(s.firmware_version == std::string(t.at("firmware_version").as_string()));
+    REQUIRE(s.serial.has_value());  // the DNA, a hash of the simulated serial
+    CHECK(s.serial->size() == 16);
+    CHECK(s.site == "lab");
+    REQUIRE(s.hashrate_ths.has_value());
+    CHECK(near(*s.hashrate_ths, num(t.at("hashrate_ths")), 0.05));
+    REQUIRE(s.hashrate_avg_ths.has_value());
+    CHECK(near(*s.hashrate_avg_ths, num(t.at("hashrate_avg_ths")), 0.05));
+    REQUIRE(s.expected_hashrate_ths.has_value());
+    CHECK(near(*s.expected_hashrate_ths, num(t.at("expected_hashrate_ths")), 0.01));
+    // PS[4] is the PSU's DC output: below the wall draw by the PSU's losses, never above it.
+    REQUIRE(s.power_w.has_value());
+    CHECK(s.power_source == PowerSource::estimated);
+    CHECK(*s.power_w <= num(t.at("power_w")) * 1.01);
+    CHECK(*s.power_w >= num(t.at("power_w")) * 0.85);
+    REQUIRE(s.power_limit_w.has_value());  // MPO
+    CHECK(*s.power_limit_w == doctest::Approx(num(t.at("power_target_w"))).epsilon(0.001));
+    REQUIRE(s.uptime_s.has_value());
+    CHECK(std::abs(*s.uptime_s - t.at("elapsed_s").as_int64()) <= 3);
+    REQUIRE(s.inlet_temp_c.has_value());
+    CHECK(std::fabs(*s.inlet_temp_c - num(t.at("ambient_c"))) <= 1);
+    const auto& fans = t.at("fans_rpm").as_array();
+    REQUIRE(s.fans_rpm.size() == fans.size());
+    for (std::size_t i = 0; i < fans.size(); ++i) {
+        CHECK(near(static_cast<double>(s.fans_rpm[i]), num(fans[i]), 0.05));
+    }
+    const auto& boards = t.at("boards").as_array();
+    REQUIRE(s.boards.size() == boards.size());
+    for (std::size_t i = 0; i < boards.size(); ++i) {
+        const auto& b = boards[i].as_object();
+        const BoardSample& sb = s.boards[i];
+        CAPTURE(i);
+        CHECK(sb.index == b.at("index").as_int64());
+        CHECK(sb.expected_chips == b.at("expected_chips").as_int64());
+        CHECK(sb.ok == b.at("alive").as_bool());
+        REQUIRE(sb.chip_temp_max_c.has_value());
+        CHECK(std::fabs(*sb.chip_temp_max_c - num(b.at("chip_temp_max_c"))) <= 1.5);
+        // MTavg, the board's chip average: between the board (PCB) and the hottest chip.
+        REQUIRE(sb.board_temp_max_c.has_value());
+        CHECK(*sb.board_temp_max_c <= *sb.chip_temp_max_c);
+        CHECK(std::fabs(*sb.board_temp_max_c - num(b.at("board_temp_max_c"))) <= 8);
+    }
+    REQUIRE_FALSE(s.pools.empty());
+    CHECK(s.pools[0].active == true);
+    CHECK(s.pools[0].alive == true);
+}
+
+}  // namespace
+
+TEST_CASE("avalon driver: polls agree with the simulator's true state") {
+    TempDir dir;
+    auto sim = start_sim(dir, "127.34.3.1", "avalon1246:1,avalon1366:1", 2);
+    Harness h;
+    for (int i = 1; i <= 2; ++i) {
+        const std::string ip = "127.34.3." + std::to_string(i);
+        CAPTURE(ip);
+        DriverState st;
+        const MinerSample s = h.poll(endpoint(ip), st);
+        CHECK(s.state == MinerState::mining);
+        CHECK(s.host == ip);
+        CHECK(s.port == 4028);
+        CHECK(s.poll_duration_ms.has_value());
+        CHECK(s.errors.empty());
+        CHECK_FALSE(st.joins_unsupported);  // one joined request per poll
+        check_against_truth(s, truth(sim, ip));
+        // The identity is cached; the next poll (the join without `version`) still carries it.
+        REQUIRE(st.identity.has_value());
+        const TimePoint identity_at = st.identity_at;
+        const MinerSample again = h.poll(endpoint(ip), st);
+        CHECK(st.identity_at == identity_at);
+        check_against_truth(again, truth(sim, ip));
+        const Capabilities c = h.driver.capabilities(again);
+        CHECK(c.sleep);
+        CHECK(c.wake);
+        CHECK(c.power_target_min_w.has_value());
+    }
+}
+
+TEST_CASE("avalon driver: the soft-off round trip, work modes and reboot take effect") {
+    TempDir dir;
+    auto sim = start_sim(dir, "127.34.3.11", "avalon1246:1", 1);
+    const std::string ip = "127.34.3.11";
+    const MinerEndpoint ep = endpoint(ip);
+    Harness h;
+    DriverState st;
+    REQUIRE(h.poll(ep, st).state == MinerState::mining);
+    CHECK(h.estats(ep).find("SoftOFF[0]") != std::string::npos);
+
+    // sleep: ascset 0,softoff,1:<now> -> "success softoff:<ts>", SoftOFF set, boards stop.
+    CommandOutcome o = h.execute(ep, st, CommandType::sleep);
+    CHECK(o.status == CommandStatus::succeeded);
+    CHECK(o.message.find("success softoff:") != std::string::npos);
+    MinerSample s =
+        poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::sleeping; });
+    CHECK(s.state == MinerState::sleeping);
+    CHECK(s.up);
+    CHECK(state_of(sim, ip) == "sleeping");
+    CHECK(h.estats(ep).find("SoftOFF[1]") != std::string::npos);
+    CHECK(h.estats(ep).find("In Idle") != std::string::npos);
+    REQUIRE(s.hashrate_ths.has_value());
+    CHECK(*s.hashrate_ths == 0);
+
+    // wake: softon -> SoftOFF cleared -> hashing again.
+    o = h.execute(ep, st, CommandType::wake);
+    CHECK(o.status == CommandStatus::succeeded);
+    CHECK(o.message.find("success softon:") != std::string::npos);
+    s = poll_until(h, ep, st, [](const MinerSample& x) {
+        return x.state == MinerState::mining && x.hashrate_ths && *x.hashrate_ths > 80;
+    });
+    CHECK(s.state == MinerState::mining);
+    CHECK(state_of(sim, ip) == "mining");
+    CHECK(h.estats(ep).find("SoftOFF[0]") != std::string::npos);
+
+    // power target 3000 W on a 1246 (nominal 3420 W): the low mode (~2736 W) is the highest at
+    // or below it.
+    o = h.execute(ep, st, CommandType::set_power_target, 3000.0);
+    CHECK(o.status == CommandStatus::succeeded);
+    CHECK(o.message.find("work mode 0") != std::string::npos);
+    auto t = truth(sim, ip);
+    CHECK(t.at("control").as_object().at("avalon_workmode").as_int64() == 0);
+    CHECK(num(t.at("power_target_w")) == doctest::Approx(2736));
+    s = poll_until(h, ep, st, [](const MinerSample& x) {
+        return x.power_limit_w && *x.power_limit_w == 2736 && x.power_w && *x.power_w <= 3000;
+    });
+    CHECK(s.power_limit_w == 2736);
+    REQUIRE(s.power_w.has_value());
+    CHECK(*s.power_w <= 3000);
+    // high mode: 110 % of nominal, capped at the model's 3500 W.
+    o = h.execute(ep, st, CommandType::set_power_target, 3500.0);
+    CHECK(o.status == CommandStatus::succeeded);
+    CHECK(workmode_of(sim, ip) == 2);
+    CHECK(num(truth(sim, ip).at("power_target_w")) == doctest::Approx(3500));
+    o = h.execute(ep, st, CommandType::set_power_target, 3420.0);
+    CHECK(o.status == CommandStatus::succeeded);
+    CHECK(workmode_of(sim, ip) == 1);
+    s = h.poll(ep, st);
+    CHECK(s.power_limit_w == 3420);
+
+    // Refused before anything is sent: the work mode stays.
+    o = h.execute(ep, st, CommandType::set_power_target, 2000.0);
+    CHECK(o.status == CommandStatus::unsupported);
+    CHECK(o.message.find("2736..3500 W") != std::string::npos);
+    o = h.execute(ep, st, CommandType::set_power_target, 5000.0);
+    CHECK(o.status == CommandStatus::unsupported);
+    o = h.execute(ep, st, CommandType::set_power_target, std::nullopt);
+    CHECK(o.status == CommandStatus::unsupported);
+    CHECK(workmode_of(sim, ip) == 1);
+    CHECK(num(truth(sim, ip).at("power_target_w")) == doctest::Approx(3420));
+
+    // reboot: booting, then mining again with cgminer's uptime restarted.
+    o = h.execute(ep, st, CommandType::reboot);
+    CHECK(o.status == CommandStatus::succeeded);
+    s = poll_until(
+        h, ep, st, [](const MinerSample& x) { return x.state == MinerState::booting; }, 5s);
+    CHECK(s.state == MinerState::booting);
+    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    CHECK(s.state == MinerState::mining);
+    REQUIRE(s.uptime_s.has_value());
+    CHECK(*s.uptime_s < 30);
+}
+
+TEST_CASE("avalon driver: faults map to the documented reasons") {
+    TempDir dir;
+    auto sim = start_sim(dir, "127.34.3.21", "avalon1246:1", 1);
+    const std::string ip = "127.34.3.21";
+    const std::string faults = "/api/v1/miners/" + ip + "/faults";
+    const MinerEndpoint ep = endpoint(ip);
+    Harness h;
+    h.ctx.transport.connect_timeout = 1s;
+    h.ctx.transport.reply_timeout = 1s;
+    DriverState st;
+    const MinerSample good = h.poll(ep, st);
+    REQUIRE(good.up);
+
+    auto expect = [&](std::string_view kind, PollError reason) {
+        CAPTURE(kind);
+        REQUIRE(sim.post(faults, "{\"kind\":\"" + std::string(kind) + "\"}") == 200);
+        const MinerSample s = h.poll(ep, st);
+        CHECK_FALSE(s.up);
+        CHECK(s.state == MinerState::offline);
+        CHECK(s.error == reason);
+        CHECK(s.error_message.has_value());
+        CHECK(s.miner_id == good.miner_id);  // the cached MAC keeps the id stable
+        CHECK(s.model == good.model);
+        CHECK_FALSE(s.hashrate_ths.has_value());
+        REQUIRE(sim.del(faults) == 200);
+        return s;
+    };
+    expect("offline", PollError::refused);
+    const MinerSample hung = expect("hung", PollError::timeout);
+    REQUIRE(hung.poll_duration_ms.has_value());
+    CHECK(*hung.poll_duration_ms < 2500);  // within the 1 s deadline: one request
+    const MinerSample garbage = expect("garbage", PollError::parse);
+    CHECK(garbage.error_message->find("summary+estats+pools") != std::string::npos);
+    expect("truncated", PollError::parse);
+    expect("oversized", PollError::too_large);
+    expect("reset", PollError::reset);
+    CHECK(h.poll(ep, st).up);
+    CHECK_FALSE(st.joins_unsupported);  // failures are not mistaken for a refused join
+
+    // Miner-reported problems come through as errors, not as poll failures.
+    REQUIRE(sim.post(faults, R"({"kind":"dead_board","index":1})") == 200);
+    MinerSample s = h.poll(ep, st);
+    CHECK(s.up);
+    CHECK(s.state == MinerState::mining);
+    REQUIRE(s.boards.size() == 3);
+    CHECK(s.boards[1].ok == false);
+    CHECK(s.boards[0].ok == true);
+    REQUIRE(s.errors.size() == 1);
+    CHECK(s.errors[0].code == "ECHU1:512");
+    REQUIRE(sim.del(faults) == 200);
+    REQUIRE(sim.post(faults, R"({"kind":"fan_failure","index":0})") == 200);
+    s = h.poll(ep, st);
+    REQUIRE(s.fans_rpm.size() == 4);
+    CHECK(s.fans_rpm[0] == 0);  // a stopped fan reads 0, it is not dropped
+    REQUIRE(sim.del(faults) == 200);
+    REQUIRE(sim.post(faults, R"({"kind":"overheating"})") == 200);
+    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::error; });
+    CHECK(s.state == MinerState::error);  // the firmware's protection stop: not asleep
+    CHECK(state_of(sim, ip) == "protecting");
+    REQUIRE(sim.del(faults) == 200);
+    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    REQUIRE(s.state == MinerState::mining);
+
+    // sleep_ignored: the firmware acknowledges softoff and keeps hashing; polls show it.
+    REQUIRE(sim.post(faults, R"({"kind":"sleep_ignored"})") == 200);
+    CommandOutcome o = h.execute(ep, st, CommandType::sleep);
+    CHECK(o.status == CommandStatus::succeeded);  // the reply is all the driver can judge
+    s = h.poll(ep, st);
+    CHECK(s.state == MinerState::mining);
+    CHECK(state_of(sim, ip) == "mining");
+    REQUIRE(sim.del(faults) == 200);
+
+    // password_changed does not apply: Canaan's cgminer RPC has no credentials, so reads and
+    // ascset still work.
+    REQUIRE(sim.post(faults, R"({"kind":"password_changed"})") == 200);
+    CHECK(h.poll(ep, st).up);
+    o = h.execute(ep, st, CommandType::wake);
+    CHECK(o.status == CommandStatus::succeeded);
+    REQUIRE(sim.del(faults) == 200);
+
+    // A command while the miner is down fails with the transport's reason; nothing changes.
+    REQUIRE(sim.post(faults, R"({"kind":"offline"})") == 200);
+    o = h.execute(ep, st, CommandType::set_power_target, 3000.0);
+    CHECK(o.status == CommandStatus::failed);
+    CHECK(o.message.find("refused") != std::string::npos);
+    REQUIRE(sim.del(faults) == 200);
+    CHECK(workmode_of(sim, ip) == 1);
+}
