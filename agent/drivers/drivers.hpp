@@ -6,6 +6,7 @@
 namespace hashwatt::agent {
 
 const MinerDriver& antminer_driver();
+const MinerDriver& braiins_driver();
 const MinerDriver& whatsminer_driver();
 const MinerDriver& avalon_driver();
 

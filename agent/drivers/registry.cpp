@@ -10,6 +10,7 @@ namespace hashwatt::agent {
 
 const std::vector<const MinerDriver*>& all_drivers() {
     static const std::vector<const MinerDriver*> drivers{
+        &braiins_driver(),
         &whatsminer_driver(),
         &antminer_driver(),
         &avalon_driver(),
