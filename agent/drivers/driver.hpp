@@ -54,6 +54,9 @@ struct DriverState {
     TimePoint identity_at{};
     std::string token;  // a session or bearer token the firmware issued
     TimePoint token_at{};
+    // LuxOS: the active frequency profile whose Watts (the power limit) are cached in `identity`,
+    // so the 4 KB profile table is read again only when the profile changes.
+    std::string profile;
 };
 
 struct DriverContext {

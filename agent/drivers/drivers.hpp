@@ -9,5 +9,6 @@ const MinerDriver& antminer_driver();
 const MinerDriver& braiins_driver();
 const MinerDriver& whatsminer_driver();
 const MinerDriver& avalon_driver();
+const MinerDriver& luxos_driver();
 
 }  // namespace hashwatt::agent

@@ -12,6 +12,7 @@ const std::vector<const MinerDriver*>& all_drivers() {
     static const std::vector<const MinerDriver*> drivers{
         &braiins_driver(),
         &whatsminer_driver(),
+        &luxos_driver(),
         &antminer_driver(),
         &avalon_driver(),
     };

@@ -616,15 +616,17 @@ std::string fans_reply(const SimMiner& m, const Snapshot& s, TimePoint now) {
     r.status('S', 202, std::to_string(s.fans_rpm.size()) + " Fan(s)");
     w.key("FANS");
     w.begin_array();
-    // The capture labels its four fans FAN4, FAN2, FAN1, FAN3 in ID order; keep that order.
-    static constexpr std::array<int, 4> kFourFanOrder{3, 1, 0, 2};
+    // The capture labels its four fans FAN4, FAN2, FAN1, FAN3 in ID order; keep those labels.
+    // The RPMs follow the IDs, not the labels: the capture's FANS in ID order read 1920, 1920,
+    // 2340, 2340, exactly its stats fan1..fan4 (by label they would read 2340, 1920, 2340, 1920).
+    static constexpr std::array<int, 4> kFourFanLabel{3, 1, 0, 2};
     for (std::size_t id = 0; id < s.fans_rpm.size(); ++id) {
-        const std::size_t f =
-            s.fans_rpm.size() == 4 ? static_cast<std::size_t>(kFourFanOrder[id]) : id;
+        const std::size_t label =
+            s.fans_rpm.size() == 4 ? static_cast<std::size_t>(kFourFanLabel[id]) : id;
         w.begin_object();
         w.field("ID", static_cast<std::int64_t>(id));
-        w.field("FAN", "FAN" + std::to_string(f + 1));
-        w.field("RPM", s.fans_rpm[f]);
+        w.field("FAN", "FAN" + std::to_string(label + 1));
+        w.field("RPM", s.fans_rpm[id]);
         w.field("Speed", s.fan_pwm_pct);
         w.end_object();
     }
