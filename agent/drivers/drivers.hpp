@@ -10,5 +10,6 @@ const MinerDriver& braiins_driver();
 const MinerDriver& whatsminer_driver();
 const MinerDriver& avalon_driver();
 const MinerDriver& luxos_driver();
+const MinerDriver& vnish_driver();
 
 }  // namespace hashwatt::agent

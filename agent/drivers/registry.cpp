@@ -13,6 +13,7 @@ const std::vector<const MinerDriver*>& all_drivers() {
         &braiins_driver(),
         &whatsminer_driver(),
         &luxos_driver(),
+        &vnish_driver(),
         &antminer_driver(),
         &avalon_driver(),
     };

@@ -592,7 +592,10 @@ HttpResponse empty_ok() {
 }
 
 // The bearer token from `Authorization: Bearer <token>` (pyasic sends the bare token: accepted).
+// A password_changed fault revokes it too: a changed password ends the sessions issued under the
+// old one, and the fault promises that every credential the agent knows is rejected.
 bool token_ok(const SimMiner& m, const HttpRequest& req) {
+    if (m.faults.has(FaultKind::password_changed)) return false;
     std::string_view a = trim(req.authorization);
     if (a.size() > 7 && (a.substr(0, 7) == "Bearer " || a.substr(0, 7) == "bearer ")) {
         a = trim(a.substr(7));

@@ -201,6 +201,12 @@ TEST_CASE("vnish: unlock and the bearer token") {
         r.m->faults.set(FaultKind::password_changed, {}, r.now);
         CHECK(r.http("POST", "/api/v1/unlock", R"({"pw":"admin"})").status == 403);
     }
+    SUBCASE("password_changed revokes a token issued before it") {
+        const std::string token = r.unlock();
+        r.m->faults.set(FaultKind::password_changed, {}, r.now);
+        CHECK(r.post("mining/stop", {}, token).status == 401);
+        CHECK(r.snap().hashing);
+    }
     SUBCASE("writes need the token") {
         CHECK(r.http("POST", "/api/v1/mining/stop").status == 401);
         CHECK(r.http("POST", "/api/v1/mining/stop", {}, "Bearer wrong").status == 401);
