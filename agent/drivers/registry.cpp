@@ -10,12 +10,8 @@ namespace hashwatt::agent {
 
 const std::vector<const MinerDriver*>& all_drivers() {
     static const std::vector<const MinerDriver*> drivers{
-        &braiins_driver(),
-        &whatsminer_driver(),
-        &luxos_driver(),
-        &vnish_driver(),
-        &antminer_driver(),
-        &avalon_driver(),
+        &braiins_driver(), &whatsminer_driver(), &luxos_driver(),
+        &vnish_driver(),   &antminer_driver(),   &avalon_driver(),
     };
     return drivers;
 }

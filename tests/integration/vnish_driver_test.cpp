@@ -44,6 +44,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+// The simulated firmware writes its miner-level hash rates at 0.7 x the chains' (the true rate),
+// as both captured Vnish builds do.
+constexpr double kTopLevelFactor = 0.7;
+
 struct Harness : DriverHarness {
     Harness() : DriverHarness(vnish_driver()) {}
 };
@@ -98,11 +102,12 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(s.serial == std::string(t.at("serial").as_string()));
     CHECK(s.firmware_version == std::string(t.at("firmware_version").as_string()));
     CHECK(s.site == "lab");
-    // The chains' rate is the true one (the top level is 0.7 x it, as in the captures).
+    // The simulator's truth is the chains' rate; the miner-level figure the sample reports is
+    // 0.7 x it, as in the captures (agent/drivers/vnish/README.md).
     REQUIRE(s.hashrate_ths.has_value());
-    CHECK(near(*s.hashrate_ths, num(t.at("hashrate_ths")), 0.05));
+    CHECK(near(*s.hashrate_ths, kTopLevelFactor * num(t.at("hashrate_ths")), 0.05));
     REQUIRE(s.hashrate_avg_ths.has_value());
-    CHECK(near(*s.hashrate_avg_ths, num(t.at("hashrate_avg_ths")), 0.05));
+    CHECK(near(*s.hashrate_avg_ths, kTopLevelFactor * num(t.at("hashrate_avg_ths")), 0.05));
     REQUIRE(s.expected_hashrate_ths.has_value());
     CHECK(near(*s.expected_hashrate_ths, num(t.at("expected_hashrate_ths")), 0.01));
     REQUIRE(s.power_w.has_value());
@@ -313,7 +318,8 @@ TEST_CASE("vnish driver: sleep, wake, power target by preset and reboot take eff
     o = h.execute(ep, st, CommandType::wake);
     CHECK(o.status == CommandStatus::succeeded);
     s = poll_until(h, ep, st, [](const MinerSample& x) {
-        return x.state == MinerState::mining && x.hashrate_ths && *x.hashrate_ths > 90;
+        return x.state == MinerState::mining && x.hashrate_ths &&
+               *x.hashrate_ths > kTopLevelFactor * 90;
     });
     CHECK(s.state == MinerState::mining);
     CHECK(truth_state(sim, ip) == "mining");

@@ -349,9 +349,10 @@ VnishParsed parse_vnish(const VnishReplies& r) {
     }
     const ModelSpec* model = s.model ? find_reported_model(*s.model) : nullptr;
 
-    // Hash rates. The chains' figures are the ones that add up to the expected rate and match
-    // the power drawn; the top-level ones are 0.7 x them in both captured builds, so the sample
-    // reports the chains and keeps the top level apart (README.md beside this file).
+    // Hash rates. The sample reports the firmware's miner-level figures (hr_realtime,
+    // hr_average), as every driver reports the miner's own total rather than a sum of boards;
+    // the chains keep their own figures in `boards`. In both captured builds the miner-level
+    // rate is exactly 0.7 x the chains' sum (README.md beside this file says what follows).
     double rt_ghs = 0, ideal_ghs = 0;
     bool have_rt = false, have_ideal = false;
     if (const json::array* chains = array_at(miner, "chains")) {
@@ -367,19 +368,10 @@ VnishParsed parse_vnish(const VnishReplies& r) {
     } else if (const auto ths = number(field(miner, "average_hashrate"))) {
         out.top_level.hashrate_avg_ths = *ths;
     }
-    if (have_rt) {
-        s.hashrate_ths = rt_ghs / 1000.0;
-        // The average exists at the top level only: put it on the chains' scale with this
-        // reply's own ratio. Not hashing now, the ratio is unknown and so is the average.
-        const auto top_now = out.top_level.hashrate_ths;
-        if (out.top_level.hashrate_avg_ths && top_now && *top_now > 0 && rt_ghs > 0) {
-            s.hashrate_avg_ths = *out.top_level.hashrate_avg_ths * (rt_ghs / 1000.0) / *top_now;
-        }
-    } else {
-        // No chains (a board-less reply): the top level is all there is.
-        s.hashrate_ths = out.top_level.hashrate_ths;
-        s.hashrate_avg_ths = out.top_level.hashrate_avg_ths;
-    }
+    s.hashrate_ths = out.top_level.hashrate_ths;
+    s.hashrate_avg_ths = out.top_level.hashrate_avg_ths;
+    // A build without the miner-level figure: the chains are all there is.
+    if (!s.hashrate_ths && have_rt) s.hashrate_ths = rt_ghs / 1000.0;
     if (have_ideal) {
         s.expected_hashrate_ths = ideal_ghs / 1000.0;
     } else if (const auto nominal = number(field(miner, "hr_nominal"))) {

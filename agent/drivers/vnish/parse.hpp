@@ -46,8 +46,9 @@ struct VnishParsed {
 
 // Everything the replies carry: identity (make "Bitmain", model from miner_type without the
 // parentheses, firmware "vnish" and its version from inside them, MAC, serial from info), hash
-// rates in TH/s (current = sum of chains[].hashrate_rt, expected = sum of hashrate_ideal,
-// average = hr_average rescaled to the chains), boards, fans, measured power
+// rates in TH/s (current = the miner-level hr_realtime, else the chains' sum; average =
+// hr_average; expected = sum of hashrate_ideal; the chains' own rates in boards), fans, measured
+// power
 // (power_consumption, older builds power_usage), the power limit (settings'
 // miner.overclock.preset, a watt figure), uptime (system.uptime text), pools without the DevFee
 // pseudo-pool, and the state from miner_status.miner_state.

@@ -68,12 +68,15 @@ TEST_CASE("vnish parse: S19j Pro 1.2.0-rc3 summary (EXPECTED.md)") {
     // Top level: hr_realtime 54478.543 GH, hr_average 54508.21 GH (= instant/average_hashrate).
     CHECK(ths_3dp(p.top_level.hashrate_ths) == 54479);
     CHECK(ths_3dp(p.top_level.hashrate_avg_ths) == 54508);
-    // The sample reports the chains: hashrate_rt 25275.506 + 26131.725 + 26419.26 = 77826.491 GH
-    // (exactly 1/0.7 x hr_realtime); expected = hashrate_ideal 3 x 25905.6.
-    CHECK(ths_3dp(s.hashrate_ths) == 77826);
+    // The sample reports the miner-level figures (EXPECTED.md hr_now, hr_avg); the chains'
+    // hashrate_rt 25275.506 + 26131.725 + 26419.26 = 77826.491 GH (exactly 1/0.7 x hr_realtime)
+    // stay in the boards; expected = hashrate_ideal 3 x 25905.6.
+    CHECK(ths_3dp(s.hashrate_ths) == 54479);
+    CHECK(ths_3dp(s.hashrate_avg_ths) == 54508);
     CHECK(ths_3dp(s.expected_hashrate_ths) == 77717);
-    // The average on the chains' scale: 54508.21 x 77826.491 / 54478.543.
-    CHECK(ths_3dp(s.hashrate_avg_ths) == 77869);
+    double boards_ghs = 0;
+    for (const auto& b : s.boards) boards_ghs += b.hashrate_ths.value_or(0) * 1000.0;
+    CHECK(std::llround(boards_ghs) == 77826);
     CHECK(s.power_w == 2631);  // power_consumption (power_usage also 2631)
     CHECK(s.power_source == PowerSource::measured);
     CHECK(s.fans_rpm == std::vector<std::int64_t>{5820, 5880, 5850, 5790});
@@ -147,7 +150,7 @@ TEST_CASE("vnish parse: settings and info add the power limit and the serial") {
     r.settings = std::string_view("<html>");
     r.info = std::string_view("{\"serial\":");
     const MinerSample s3 = parse_vnish(r).sample;
-    CHECK(ths_3dp(s3.hashrate_ths) == 77826);
+    CHECK(ths_3dp(s3.hashrate_ths) == 54479);
     CHECK_FALSE(s3.serial);
     CHECK_FALSE(s3.power_limit_w);
 }
@@ -194,7 +197,8 @@ TEST_CASE("vnish parse: 1.2.0-beta10 key names, sentinels and a stopped miner (s
     CHECK(p.sample.power_w == 3733);
     CHECK(p.sample.power_source == PowerSource::measured);
     CHECK(ths_3dp(p.top_level.hashrate_ths) == 54479);  // instant_hashrate 54.478542 TH/s
-    CHECK(ths_3dp(p.sample.hashrate_ths) == 77826);
+    CHECK(ths_3dp(p.sample.hashrate_ths) == 54479);
+    CHECK(ths_3dp(p.sample.hashrate_avg_ths) == 54508);  // average_hashrate 54.50821 TH/s
 
     // Dead sensors: a 0 max falls back to the live per-sensor readings, -273 is dropped.
     std::string dead = fixture(kSummary);
@@ -206,7 +210,8 @@ TEST_CASE("vnish parse: 1.2.0-beta10 key names, sentinels and a stopped miner (s
     CHECK(p.sample.boards[0].chip_temp_max_c == 63);
     CHECK(p.sample.boards[1].chip_temp_max_c == 64);
 
-    // mining/stop: miner_state "stopped", nothing hashing -> sleeping, no rescaled average.
+    // mining/stop: miner_state "stopped", nothing hashing -> sleeping; the average since start
+    // is still the firmware's.
     std::string stopped = fixture(kSummary);
     stopped = replaced(stopped, R"("miner_state": "mining")", R"("miner_state": "stopped")");
     stopped = replaced(stopped, R"("hr_realtime": 54478.543)", R"("hr_realtime": 0.0)");
@@ -217,7 +222,7 @@ TEST_CASE("vnish parse: 1.2.0-beta10 key names, sentinels and a stopped miner (s
     p = parse_summary(stopped);
     CHECK(p.sample.state == MinerState::sleeping);
     CHECK(p.sample.hashrate_ths == 0.0);
-    CHECK_FALSE(p.sample.hashrate_avg_ths);
+    CHECK(ths_3dp(p.sample.hashrate_avg_ths) == 54508);
 
     // A dead chain: status "failure", every chip red.
     std::string failed = fixture(kSummary);
@@ -317,5 +322,5 @@ TEST_CASE("vnish parse: malformed and error replies name the request and the pro
     CHECK_THROWS_WITH_AS(vnish_unlock_token("{}"), doctest::Contains("unlock: no token"),
                          VnishParseError);
     // Trailing bytes after the first value are ignored, as for every reply (PROTOCOLS.md §10).
-    CHECK(ths_3dp(parse_summary(body + "}\"}").sample.hashrate_ths) == 77826);
+    CHECK(ths_3dp(parse_summary(body + "}\"}").sample.hashrate_ths) == 54479);
 }
