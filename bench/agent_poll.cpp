@@ -94,12 +94,15 @@ int main(int argc, char** argv) {
     std::string binary = "build/release/cli/hashwatt";
     int miners = 10000, rounds = 5, scan_miners = 1000, scan_runs = 3;
     std::size_t concurrency = 512;
-    std::string mix = "s19pro:40,s21:30,m30s++:30";
+    // Every family with a driver, weighted roughly as a mixed farm runs them.
+    std::string mix =
+        "s19pro:25,s21:15,m30s++:20,s19xp@braiins:10,s19kpro@luxos:10,s19jpro@vnish:10,"
+        "avalon1246:10";
     app.add_option("--binary", binary, "hashwatt binary (runs the simulator)");
     app.add_option("--miners", miners, "Simulated miners polled per round");
     app.add_option("--rounds", rounds, "Poll rounds (the first identifies every miner)");
     app.add_option("--concurrency", concurrency, "Polls in flight (the agent default is 512)");
-    app.add_option("--mix", mix, "Fleet mix (families with a driver: Antminer and Whatsminer)");
+    app.add_option("--mix", mix, "Fleet mix, MODEL[@FIRMWARE]:WEIGHT,... (hashwatt sim --mix)");
     app.add_option("--scan-miners", scan_miners, "Miners in the scanned /22 (0: no scan)");
     app.add_option("--scan-runs", scan_runs, "Scans of the /22");
     CLI11_PARSE(app, argc, argv);

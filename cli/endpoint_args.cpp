@@ -1,10 +1,12 @@
 #include "cli/endpoint_args.hpp"
 
 #include "agent/config.hpp"
+#include "agent/drivers/driver.hpp"
 #include "common/config.hpp"
 #include "common/units.hpp"
 
 #include <stdexcept>
+#include <string>
 #include <tuple>
 
 #include <CLI/CLI.hpp>
@@ -16,8 +18,12 @@ void add_endpoint_args(CLI::App& cmd, EndpointArgs& a) {
                    "Miner address: HOST, HOST:PORT or [IPv6]:PORT (RPC port, default 4028)")
         ->required();
     cmd.add_option("--http-port", a.http_port, "Port of the miner's web API (default 80)");
-    cmd.add_option("--driver", a.driver,
-                   "Driver to use, or auto to identify the firmware (default auto)");
+    // The names come from the registry, so --help lists exactly the drivers there are.
+    std::string names;
+    for (const auto* d : agent::all_drivers()) names += ", " + std::string(d->name());
+    cmd.add_option(
+        "--driver", a.driver,
+        "Driver to use (" + names.substr(2) + "), or auto to identify the firmware (default auto)");
     cmd.add_option("--user", a.user,
                    "User name for the miner's web/write API (default: the firmware's)");
     cmd.add_option("--password-file", a.password_file,

@@ -90,7 +90,9 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     REQUIRE(s.hashrate_ths.has_value());
     // The 5 s figure carries noise that changes every 5 s: the truth may be a window later.
     CHECK(near(*s.hashrate_ths, num(t.at("hashrate_ths")), 0.05));
-    CHECK(near(*s.hashrate_avg_ths, num(t.at("hashrate_avg_ths")), 0.02));
+    // The average since start moves with that noise too while the daemon is young (seconds old
+    // here), and the truth is read later on a loaded machine: the same 5 %.
+    CHECK(near(*s.hashrate_avg_ths, num(t.at("hashrate_avg_ths")), 0.05));
     CHECK(near(*s.expected_hashrate_ths, num(t.at("expected_hashrate_ths")), 0.001));
     REQUIRE(s.power_w.has_value());
     CHECK(s.power_source == PowerSource::estimated);
