@@ -1,22 +1,17 @@
 // Stock Antminer: telemetry from bmminer's RPC on 4028, identity and control through the web CGI
 // behind HTTP Digest auth (PROTOCOLS.md §2). What is sent when is in README.md beside this file.
 #include "agent/drivers/antminer/parse.hpp"
+#include "agent/drivers/driver_support.hpp"
 #include "agent/drivers/drivers.hpp"
 #include "common/models.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <exception>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace hashwatt::agent {
 
@@ -40,36 +35,6 @@ constexpr std::string_view kSetMinerConf = "/cgi-bin/set_miner_conf.cgi";
 constexpr std::string_view kWebSummary = "/cgi-bin/summary.cgi";
 constexpr std::string_view kReboot = "/cgi-bin/reboot.cgi";
 
-using SteadyClock = std::chrono::steady_clock;
-
-bool contains_upper(std::string_view hay, std::string_view upper) noexcept {
-    if (upper.size() > hay.size()) return false;
-    for (std::size_t i = 0; i + upper.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        for (; j < upper.size(); ++j) {
-            char c = hay[i + j];
-            if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-            if (c != upper[j]) break;
-        }
-        if (j == upper.size()) return true;
-    }
-    return false;
-}
-
-TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
-
-// One request of a poll: an RPC command, or a GET of a web CGI with Digest auth.
-struct Job {
-    bool web = false;
-    std::string rpc;          // the RPC request
-    std::string_view target;  // the web path
-};
-
-struct Reply {
-    RpcResult rpc;
-    std::optional<HttpResult> http;  // set for web jobs
-};
-
 HttpAuth web_auth(const MinerEndpoint& ep, std::string_view challenge) {
     HttpAuth auth;
     auth.kind = HttpAuth::Kind::digest;
@@ -88,103 +53,22 @@ HttpAuth web_auth(const MinerEndpoint& ep, std::string_view challenge) {
 asio::awaitable<HttpResult> web_call(const DriverContext& ctx, const MinerEndpoint& ep,
                                      std::string_view method, std::string_view target,
                                      std::string_view body, std::string_view challenge) {
-    HttpRequestSpec spec;
-    spec.method = std::string(method);
-    spec.target = std::string(target);
-    spec.body = std::string(body);
     const HttpAuth auth = web_auth(ep, challenge);
-    co_return co_await http_request(ctx.executor, ep.host, ep.http_port, spec, auth, ctx.transport);
+    co_return co_await http_call(ctx, ep, method, target, body, auth);
 }
 
-asio::awaitable<Reply> run_job(const DriverContext& ctx, const MinerEndpoint& ep, const Job& job,
-                               std::string_view challenge) {
-    Reply r;
-    if (job.web) {
-        r.http = co_await web_call(ctx, ep, "GET", job.target, {}, challenge);
-    } else {
-        r.rpc = co_await rpc_request(ctx.executor, ep.host, ep.rpc_port, job.rpc, ctx.transport);
-    }
-    co_return r;
-}
-
-// Sends the jobs at once, one connection each (bmminer serves connections concurrently);
+// Sends the requests at once, one connection each (bmminer serves connections concurrently);
 // replies in the order given. The Digest challenge is read once here and cached by the caller
 // afterwards, so concurrent requests never write shared state.
-asio::awaitable<std::vector<Reply>> run_all(const DriverContext& ctx, const MinerEndpoint& ep,
-                                            const std::vector<Job>& jobs,
-                                            std::string_view challenge) {
-    std::vector<Reply> out;
-    if (jobs.size() == 1) {
-        out.push_back(co_await run_job(ctx, ep, jobs.front(), challenge));
-        co_return out;
-    }
-    using Op = decltype(asio::co_spawn(ctx.executor, run_job(ctx, ep, jobs.front(), challenge),
-                                       asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(jobs.size());
-    for (const Job& j : jobs) {
-        ops.push_back(asio::co_spawn(ctx.executor, run_job(ctx, ep, j, challenge), asio::deferred));
-    }
-    auto [order, exceptions, values] =
-        co_await asio::experimental::make_parallel_group(std::move(ops))
-            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (!exceptions[i]) continue;
-        const TransportError failed{PollError::internal, "request failed unexpectedly"};
-        if (jobs[i].web) {
-            values[i].http = HttpResult{};
-            values[i].http->error = failed;
-        } else {
-            values[i].rpc.error = failed;
-        }
-    }
-    co_return std::move(values);
+asio::awaitable<std::vector<PollReply>> run_all(const DriverContext& ctx, const MinerEndpoint& ep,
+                                                const std::vector<PollRequest>& requests,
+                                                std::string_view challenge) {
+    const HttpAuth auth = web_auth(ep, challenge);
+    co_return co_await poll_requests_at_once(ctx, ep, requests, auth);
 }
 
 void remember_challenge(DriverState& state, const std::optional<HttpResult>& r) {
     if (r && !r->www_authenticate.empty()) state.digest_challenge = r->www_authenticate;
-}
-
-// A usable web body: a 200 that arrived.
-std::optional<std::string_view> body_of(const std::optional<HttpResult>& r) {
-    if (!r || r->error || r->status != 200) return std::nullopt;
-    return std::string_view(r->body);
-}
-
-Job rpc_job(std::string_view command) {
-    Job j;
-    j.rpc = R"({"command":")";
-    j.rpc += command;
-    j.rpc += "\"}";
-    return j;
-}
-
-Job web_job(std::string_view target) {
-    Job j;
-    j.web = true;
-    j.target = target;
-    return j;
-}
-
-MinerSample identity_only(const MinerSample& s) {
-    MinerSample id;
-    id.make = s.make;
-    id.model = s.model;
-    id.firmware = s.firmware;
-    id.firmware_version = s.firmware_version;
-    id.serial = s.serial;
-    id.mac = s.mac;
-    return id;
-}
-
-// A failed poll: what the cache knows about the miner, the reason and no telemetry.
-MinerSample failure(const DriverState& state, PollError reason, std::string message) {
-    MinerSample s = state.identity ? identity_only(*state.identity) : MinerSample{};
-    s.up = false;
-    s.state = MinerState::offline;
-    s.error = reason;
-    s.error_message = std::move(message);
-    return s;
 }
 
 // The RPC failures that may just mean bmminer is not up yet (refused, closed without a reply):
@@ -239,22 +123,8 @@ class AntminerDriver final : public MinerDriver {
 
     asio::awaitable<MinerSample> poll(DriverContext& ctx, const MinerEndpoint& ep,
                                       DriverState& state) const override {
-        const auto t0 = SteadyClock::now();
-        MinerSample s;
-        try {
-            s = co_await poll_once(ctx, ep, state);
-        } catch (const std::exception& e) {
-            s = failure(state, PollError::internal, std::string("antminer driver: ") + e.what());
-        }
-        s.miner_id = make_miner_id(ep.configured_id, s.mac.value_or(""), ep.host, ep.rpc_port);
-        s.host = ep.host;
-        s.port = ep.rpc_port;
-        if (!ep.site.empty()) s.site = ep.site;
-        s.driver = std::string(name());
-        s.observed_at = now_ms();
-        s.poll_duration_ms =
-            std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
-        co_return s;
+        const auto once = [&] { return poll_once(ctx, ep, state); };
+        co_return co_await timed_poll(name(), ep, state, once);
     }
 
     Capabilities capabilities(const MinerSample& identity) const override {
@@ -287,11 +157,8 @@ class AntminerDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute(DriverContext& ctx, const MinerEndpoint& ep,
                                             DriverState& state, const Command& cmd) const override {
-        try {
-            co_return co_await execute_once(ctx, ep, state, cmd);
-        } catch (const std::exception& e) {
-            co_return outcome(CommandStatus::failed, std::string("antminer driver: ") + e.what());
-        }
+        const auto once = [&] { return execute_once(ctx, ep, state, cmd); };
+        co_return co_await guarded_execute("antminer driver: ", once);
     }
 
   private:
@@ -304,14 +171,14 @@ class AntminerDriver final : public MinerDriver {
         replies.identity = state.identity ? &*state.identity : nullptr;
         std::optional<HttpResult> system_info;
         std::optional<MinerSample> parsed;
-        std::vector<Reply> got;
+        std::vector<PollReply> got;
 
         if (!state.joins_unsupported) {
             // One connection for the telemetry, plus the web identity when it is due.
-            std::vector<Job> jobs;
+            std::vector<PollRequest> jobs;
             jobs.push_back(
-                rpc_job(identity_due ? "summary+stats+pools+version" : "summary+stats+pools"));
-            if (identity_due) jobs.push_back(web_job(kSystemInfo));
+                rpc_command(identity_due ? "summary+stats+pools+version" : "summary+stats+pools"));
+            if (identity_due) jobs.push_back(web_get(kSystemInfo));
             got = co_await run_all(ctx, ep, jobs, state.digest_challenge);
             if (identity_due) system_info = std::move(got[1].http);
             remember_challenge(state, system_info);
@@ -320,7 +187,7 @@ class AntminerDriver final : public MinerDriver {
                 co_return co_await rpc_failed(ctx, ep, state, *joined.error, system_info);
             }
             replies.joined = joined.body;
-            replies.system_info = body_of(system_info);
+            replies.system_info = ok_http_body(system_info);
             try {
                 parsed = parse_antminer(replies);
             } catch (const AntminerJoinRefused&) {
@@ -328,18 +195,18 @@ class AntminerDriver final : public MinerDriver {
                 state.joins_unsupported = true;
                 replies.joined.reset();
             } catch (const AntminerParseError& e) {
-                co_return failure(state, PollError::parse, e.what());
+                co_return failed_poll(state, PollError::parse, e.what());
             }
         }
         if (!parsed) {
             const bool web_wanted = identity_due && !system_info;
-            std::vector<Job> jobs;
-            jobs.push_back(rpc_job("summary"));
-            jobs.push_back(rpc_job("stats"));
-            jobs.push_back(rpc_job("pools"));
-            if (identity_due) jobs.push_back(rpc_job("version"));
-            if (web_wanted) jobs.push_back(web_job(kSystemInfo));
-            std::vector<Reply> sep = co_await run_all(ctx, ep, jobs, state.digest_challenge);
+            std::vector<PollRequest> jobs;
+            jobs.push_back(rpc_command("summary"));
+            jobs.push_back(rpc_command("stats"));
+            jobs.push_back(rpc_command("pools"));
+            if (identity_due) jobs.push_back(rpc_command("version"));
+            if (web_wanted) jobs.push_back(web_get(kSystemInfo));
+            std::vector<PollReply> sep = co_await run_all(ctx, ep, jobs, state.digest_challenge);
             if (web_wanted) {
                 system_info = std::move(sep.back().http);
                 remember_challenge(state, system_info);
@@ -355,11 +222,11 @@ class AntminerDriver final : public MinerDriver {
             replies.pools = got[2].rpc.body;
             // The version block of `stats` carries the same Type; a failed version is no loss.
             if (identity_due && !got[3].rpc.error) replies.version = got[3].rpc.body;
-            replies.system_info = body_of(system_info);
+            replies.system_info = ok_http_body(system_info);
             try {
                 parsed = parse_antminer(replies);
             } catch (const AntminerParseError& e) {
-                co_return failure(state, PollError::parse, e.what());
+                co_return failed_poll(state, PollError::parse, e.what());
             }
         }
 
@@ -368,16 +235,16 @@ class AntminerDriver final : public MinerDriver {
         if (s.state != MinerState::mining && s.state != MinerState::sleeping) {
             // Not hashing: only the web tells asleep from failed (bitmain-work-mode) and says why
             // (summary.cgi status items). Hashing miners never pay for this round trip.
-            std::vector<Job> jobs;
-            jobs.push_back(web_job(kMinerConf));
-            jobs.push_back(web_job(kWebSummary));
-            std::vector<Reply> web = co_await run_all(ctx, ep, jobs, state.digest_challenge);
+            std::vector<PollRequest> jobs;
+            jobs.push_back(web_get(kMinerConf));
+            jobs.push_back(web_get(kWebSummary));
+            std::vector<PollReply> web = co_await run_all(ctx, ep, jobs, state.digest_challenge);
             remember_challenge(state, web[0].http);
             if (!system_info) note_web_auth_failure(s, web[0].http);
-            apply_antminer_web_state(s, body_of(web[0].http), body_of(web[1].http));
+            apply_antminer_web_state(s, ok_http_body(web[0].http), ok_http_body(web[1].http));
         }
         if (identity_due) {
-            state.identity = identity_only(s);
+            state.identity = identity_fields(s);
             state.identity_at = now;
         }
         co_return std::move(s);
@@ -395,25 +262,20 @@ class AntminerDriver final : public MinerDriver {
                 remember_challenge(state, web);
             }
             if (!web->error && web->status != 0) {
-                MinerSample s = state.identity ? identity_only(*state.identity) : MinerSample{};
+                MinerSample s = state.identity ? identity_fields(*state.identity) : MinerSample{};
                 s.up = true;
                 s.state = MinerState::booting;
                 co_return s;
             }
         }
-        co_return failure(state, error.reason, error.detail);
+        co_return failed_poll(state, error.reason, error.detail);
     }
 
     asio::awaitable<CommandOutcome> execute_once(DriverContext& ctx, const MinerEndpoint& ep,
                                                  DriverState& state, const Command& cmd) const {
-        if (!state.identity) {
-            // Capabilities depend on the model and firmware: learn them first (reads only).
-            const MinerSample s = co_await poll(ctx, ep, state);
-            if (!state.identity) {
-                co_return outcome(CommandStatus::failed,
-                                  "cannot identify the miner before the command: " +
-                                      s.error_message.value_or("poll failed"));
-            }
+        // Capabilities depend on the model and firmware.
+        if (auto failed = co_await identify_before_command(*this, ctx, ep, state)) {
+            co_return std::move(*failed);
         }
         const Capabilities caps = capabilities(*state.identity);
         CommandOutcome out;

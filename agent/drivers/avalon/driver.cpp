@@ -1,6 +1,7 @@
 // Canaan Avalon: telemetry and control through Canaan's cgminer 4.11.1 RPC on 4028
 // (PROTOCOLS.md §6). What is sent when is in README.md beside this file.
 #include "agent/drivers/avalon/parse.hpp"
+#include "agent/drivers/driver_support.hpp"
 #include "agent/drivers/drivers.hpp"
 #include "agent/transport/cgminer_json.hpp"
 #include "common/models.hpp"
@@ -8,17 +9,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace hashwatt::agent {
 
@@ -38,66 +33,6 @@ constexpr std::string_view kStats = R"({"command":"stats"})";
 constexpr std::string_view kPools = R"({"command":"pools"})";
 constexpr std::string_view kVersion = R"({"command":"version"})";
 
-using SteadyClock = std::chrono::steady_clock;
-
-bool contains_upper(std::string_view hay, std::string_view upper) noexcept {
-    if (upper.size() > hay.size()) return false;
-    for (std::size_t i = 0; i + upper.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        for (; j < upper.size(); ++j) {
-            char c = hay[i + j];
-            if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-            if (c != upper[j]) break;
-        }
-        if (j == upper.size()) return true;
-    }
-    return false;
-}
-
-TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
-
-// {"command":"summary+estats+pools"} -> summary+estats+pools, for messages.
-std::string_view request_name(std::string_view request) {
-    const auto colon = request.find(':');
-    if (colon == std::string_view::npos) return request;
-    std::string_view v = request.substr(colon + 1);
-    v.remove_prefix(std::min(v.size(), v.find_first_not_of("\" ")));
-    return v.substr(0, v.find('"'));
-}
-
-// One exchange; owns the request text while it runs (the transport takes references, and the
-// parallel group starts the coroutine later).
-asio::awaitable<RpcResult> exchange(DriverContext& ctx, const MinerEndpoint& ep,
-                                    std::string_view request) {
-    const std::string text(request);
-    co_return co_await rpc_request(ctx.executor, ep.host, ep.rpc_port, text, ctx.transport);
-}
-
-// Sends the requests at once, one connection each; results in the order given.
-asio::awaitable<std::vector<RpcResult>> exchange_all(
-    DriverContext& ctx, const MinerEndpoint& ep, const std::vector<std::string_view>& requests) {
-    std::vector<RpcResult> results;
-    if (requests.size() == 1) {
-        results.push_back(co_await exchange(ctx, ep, requests.front()));
-        co_return results;
-    }
-    using Op = decltype(asio::co_spawn(ctx.executor, exchange(ctx, ep, {}), asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(requests.size());
-    for (std::string_view r : requests) {
-        ops.push_back(asio::co_spawn(ctx.executor, exchange(ctx, ep, r), asio::deferred));
-    }
-    auto [order, exceptions, values] =
-        co_await asio::experimental::make_parallel_group(std::move(ops))
-            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (exceptions[i]) {
-            values[i].error = TransportError{PollError::internal, "request failed unexpectedly"};
-        }
-    }
-    co_return std::move(values);
-}
-
 // A reply worth parsing: it arrived and is not an error envelope (firmware without `estats`,
 // or the replay without that capture, answers "Invalid command").
 std::optional<std::string_view> ok_body(const RpcResult& r) {
@@ -109,32 +44,6 @@ std::optional<std::string_view> ok_body(const RpcResult& r) {
         // Unreadable: parse_avalon reports it with the command's name.
     }
     return std::string_view(r.body);
-}
-
-MinerSample identity_only(const MinerSample& s) {
-    MinerSample id;
-    id.make = s.make;
-    id.model = s.model;
-    id.firmware = s.firmware;
-    id.firmware_version = s.firmware_version;
-    id.serial = s.serial;
-    id.mac = s.mac;
-    return id;
-}
-
-// A failed poll: what the cache knows about the miner, the reason and no telemetry.
-MinerSample failure(const DriverState& state, PollError reason, std::string message) {
-    MinerSample s = state.identity ? identity_only(*state.identity) : MinerSample{};
-    s.up = false;
-    s.state = MinerState::offline;
-    s.error = reason;
-    s.error_message = std::move(message);
-    return s;
-}
-
-MinerSample transport_failure(const DriverState& state, std::string_view request,
-                              const TransportError& e) {
-    return failure(state, e.reason, std::string(request_name(request)) + ": " + e.detail);
 }
 
 CommandOutcome outcome(CommandStatus status, std::string message) {
@@ -159,22 +68,8 @@ class AvalonDriver final : public MinerDriver {
 
     asio::awaitable<MinerSample> poll(DriverContext& ctx, const MinerEndpoint& ep,
                                       DriverState& state) const override {
-        const auto t0 = SteadyClock::now();
-        MinerSample s;
-        try {
-            s = co_await poll_once(ctx, ep, state);
-        } catch (const std::exception& e) {
-            s = failure(state, PollError::internal, std::string("avalon driver: ") + e.what());
-        }
-        s.miner_id = make_miner_id(ep.configured_id, s.mac.value_or(""), ep.host, ep.rpc_port);
-        s.host = ep.host;
-        s.port = ep.rpc_port;
-        if (!ep.site.empty()) s.site = ep.site;
-        s.driver = std::string(name());
-        s.observed_at = now_ms();
-        s.poll_duration_ms =
-            std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
-        co_return s;
+        const auto once = [&] { return poll_once(ctx, ep, state); };
+        co_return co_await timed_poll(name(), ep, state, once);
     }
 
     Capabilities capabilities(const MinerSample& identity) const override {
@@ -204,11 +99,8 @@ class AvalonDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute(DriverContext& ctx, const MinerEndpoint& ep,
                                             DriverState& state, const Command& cmd) const override {
-        try {
-            co_return co_await execute_once(ctx, ep, state, cmd);
-        } catch (const std::exception& e) {
-            co_return outcome(CommandStatus::failed, std::string("avalon driver: ") + e.what());
-        }
+        const auto once = [&] { return execute_once(ctx, ep, state, cmd); };
+        co_return co_await guarded_execute("avalon driver: ", once);
     }
 
   private:
@@ -224,8 +116,8 @@ class AvalonDriver final : public MinerDriver {
 
         if (!state.joins_unsupported) {
             const std::vector<std::string_view> req{identity_due ? kJoinedWithVersion : kJoined};
-            got = co_await exchange_all(ctx, ep, req);
-            if (const auto& err = got[0].error) co_return transport_failure(state, req[0], *err);
+            got = co_await rpc_calls_at_once(ctx, ep, req);
+            if (const auto& err = got[0].error) co_return failed_rpc_poll(state, req[0], *err);
             replies.joined = got[0].body;
             try {
                 parsed = parse_avalon(replies);
@@ -234,22 +126,22 @@ class AvalonDriver final : public MinerDriver {
                 state.joins_unsupported = true;
                 replies.joined.reset();
             } catch (const AvalonParseError& e) {
-                co_return failure(state, PollError::parse, e.what());
+                co_return failed_poll(state, PollError::parse, e.what());
             }
         }
         if (!parsed) {
             std::vector<std::string_view> req{kEstats, kSummary, kPools};
             if (identity_due) req.push_back(kVersion);
-            got = co_await exchange_all(ctx, ep, req);
-            if (const auto& err = got[0].error) co_return transport_failure(state, req[0], *err);
+            got = co_await rpc_calls_at_once(ctx, ep, req);
+            if (const auto& err = got[0].error) co_return failed_rpc_poll(state, req[0], *err);
             std::optional<std::string_view> stats = ok_body(got[0]);
             std::optional<RpcResult> plain_stats;
             if (!stats) {
                 // Firmware without `estats` answers `stats` with the same device block.
                 const std::vector<std::string_view> stats_req{kStats};
-                std::vector<RpcResult> again = co_await exchange_all(ctx, ep, stats_req);
+                std::vector<RpcResult> again = co_await rpc_calls_at_once(ctx, ep, stats_req);
                 if (const auto& err = again[0].error) {
-                    co_return transport_failure(state, kStats, *err);
+                    co_return failed_rpc_poll(state, kStats, *err);
                 }
                 plain_stats = std::move(again[0]);
                 stats = ok_body(*plain_stats);
@@ -262,11 +154,11 @@ class AvalonDriver final : public MinerDriver {
             try {
                 parsed = parse_avalon(replies);
             } catch (const AvalonParseError& e) {
-                co_return failure(state, PollError::parse, e.what());
+                co_return failed_poll(state, PollError::parse, e.what());
             }
         }
         if (identity_due) {
-            state.identity = identity_only(*parsed);
+            state.identity = identity_fields(*parsed);
             state.identity_at = now;
         }
         co_return std::move(*parsed);
@@ -274,14 +166,9 @@ class AvalonDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute_once(DriverContext& ctx, const MinerEndpoint& ep,
                                                  DriverState& state, const Command& cmd) const {
-        if (!state.identity) {
-            // Capabilities depend on the model: learn it first (reads only).
-            const MinerSample s = co_await poll(ctx, ep, state);
-            if (!state.identity) {
-                co_return outcome(CommandStatus::failed,
-                                  "cannot identify the miner before the command: " +
-                                      s.error_message.value_or("poll failed"));
-            }
+        // Capabilities depend on the model.
+        if (auto failed = co_await identify_before_command(*this, ctx, ep, state)) {
+            co_return std::move(*failed);
         }
         const Capabilities caps = capabilities(*state.identity);
         // softoff/softon take "1:<unix time>", the moment to act; now means at once.

@@ -2,21 +2,17 @@
 // sleep state and control through the REST API of Braiins OS 25.07+ (PROTOCOLS.md §3). What is
 // sent when is in README.md beside this file.
 #include "agent/drivers/braiins/parse.hpp"
+#include "agent/drivers/driver_support.hpp"
 #include "agent/drivers/drivers.hpp"
 #include "common/models.hpp"
 
 #include <chrono>
 #include <cmath>
-#include <exception>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 namespace hashwatt::agent {
@@ -41,149 +37,37 @@ constexpr std::string_view kResume = "/api/v1/actions/resume";
 constexpr std::string_view kReboot = "/api/v1/actions/reboot";
 constexpr std::string_view kPowerTarget = "/api/v1/performance/power-target";
 
-using SteadyClock = std::chrono::steady_clock;
+// Braiins OS takes the raw token, no "Bearer " (PROTOCOLS.md §3.3). An empty token sends none
+// (the replay and public routes need none).
+HttpAuth rest_auth(std::string_view token) { return token_auth(HttpAuth::Kind::raw_token, token); }
 
-bool contains_upper(std::string_view hay, std::string_view upper) noexcept {
-    if (upper.size() > hay.size()) return false;
-    for (std::size_t i = 0; i + upper.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        for (; j < upper.size(); ++j) {
-            char c = hay[i + j];
-            if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-            if (c != upper[j]) break;
-        }
-        if (j == upper.size()) return true;
-    }
-    return false;
-}
-
-TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
-
-// One request of a poll: an RPC command, or a REST GET with the token of the moment.
-struct Job {
-    bool web = false;
-    std::string rpc;          // the RPC request
-    std::string_view target;  // the REST path
-};
-
-struct Reply {
-    RpcResult rpc;
-    std::optional<HttpResult> http;  // set for web jobs
-};
-
-Job rpc_job(std::string_view command) {
-    Job j;
-    j.rpc = R"({"command":")";
-    j.rpc += command;
-    j.rpc += "\"}";
-    return j;
-}
-
-Job web_job(std::string_view target) {
-    Job j;
-    j.web = true;
-    j.target = target;
-    return j;
-}
-
-// One REST request. An empty token sends none (the replay and public routes need none).
-// (Coroutine parameters are references and views only and callers pass no temporaries: GCC 12
-// destroys temporary arguments of a coroutine call twice.)
+// One REST request. (Coroutine parameters are references and views only and callers pass no
+// temporaries: GCC 12 destroys temporary arguments of a coroutine call twice.)
 asio::awaitable<HttpResult> rest_request(const DriverContext& ctx, const MinerEndpoint& ep,
                                          std::string_view method, std::string_view target,
                                          std::string_view body, std::string_view token) {
-    HttpRequestSpec spec;
-    spec.method = std::string(method);
-    spec.target = std::string(target);
-    spec.body = std::string(body);
-    HttpAuth auth;
-    if (!token.empty()) {
-        // Braiins OS takes the raw token, no "Bearer " (PROTOCOLS.md §3.3).
-        auth.kind = HttpAuth::Kind::raw_token;
-        auth.token = std::string(token);
-    }
-    co_return co_await http_request(ctx.executor, ep.host, ep.http_port, spec, auth, ctx.transport);
+    const HttpAuth auth = rest_auth(token);
+    co_return co_await http_call(ctx, ep, method, target, body, auth);
 }
 
-asio::awaitable<Reply> run_job(const DriverContext& ctx, const MinerEndpoint& ep, const Job& job,
-                               std::string_view token) {
-    Reply r;
-    if (job.web) {
-        r.http = co_await rest_request(ctx, ep, "GET", job.target, {}, token);
-    } else {
-        r.rpc = co_await rpc_request(ctx.executor, ep.host, ep.rpc_port, job.rpc, ctx.transport);
-    }
-    co_return r;
-}
-
-// Sends the jobs at once, one connection each; replies in the order given. The token is read
-// once here, so concurrent requests never write shared state.
-asio::awaitable<std::vector<Reply>> run_all(const DriverContext& ctx, const MinerEndpoint& ep,
-                                            const std::vector<Job>& jobs, std::string_view token) {
-    std::vector<Reply> out;
-    if (jobs.size() == 1) {
-        out.push_back(co_await run_job(ctx, ep, jobs.front(), token));
-        co_return out;
-    }
-    using Op = decltype(asio::co_spawn(ctx.executor, run_job(ctx, ep, jobs.front(), token),
-                                       asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(jobs.size());
-    for (const Job& j : jobs) {
-        ops.push_back(asio::co_spawn(ctx.executor, run_job(ctx, ep, j, token), asio::deferred));
-    }
-    auto [order, exceptions, values] =
-        co_await asio::experimental::make_parallel_group(std::move(ops))
-            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (!exceptions[i]) continue;
-        const TransportError failed{PollError::internal, "request failed unexpectedly"};
-        if (jobs[i].web) {
-            values[i].http = HttpResult{};
-            values[i].http->error = failed;
-        } else {
-            values[i].rpc.error = failed;
-        }
-    }
-    co_return std::move(values);
-}
-
-// A usable REST body: a 200 that arrived.
-std::optional<std::string_view> body_of(const std::optional<HttpResult>& r) {
-    if (!r || r->error || r->status != 200) return std::nullopt;
-    return std::string_view(r->body);
+// Sends the requests at once, one connection each; replies in the order given. The token is
+// read once here, so concurrent requests never write shared state.
+asio::awaitable<std::vector<PollReply>> run_all(const DriverContext& ctx, const MinerEndpoint& ep,
+                                                const std::vector<PollRequest>& requests,
+                                                std::string_view token) {
+    const HttpAuth auth = rest_auth(token);
+    co_return co_await poll_requests_at_once(ctx, ep, requests, auth);
 }
 
 // A miner/details body worth reading: a 200 that is a details object (old web UIs may answer any
 // path with an HTML page, which must not pass for the REST API).
 std::optional<std::string_view> details_of(const std::optional<HttpResult>& r) {
-    auto body = body_of(r);
+    auto body = ok_http_body(r);
     if (!body || !braiins_miner_status(*body)) return std::nullopt;
     return body;
 }
 
 bool unauthorized(const std::optional<HttpResult>& r) { return r && !r->error && r->status == 401; }
-
-MinerSample identity_only(const MinerSample& s) {
-    MinerSample id;
-    id.make = s.make;
-    id.model = s.model;
-    id.firmware = s.firmware;
-    id.firmware_version = s.firmware_version;
-    id.serial = s.serial;
-    id.mac = s.mac;
-    return id;
-}
-
-// A failed poll: what the cache knows about the miner, the reason and no telemetry.
-MinerSample failure(const DriverState& state, PollError reason, std::string message) {
-    MinerSample s = state.identity ? identity_only(*state.identity) : MinerSample{};
-    s.up = false;
-    s.state = MinerState::offline;
-    s.error = reason;
-    s.error_message = std::move(message);
-    return s;
-}
 
 CommandOutcome outcome(CommandStatus status, std::string message) {
     return CommandOutcome{status, std::move(message)};
@@ -226,22 +110,8 @@ class BraiinsDriver final : public MinerDriver {
 
     asio::awaitable<MinerSample> poll(DriverContext& ctx, const MinerEndpoint& ep,
                                       DriverState& state) const override {
-        const auto t0 = SteadyClock::now();
-        MinerSample s;
-        try {
-            s = co_await poll_once(ctx, ep, state);
-        } catch (const std::exception& e) {
-            s = failure(state, PollError::internal, std::string("braiins driver: ") + e.what());
-        }
-        s.miner_id = make_miner_id(ep.configured_id, s.mac.value_or(""), ep.host, ep.rpc_port);
-        s.host = ep.host;
-        s.port = ep.rpc_port;
-        if (!ep.site.empty()) s.site = ep.site;
-        s.driver = std::string(name());
-        s.observed_at = now_ms();
-        s.poll_duration_ms =
-            std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
-        co_return s;
+        const auto once = [&] { return poll_once(ctx, ep, state); };
+        co_return co_await timed_poll(name(), ep, state, once);
     }
 
     Capabilities capabilities(const MinerSample& identity) const override {
@@ -272,11 +142,8 @@ class BraiinsDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute(DriverContext& ctx, const MinerEndpoint& ep,
                                             DriverState& state, const Command& cmd) const override {
-        try {
-            co_return co_await execute_once(ctx, ep, state, cmd);
-        } catch (const std::exception& e) {
-            co_return outcome(CommandStatus::failed, std::string("braiins driver: ") + e.what());
-        }
+        const auto once = [&] { return execute_once(ctx, ep, state, cmd); };
+        co_return co_await guarded_execute("braiins driver: ", once);
     }
 
   private:
@@ -331,15 +198,15 @@ class BraiinsDriver final : public MinerDriver {
     }
 
     // GETs `targets` at once with the token held, renewing it once if the miner says 401.
-    asio::awaitable<std::vector<Reply>> rest_gets(const DriverContext& ctx, const MinerEndpoint& ep,
-                                                  DriverState& state,
-                                                  const std::vector<Job>& jobs) const {
-        std::vector<Reply> got;
+    asio::awaitable<std::vector<PollReply>> rest_gets(const DriverContext& ctx,
+                                                      const MinerEndpoint& ep, DriverState& state,
+                                                      const std::vector<PollRequest>& jobs) const {
+        std::vector<PollReply> got;
         for (int attempt = 0; attempt < 2; ++attempt) {
             std::optional<HttpResult> login;
             const Login l = co_await ensure_token(ctx, ep, state, login);
             if (l == Login::failed) {
-                got.assign(jobs.size(), Reply{});
+                got.assign(jobs.size(), PollReply{});
                 for (auto& g : got) g.http = login;
                 co_return got;
             }
@@ -363,7 +230,7 @@ class BraiinsDriver final : public MinerDriver {
         BraiinsReplies replies;
         replies.identity = state.identity ? &*state.identity : nullptr;
         std::optional<HttpResult> details;
-        std::vector<Reply> rpc_got;
+        std::vector<PollReply> rpc_got;
         std::optional<MinerSample> parsed;
         std::optional<TransportError> rpc_error;
         bool rpc_summary_refused = false;
@@ -380,9 +247,9 @@ class BraiinsDriver final : public MinerDriver {
         const std::string join = std::string(kBraiinsTelemetryJoin) +
                                  (identity_due ? "+" + std::string(kBraiinsIdentityJoin) : "");
         if (!state.joins_unsupported) {
-            std::vector<Job> jobs;
-            jobs.push_back(rpc_job(join));
-            if (identity_due && rest_reachable) jobs.push_back(web_job(kDetails));
+            std::vector<PollRequest> jobs;
+            jobs.push_back(rpc_command(join));
+            if (identity_due && rest_reachable) jobs.push_back(web_get(kDetails));
             rpc_got = co_await run_all(ctx, ep, jobs, state.token);
             if (jobs.size() > 1) details = std::move(rpc_got[1].http);
             const RpcResult& joined = rpc_got[0].rpc;
@@ -399,22 +266,22 @@ class BraiinsDriver final : public MinerDriver {
                     state.joins_unsupported = true;
                     replies.joined.reset();
                 } catch (const BraiinsParseError& e) {
-                    co_return failure(state, PollError::parse, e.what());
+                    co_return failed_poll(state, PollError::parse, e.what());
                 }
             }
         }
         if (!parsed && !rpc_error) {
             const bool web_wanted = identity_due && rest_reachable && !details;
-            std::vector<Job> jobs;
+            std::vector<PollRequest> jobs;
             for (std::string_view c :
                  {"summary", "devs", "temps", "fans", "pools", "tunerstatus"}) {
-                jobs.push_back(rpc_job(c));
+                jobs.push_back(rpc_command(c));
             }
             if (identity_due) {
-                jobs.push_back(rpc_job("version"));
-                jobs.push_back(rpc_job("devdetails"));
+                jobs.push_back(rpc_command("version"));
+                jobs.push_back(rpc_command("devdetails"));
             }
-            if (web_wanted) jobs.push_back(web_job(kDetails));
+            if (web_wanted) jobs.push_back(web_get(kDetails));
             rpc_got = co_await run_all(ctx, ep, jobs, state.token);
             if (web_wanted) details = std::move(rpc_got.back().http);
             if (rpc_got[0].rpc.error) {
@@ -458,14 +325,14 @@ class BraiinsDriver final : public MinerDriver {
                 have_rest && rest_reachable &&
                 (rpc_summary_refused || rpc_error->reason == PollError::refused ||
                  rpc_error->reason == PollError::reset);
-            if (!rest_may_help) co_return failure(state, rpc_error->reason, rpc_error->detail);
+            if (!rest_may_help) co_return failed_poll(state, rpc_error->reason, rpc_error->detail);
             std::optional<MinerSample> rest;
             try {
                 rest = co_await poll_rest(ctx, ep, state, replies, details);
             } catch (const BraiinsParseError& e) {
-                co_return failure(state, PollError::parse, e.what());
+                co_return failed_poll(state, PollError::parse, e.what());
             }
-            if (!rest) co_return failure(state, rpc_error->reason, rpc_error->detail);
+            if (!rest) co_return failed_poll(state, rpc_error->reason, rpc_error->detail);
             parsed = std::move(rest);
         }
 
@@ -485,7 +352,7 @@ class BraiinsDriver final : public MinerDriver {
             }
         }
         if (identity_due) {
-            state.identity = identity_only(*parsed);
+            state.identity = identity_fields(*parsed);
             state.identity_at = now;
         }
         co_return std::move(*parsed);
@@ -496,23 +363,23 @@ class BraiinsDriver final : public MinerDriver {
     asio::awaitable<std::optional<MinerSample>> poll_rest(
         const DriverContext& ctx, const MinerEndpoint& ep, DriverState& state,
         BraiinsReplies& replies, std::optional<HttpResult>& details) const {
-        std::vector<Job> jobs;
+        std::vector<PollRequest> jobs;
         for (std::string_view t : {kStats, kHashboards, kCooling, kConfiguration, kPools}) {
-            jobs.push_back(web_job(t));
+            jobs.push_back(web_get(t));
         }
         const bool need_details = !details_of(details);
-        if (need_details) jobs.push_back(web_job(kDetails));
-        std::vector<Reply> got = co_await rest_gets(ctx, ep, state, jobs);
+        if (need_details) jobs.push_back(web_get(kDetails));
+        std::vector<PollReply> got = co_await rest_gets(ctx, ep, state, jobs);
         if (need_details) details = std::move(got.back().http);
-        if (!body_of(got[0].http)) co_return std::nullopt;
+        if (!ok_http_body(got[0].http)) co_return std::nullopt;
         // The REST replies replace whatever the RPC left.
         BraiinsReplies r;
         r.identity = replies.identity;
-        r.stats = body_of(got[0].http);
-        r.hashboards = body_of(got[1].http);
-        r.cooling = body_of(got[2].http);
-        r.configuration = body_of(got[3].http);
-        r.rest_pools = body_of(got[4].http);
+        r.stats = ok_http_body(got[0].http);
+        r.hashboards = ok_http_body(got[1].http);
+        r.cooling = ok_http_body(got[2].http);
+        r.configuration = ok_http_body(got[3].http);
+        r.rest_pools = ok_http_body(got[4].http);
         r.details = details_of(details);
         MinerSample s = parse_braiins(r);  // throws BraiinsParseError
         co_return s;
@@ -520,14 +387,9 @@ class BraiinsDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute_once(DriverContext& ctx, const MinerEndpoint& ep,
                                                  DriverState& state, const Command& cmd) const {
-        if (!state.identity) {
-            // Capabilities depend on the firmware: learn it first (reads only).
-            const MinerSample s = co_await poll(ctx, ep, state);
-            if (!state.identity) {
-                co_return outcome(CommandStatus::failed,
-                                  "cannot identify the miner before the command: " +
-                                      s.error_message.value_or("poll failed"));
-            }
+        // Capabilities depend on the firmware.
+        if (auto failed = co_await identify_before_command(*this, ctx, ep, state)) {
+            co_return std::move(*failed);
         }
         const Capabilities caps = capabilities(*state.identity);
         switch (cmd.type) {

@@ -7,22 +7,17 @@
 //   commands      logon (or `session` when one is already open), the write, logoff: one session
 //                 at a time is all LUXminer allows, so it is always closed after use.
 // What each command does on the miner is in README.md beside this file.
+#include "agent/drivers/driver_support.hpp"
 #include "agent/drivers/drivers.hpp"
 #include "agent/drivers/luxos/parse.hpp"
 #include "common/models.hpp"
 
 #include <chrono>
 #include <cmath>
-#include <exception>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace hashwatt::agent {
 
@@ -33,35 +28,6 @@ namespace {
 constexpr std::string_view kName = "luxos";
 // Identity (model, serial, MAC, firmware) changes rarely: re-read every ~10 polls at 30 s.
 constexpr auto kIdentityRefresh = std::chrono::minutes(5);
-
-using SteadyClock = std::chrono::steady_clock;
-
-TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
-
-bool contains_upper(std::string_view hay, std::string_view upper) noexcept {
-    if (upper.size() > hay.size()) return false;
-    for (std::size_t i = 0; i + upper.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        for (; j < upper.size(); ++j) {
-            char c = hay[i + j];
-            if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-            if (c != upper[j]) break;
-        }
-        if (j == upper.size()) return true;
-    }
-    return false;
-}
-
-// A failed poll: what the cache knows about the miner, the reason and no telemetry.
-MinerSample failure(const DriverState& state, PollError reason, std::string message) {
-    MinerSample s = state.identity ? luxos::luxos_identity(*state.identity) : MinerSample{};
-    s.power_limit_w.reset();  // a setting read with the telemetry, not identity
-    s.up = false;
-    s.state = MinerState::offline;
-    s.error = reason;
-    s.error_message = std::move(message);
-    return s;
-}
 
 CommandOutcome outcome(CommandStatus status, std::string message) {
     return CommandOutcome{status, std::move(message)};
@@ -75,32 +41,12 @@ std::string status_message(std::string_view what, const luxos::Status& st) {
     return std::string(what) + " refused: Code " + std::to_string(st.code) + " " + st.msg;
 }
 
-// One RPC exchange. (References only, and callers pass named variables: GCC 12 destroys
-// temporary arguments of a coroutine call twice.)
-asio::awaitable<RpcResult> rpc(const DriverContext& ctx, const MinerEndpoint& ep,
-                               const std::string& request) {
-    co_return co_await rpc_request(ctx.executor, ep.host, ep.rpc_port, request, ctx.transport);
-}
-
-// Sends the requests at once, one connection each; replies in the order given.
+// Sends the requests at once, one connection each; replies in the order given. (The shared
+// helper takes views; `requests` owns the texts.)
 asio::awaitable<std::vector<RpcResult>> rpc_all(const DriverContext& ctx, const MinerEndpoint& ep,
                                                 const std::vector<std::string>& requests) {
-    using Op =
-        decltype(asio::co_spawn(ctx.executor, rpc(ctx, ep, requests.front()), asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(requests.size());
-    for (const std::string& r : requests) {
-        ops.push_back(asio::co_spawn(ctx.executor, rpc(ctx, ep, r), asio::deferred));
-    }
-    auto [order, exceptions, values] =
-        co_await asio::experimental::make_parallel_group(std::move(ops))
-            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (exceptions[i]) {
-            values[i].error = TransportError{PollError::internal, "request failed unexpectedly"};
-        }
-    }
-    co_return std::move(values);
+    const std::vector<std::string_view> views(requests.begin(), requests.end());
+    co_return co_await rpc_calls_at_once(ctx, ep, views);
 }
 
 // A session opened for one command.
@@ -125,22 +71,8 @@ class LuxosDriver final : public MinerDriver {
 
     asio::awaitable<MinerSample> poll(DriverContext& ctx, const MinerEndpoint& ep,
                                       DriverState& state) const override {
-        const auto t0 = SteadyClock::now();
-        MinerSample s;
-        try {
-            s = co_await poll_once(ctx, ep, state);
-        } catch (const std::exception& e) {
-            s = failure(state, PollError::internal, std::string("luxos driver: ") + e.what());
-        }
-        s.miner_id = make_miner_id(ep.configured_id, s.mac.value_or(""), ep.host, ep.rpc_port);
-        s.host = ep.host;
-        s.port = ep.rpc_port;
-        if (!ep.site.empty()) s.site = ep.site;
-        s.driver = std::string(name());
-        s.observed_at = now_ms();
-        s.poll_duration_ms =
-            std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
-        co_return s;
+        const auto once = [&] { return poll_once(ctx, ep, state); };
+        co_return co_await timed_poll(name(), ep, state, once);
     }
 
     Capabilities capabilities(const MinerSample& identity) const override {
@@ -167,11 +99,8 @@ class LuxosDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute(DriverContext& ctx, const MinerEndpoint& ep,
                                             DriverState& state, const Command& cmd) const override {
-        try {
-            co_return co_await execute_once(ctx, ep, state, cmd);
-        } catch (const std::exception& e) {
-            co_return outcome(CommandStatus::failed, std::string("luxos driver: ") + e.what());
-        }
+        const auto once = [&] { return execute_once(ctx, ep, state, cmd); };
+        co_return co_await guarded_execute("luxos driver: ", once);
     }
 
   private:
@@ -193,8 +122,9 @@ class LuxosDriver final : public MinerDriver {
             if (profiles_due) commands += "+profiles";
             if (identity_due) commands += "+version";
             const std::string request = luxos::rpc_json(commands);
-            joined = co_await rpc(ctx, ep, request);
-            if (joined.error) co_return failure(state, joined.error->reason, joined.error->detail);
+            joined = co_await rpc_call(ctx, ep, request);
+            if (joined.error)
+                co_return failed_poll(state, joined.error->reason, joined.error->detail);
             replies.joined = joined.body;
             try {
                 reading = luxos::read_luxos(replies);
@@ -203,7 +133,7 @@ class LuxosDriver final : public MinerDriver {
                 state.joins_unsupported = true;
                 replies.joined.reset();
             } catch (const luxos::ParseError& e) {
-                co_return failure(state, PollError::parse, e.what());
+                co_return failed_poll(state, PollError::parse, e.what());
             }
         }
         std::vector<RpcResult> sep;
@@ -227,7 +157,7 @@ class LuxosDriver final : public MinerDriver {
             // summary and stats are what a sample is made of; the others may fail alone.
             for (std::size_t i = 0; i < 2; ++i) {
                 if (const auto& err = sep[i].error) {
-                    co_return failure(state, err->reason, err->detail);
+                    co_return failed_poll(state, err->reason, err->detail);
                 }
             }
             for (std::size_t i = 0; i < sep.size(); ++i) {
@@ -236,7 +166,7 @@ class LuxosDriver final : public MinerDriver {
             try {
                 reading = luxos::read_luxos(replies);
             } catch (const luxos::ParseError& e) {
-                co_return failure(state, PollError::parse, e.what());
+                co_return failed_poll(state, PollError::parse, e.what());
             }
         }
         MinerSample& s = reading->sample;
@@ -252,7 +182,7 @@ class LuxosDriver final : public MinerDriver {
             // The profile changed since the table was read (ATM retunes, someone set one): one
             // more request for its Watts. A failure leaves the limit out, not the poll failed.
             const std::string request = luxos::rpc_json("profiles");
-            const RpcResult r = co_await rpc(ctx, ep, request);
+            const RpcResult r = co_await rpc_call(ctx, ep, request);
             if (!r.error) {
                 try {
                     const auto profiles = luxos::read_profiles(r.body);
@@ -278,14 +208,9 @@ class LuxosDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute_once(DriverContext& ctx, const MinerEndpoint& ep,
                                                  DriverState& state, const Command& cmd) const {
-        if (!state.identity) {
-            // Capabilities depend on the model: learn it first (reads only).
-            const MinerSample s = co_await poll(ctx, ep, state);
-            if (!state.identity) {
-                co_return outcome(CommandStatus::failed,
-                                  "cannot identify the miner before the command: " +
-                                      s.error_message.value_or("poll failed"));
-            }
+        // Capabilities depend on the model.
+        if (auto failed = co_await identify_before_command(*this, ctx, ep, state)) {
+            co_return std::move(*failed);
         }
         const Capabilities caps = capabilities(*state.identity);
         switch (cmd.type) {
@@ -312,7 +237,7 @@ class LuxosDriver final : public MinerDriver {
         const std::string session = luxos::rpc_json("session");
         // Two rounds: an open session may expire between the 402 and the `session` question.
         for (int attempt = 0; attempt < 2; ++attempt) {
-            const RpcResult r = co_await rpc(ctx, ep, logon);
+            const RpcResult r = co_await rpc_call(ctx, ep, logon);
             if (r.error) {
                 out.problem = transport_message("logon", *r.error);
                 co_return out;
@@ -333,7 +258,7 @@ class LuxosDriver final : public MinerDriver {
                 out.auth = true;
                 co_return out;
             }
-            const RpcResult q = co_await rpc(ctx, ep, session);
+            const RpcResult q = co_await rpc_call(ctx, ep, session);
             if (q.error) {
                 out.problem = transport_message("session", *q.error);
                 co_return out;
@@ -359,7 +284,7 @@ class LuxosDriver final : public MinerDriver {
     asio::awaitable<std::string> close_session(const DriverContext& ctx, const MinerEndpoint& ep,
                                                const std::string& sid) const {
         const std::string logoff = luxos::rpc_json("logoff", sid);
-        const RpcResult r = co_await rpc(ctx, ep, logoff);
+        const RpcResult r = co_await rpc_call(ctx, ep, logoff);
         if (r.error) co_return "; " + transport_message("logoff", *r.error);
         try {
             const luxos::Status st = luxos::read_status(r.body, "logoff");
@@ -379,7 +304,7 @@ class LuxosDriver final : public MinerDriver {
         std::string param = session.id;
         if (!args.empty()) param += "," + std::string(args);
         const std::string request = luxos::rpc_json(command, param);
-        const RpcResult r = co_await rpc(ctx, ep, request);
+        const RpcResult r = co_await rpc_call(ctx, ep, request);
         CommandOutcome out = write_outcome(ctx, r, command, label);
         if (session.reused) out.message += " (a session was already open: used it)";
         out.message += co_await close_session(ctx, ep, session.id);
@@ -442,7 +367,7 @@ class LuxosDriver final : public MinerDriver {
         bool joined = !state.joins_unsupported;
         if (joined) {
             const std::string read = luxos::rpc_json("profiles+atm+config");
-            const RpcResult r = co_await rpc(ctx, ep, read);
+            const RpcResult r = co_await rpc_call(ctx, ep, read);
             if (r.error) {
                 co_return outcome(CommandStatus::failed, transport_message("profiles", *r.error));
             }
@@ -490,19 +415,19 @@ class LuxosDriver final : public MinerDriver {
         bool atm_paused = false;
         if (atm_on) {
             const std::string off = luxos::rpc_json("atmset", session.id + ",enabled=false");
-            const RpcResult a = co_await rpc(ctx, ep, off);
+            const RpcResult a = co_await rpc_call(ctx, ep, off);
             out = write_outcome(ctx, a, "atmset", "atmset enabled=false");
             atm_paused = out.status == CommandStatus::succeeded;
         }
         if (!atm_on || atm_paused) {
             const std::string set = luxos::rpc_json("profileset", session.id + "," + chosen->name);
-            const RpcResult p = co_await rpc(ctx, ep, set);
+            const RpcResult p = co_await rpc_call(ctx, ep, set);
             out = write_outcome(ctx, p, "profileset", what);
         }
         if (atm_paused) {
             // Re-enabled whatever profileset said: the miner is left as its owner configured it.
             const std::string on = luxos::rpc_json("atmset", session.id + ",enabled=true");
-            const RpcResult a = co_await rpc(ctx, ep, on);
+            const RpcResult a = co_await rpc_call(ctx, ep, on);
             const CommandOutcome back = write_outcome(ctx, a, "atmset", "atmset enabled=true");
             if (back.status != CommandStatus::succeeded) {
                 out.message += "; ATM not re-enabled: " + back.message;

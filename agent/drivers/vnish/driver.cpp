@@ -1,13 +1,13 @@
 // Vnish (AnthillOS) on Antminer: telemetry and control through the web API under /api/v1, with
 // a bearer token from /api/v1/unlock (PROTOCOLS.md §7). What is sent when is in README.md beside
 // this file.
+#include "agent/drivers/driver_support.hpp"
 #include "agent/drivers/drivers.hpp"
 #include "agent/drivers/vnish/parse.hpp"
 #include "common/models.hpp"
 
 #include <chrono>
 #include <cmath>
-#include <exception>
 #include <optional>
 #include <string>
 #include <utility>
@@ -33,44 +33,12 @@ constexpr std::string_view kStop = "/api/v1/mining/stop";
 constexpr std::string_view kStart = "/api/v1/mining/start";
 constexpr std::string_view kReboot = "/api/v1/system/reboot";
 
-using SteadyClock = std::chrono::steady_clock;
-
-TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
-
-bool contains_upper(std::string_view hay, std::string_view upper) noexcept {
-    if (upper.size() > hay.size()) return false;
-    for (std::size_t i = 0; i + upper.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        for (; j < upper.size(); ++j) {
-            char c = hay[i + j];
-            if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-            if (c != upper[j]) break;
-        }
-        if (j == upper.size()) return true;
-    }
-    return false;
-}
-
-MinerSample identity_only(const MinerSample& s) {
-    MinerSample id;
-    id.make = s.make;
-    id.model = s.model;
-    id.firmware = s.firmware;
-    id.firmware_version = s.firmware_version;
-    id.serial = s.serial;
-    id.mac = s.mac;
-    id.power_limit_w = s.power_limit_w;  // the preset in force, read with the identity
+// What is cached between identity refreshes: the identity fields and the preset in force (its
+// power limit), which is read with the identity.
+MinerSample cached_identity(const MinerSample& s) {
+    MinerSample id = identity_fields(s);
+    id.power_limit_w = s.power_limit_w;
     return id;
-}
-
-MinerSample failure(const DriverState& state, PollError reason, std::string message) {
-    MinerSample s = state.identity ? identity_only(*state.identity) : MinerSample{};
-    s.power_limit_w.reset();
-    s.up = false;
-    s.state = MinerState::offline;
-    s.error = reason;
-    s.error_message = std::move(message);
-    return s;
 }
 
 CommandOutcome outcome(CommandStatus status, std::string message) {
@@ -98,16 +66,8 @@ std::string describe(std::string_view what, const HttpResult& r) {
 asio::awaitable<HttpResult> send(const DriverContext& ctx, const MinerEndpoint& ep,
                                  std::string_view method, std::string_view target,
                                  std::string_view body, std::string_view token) {
-    HttpRequestSpec spec;
-    spec.method = std::string(method);
-    spec.target = std::string(target);
-    spec.body = std::string(body);
-    HttpAuth auth;
-    if (!token.empty()) {
-        auth.kind = HttpAuth::Kind::bearer;
-        auth.token = std::string(token);
-    }
-    co_return co_await http_request(ctx.executor, ep.host, ep.http_port, spec, auth, ctx.transport);
+    const HttpAuth auth = token_auth(HttpAuth::Kind::bearer, token);
+    co_return co_await http_call(ctx, ep, method, target, body, auth);
 }
 
 // POST /api/v1/unlock with the configured password: a fresh token in `state`, or the reason.
@@ -198,24 +158,8 @@ class VnishDriver final : public MinerDriver {
 
     asio::awaitable<MinerSample> poll(DriverContext& ctx, const MinerEndpoint& ep,
                                       DriverState& state) const override {
-        const auto t0 = SteadyClock::now();
-        MinerSample s;
-        try {
-            s = co_await poll_once(ctx, ep, state);
-        } catch (const std::exception& e) {
-            s = failure(state, PollError::internal, std::string("vnish driver: ") + e.what());
-        }
-        // The RPC port names the miner as for every driver (configs and ids stay alike), though
-        // this driver talks to the web port only.
-        s.miner_id = make_miner_id(ep.configured_id, s.mac.value_or(""), ep.host, ep.rpc_port);
-        s.host = ep.host;
-        s.port = ep.rpc_port;
-        if (!ep.site.empty()) s.site = ep.site;
-        s.driver = std::string(name());
-        s.observed_at = now_ms();
-        s.poll_duration_ms =
-            std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
-        co_return s;
+        const auto once = [&] { return poll_once(ctx, ep, state); };
+        co_return co_await timed_poll(name(), ep, state, once);
     }
 
     Capabilities capabilities(const MinerSample& identity) const override {
@@ -240,11 +184,8 @@ class VnishDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute(DriverContext& ctx, const MinerEndpoint& ep,
                                             DriverState& state, const Command& cmd) const override {
-        try {
-            co_return co_await execute_once(ctx, ep, state, cmd);
-        } catch (const std::exception& e) {
-            co_return outcome(CommandStatus::failed, std::string("vnish driver: ") + e.what());
-        }
+        const auto once = [&] { return execute_once(ctx, ep, state, cmd); };
+        co_return co_await guarded_execute("vnish driver: ", once);
     }
 
   private:
@@ -254,14 +195,15 @@ class VnishDriver final : public MinerDriver {
         const bool identity_due = !state.identity || now - state.identity_at >= kIdentityRefresh;
         // Reads do not need the token on the firmware seen so far; a 401 on one unlocks.
         const Answer summary = co_await call(ctx, ep, state, "GET", kSummary, {}, false);
-        if (summary.error) co_return failure(state, *summary.error, summary.message);
+        if (summary.error) co_return failed_poll(state, *summary.error, summary.message);
         if (summary.http.status == 404) {
-            co_return failure(state, PollError::unsupported,
-                              "no /api/v1/summary (HTTP 404): not Vnish with the web API (Vnish "
-                              "3.x is read by the antminer driver)");
+            co_return failed_poll(
+                state, PollError::unsupported,
+                "no /api/v1/summary (HTTP 404): not Vnish with the web API (Vnish "
+                "3.x is read by the antminer driver)");
         }
         if (summary.http.status != 200) {
-            co_return failure(state, PollError::parse, describe("summary", summary.http));
+            co_return failed_poll(state, PollError::parse, describe("summary", summary.http));
         }
 
         VnishReplies replies;
@@ -278,10 +220,10 @@ class VnishDriver final : public MinerDriver {
         try {
             parsed = parse_vnish(replies);
         } catch (const VnishParseError& e) {
-            co_return failure(state, PollError::parse, e.what());
+            co_return failed_poll(state, PollError::parse, e.what());
         }
         if (identity_due) {
-            state.identity = identity_only(parsed.sample);
+            state.identity = cached_identity(parsed.sample);
             state.identity_at = now;
         }
         co_return std::move(parsed.sample);
@@ -289,14 +231,9 @@ class VnishDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute_once(DriverContext& ctx, const MinerEndpoint& ep,
                                                  DriverState& state, const Command& cmd) const {
-        if (!state.identity) {
-            // Capabilities depend on the model: learn it first (reads only).
-            const MinerSample s = co_await poll(ctx, ep, state);
-            if (!state.identity) {
-                co_return outcome(CommandStatus::failed,
-                                  "cannot identify the miner before the command: " +
-                                      s.error_message.value_or("poll failed"));
-            }
+        // Capabilities depend on the model.
+        if (auto failed = co_await identify_before_command(*this, ctx, ep, state)) {
+            co_return std::move(*failed);
         }
         const Capabilities caps = capabilities(*state.identity);
         switch (cmd.type) {

@@ -5,6 +5,7 @@
 //                (the summary lists no error codes, API >= 2.0.4), alongside each other
 // Writes go through the encrypted API (common/btminer_crypto.hpp) with a cached token.
 // API v3 firmware (TCP 4433 only) is recognised and reported as unsupported.
+#include "agent/drivers/driver_support.hpp"
 #include "agent/drivers/drivers.hpp"
 #include "agent/drivers/whatsminer/parse.hpp"
 #include "agent/transport/cgminer_json.hpp"
@@ -13,17 +14,12 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <exception>
 #include <string>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 namespace hashwatt::agent {
@@ -59,72 +55,9 @@ constexpr std::string_view kV3DeviceInfo = R"({"cmd":"get.device.info"})";
 constexpr std::array kSeparate{kSummary, kDevs, kPools};
 constexpr std::array kIdentity{kDevdetails, kGetVersion, kGetMinerInfo};
 
-TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
-
-// The command name inside a request, for messages: {"command":"summary"} -> summary.
-std::string_view request_name(std::string_view request) {
-    const auto colon = request.find(':');
-    if (colon == std::string_view::npos) return request;
-    std::string_view v = request.substr(colon + 1);
-    v.remove_prefix(std::min(v.size(), v.find_first_not_of("\" ")));
-    return v.substr(0, v.find('"'));
-}
-
-// One exchange. The transport takes its arguments by reference, so this coroutine owns the
-// request text for as long as the exchange runs (the parallel group starts it later).
-asio::awaitable<RpcResult> exchange(DriverContext& ctx, const MinerEndpoint& ep,
-                                    std::string_view request) {
-    const std::string text(request);
-    co_return co_await rpc_request(ctx.executor, ep.host, ep.rpc_port, text, ctx.transport);
-}
-
-// Sends the requests at once, one connection each; results in the order given.
-asio::awaitable<std::vector<RpcResult>> exchange_all(
-    DriverContext& ctx, const MinerEndpoint& ep, const std::vector<std::string_view>& requests) {
-    std::vector<RpcResult> results;
-    if (requests.size() == 1) {
-        results.push_back(co_await exchange(ctx, ep, requests.front()));
-        co_return results;
-    }
-    using Op = decltype(asio::co_spawn(ctx.executor, exchange(ctx, ep, {}), asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(requests.size());
-    for (std::string_view r : requests) {
-        ops.push_back(asio::co_spawn(ctx.executor, exchange(ctx, ep, r), asio::deferred));
-    }
-    auto [order, exceptions, values] =
-        co_await asio::experimental::make_parallel_group(std::move(ops))
-            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (exceptions[i]) {
-            values[i].error = TransportError{PollError::internal, "request failed unexpectedly"};
-        }
-    }
-    co_return std::move(values);
-}
-
 std::optional<std::string_view> body_of(const RpcResult& r) {
     if (r.error) return std::nullopt;
     return std::string_view(r.body);
-}
-
-// A failed poll: what is known of the miner's identity stays, so its id does not change.
-MinerSample failure(const DriverState& state, PollError reason, std::string message) {
-    MinerSample s;
-    if (state.identity) {
-        s = whatsminer::whatsminer_identity(*state.identity);
-        s.power_limit_w.reset();
-    }
-    s.up = false;
-    s.state = MinerState::offline;
-    s.error = reason;
-    s.error_message = std::move(message);
-    return s;
-}
-
-MinerSample transport_failure(const DriverState& state, std::string_view request,
-                              const TransportError& e) {
-    return failure(state, e.reason, std::string(request_name(request)) + ": " + e.detail);
 }
 
 // Whether a reply to the joined request is the firmware refusing joins (one error envelope)
@@ -146,12 +79,10 @@ class WhatsminerDriver final : public MinerDriver {
     std::string_view name() const override { return kName; }
 
     bool claims(const ProbeResult& probe) const override {
-        std::string upper(probe.version_reply);
-        for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         // btminer's own name, its cgminer driver's, or the flat error envelope's Description
         // ("whatsminer v1.1") when `version` is refused.
         for (std::string_view marker : {"BTMINER", "BITMICRO", "WHATSMINER"}) {
-            if (upper.find(marker) != std::string::npos) return true;
+            if (contains_upper(probe.version_reply, marker)) return true;
         }
         // API v3 firmware: its get.device.info reply, if detection put it here.
         if (!probe.version_reply.empty() &&
@@ -165,24 +96,8 @@ class WhatsminerDriver final : public MinerDriver {
 
     asio::awaitable<MinerSample> poll(DriverContext& ctx, const MinerEndpoint& ep,
                                       DriverState& state) const override {
-        const auto t0 = std::chrono::steady_clock::now();
-        MinerSample out;
-        try {
-            out = co_await poll_once(ctx, ep, state);
-        } catch (const std::exception& e) {
-            out =
-                failure(state, PollError::internal, std::string("whatsminer driver: ") + e.what());
-        }
-        out.miner_id = make_miner_id(ep.configured_id, out.mac.value_or(""), ep.host, ep.rpc_port);
-        out.host = ep.host;
-        out.port = ep.rpc_port;
-        if (!ep.site.empty()) out.site = ep.site;
-        out.driver = std::string(kName);
-        out.observed_at = now_ms();
-        out.poll_duration_ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                .count();
-        co_return out;
+        const auto once = [&] { return poll_once(ctx, ep, state); };
+        co_return co_await timed_poll(kName, ep, state, once);
     }
 
     Capabilities capabilities(const MinerSample& sample) const override {
@@ -211,12 +126,8 @@ class WhatsminerDriver final : public MinerDriver {
 
     asio::awaitable<CommandOutcome> execute(DriverContext& ctx, const MinerEndpoint& ep,
                                             DriverState& state, const Command& cmd) const override {
-        try {
-            co_return co_await execute_once(ctx, ep, state, cmd);
-        } catch (const std::exception& e) {
-            co_return CommandOutcome{CommandStatus::failed,
-                                     std::string("internal: whatsminer driver: ") + e.what()};
-        }
+        const auto once = [&] { return execute_once(ctx, ep, state, cmd); };
+        co_return co_await guarded_execute("internal: whatsminer driver: ", once);
     }
 
   private:
@@ -236,14 +147,14 @@ class WhatsminerDriver final : public MinerDriver {
         }
         const std::size_t main_count = requests.size();
         if (identity_due) requests.insert(requests.end(), kIdentity.begin(), kIdentity.end());
-        std::vector<RpcResult> results = co_await exchange_all(ctx, ep, requests);
+        std::vector<RpcResult> results = co_await rpc_calls_at_once(ctx, ep, requests);
 
         if (const auto& err = results.front().error) {
             if (err->reason == PollError::refused || err->reason == PollError::reset) {
                 // API v3 firmware answers nothing usable on 4028: look on 4433 before giving up.
                 if (auto v3 = co_await probe_v3(ctx, ep, state)) co_return std::move(*v3);
             }
-            co_return transport_failure(state, requests.front(), *err);
+            co_return failed_rpc_poll(state, requests.front(), *err);
         }
 
         WhatsminerReplies replies;
@@ -275,9 +186,9 @@ class WhatsminerDriver final : public MinerDriver {
         if (fault && replies.joined && join_refused(*replies.joined)) {
             // This firmware does not join: ask the three one by one from now on.
             state.joins_unsupported = true;
-            parts = co_await exchange_all(
+            parts = co_await rpc_calls_at_once(
                 ctx, ep, std::vector<std::string_view>(kSeparate.begin(), kSeparate.end()));
-            if (parts[0].error) co_return transport_failure(state, kSummary, *parts[0].error);
+            if (parts[0].error) co_return failed_rpc_poll(state, kSummary, *parts[0].error);
             replies.joined.reset();
             replies.summary = body_of(parts[0]);
             replies.devs = body_of(parts[1]);
@@ -298,7 +209,7 @@ class WhatsminerDriver final : public MinerDriver {
         if (ask_status) followups.push_back(kStatus);
         if (ask_errors) followups.push_back(kGetErrorCode);
         if (!followups.empty()) {
-            const std::vector<RpcResult> more = co_await exchange_all(ctx, ep, followups);
+            const std::vector<RpcResult> more = co_await rpc_calls_at_once(ctx, ep, followups);
             // A follow-up lost in transit leaves the state as the summary shows it.
             const std::optional<std::string_view> status =
                 ask_status ? body_of(more[0]) : std::nullopt;
@@ -333,9 +244,9 @@ class WhatsminerDriver final : public MinerDriver {
         // A v3 reply where a v2 one was expected is not a parse fault.
         const auto main = replies.joined ? replies.joined : replies.summary;
         if (main && whatsminer::looks_like_whatsminer_v3(*main)) {
-            return failure(state, PollError::unsupported, std::string(kV3Unsupported));
+            return failed_poll(state, PollError::unsupported, std::string(kV3Unsupported));
         }
-        return failure(state, PollError::parse, e.what());
+        return failed_poll(state, PollError::parse, e.what());
     }
 
     // Asks TCP 4433 for get.device.info; a v3 answer makes an `unsupported` sample carrying the
@@ -349,7 +260,7 @@ class WhatsminerDriver final : public MinerDriver {
         if (r.error || !whatsminer::looks_like_whatsminer_v3(r.body)) co_return std::nullopt;
         std::string message(kV3Unsupported);
         message += " (it answers on TCP 4433 only)";
-        MinerSample s = failure(state, PollError::unsupported, message);
+        MinerSample s = failed_poll(state, PollError::unsupported, message);
         try {
             MinerSample id = whatsminer::parse_whatsminer_v3_device_info(r.body);
             if (id.model) message += "; model " + *id.model;
@@ -357,7 +268,7 @@ class WhatsminerDriver final : public MinerDriver {
             state.identity = whatsminer::whatsminer_identity(id);
             state.identity->error = PollError::unsupported;  // execute() refuses writes
             state.identity_at = now_ms();
-            s = failure(state, PollError::unsupported, message);
+            s = failed_poll(state, PollError::unsupported, message);
             s.errors = std::move(id.errors);
         } catch (const ParseError&) {
             // Recognised as v3 but without the device details: the message says enough.
@@ -445,7 +356,7 @@ class WhatsminerDriver final : public MinerDriver {
             const TimePoint now = now_ms();
             bool fresh = false;
             if (attempt > 0 || state.token.empty() || now - state.token_at >= kTokenMaxAge) {
-                const RpcResult t = co_await exchange(ctx, ep, kGetToken);
+                const RpcResult t = co_await rpc_call(ctx, ep, kGetToken);
                 if (t.error) {
                     co_return CommandOutcome{
                         CommandStatus::failed,
@@ -478,7 +389,7 @@ class WhatsminerDriver final : public MinerDriver {
             const std::string plaintext =
                 whatsminer::write_command_json(command, params, keys.sign);
             const std::string request = btminer::make_encrypted_request(keys.aes_key, plaintext);
-            const RpcResult r = co_await exchange(ctx, ep, request);
+            const RpcResult r = co_await rpc_call(ctx, ep, request);
             if (r.error) {
                 if (reboot && r.error->reason == PollError::reset) {
                     // The miner may go down before its answer is out.
