@@ -2,6 +2,11 @@
 // captures in tests/fixtures/antminer/ (PROTOCOLS.md §2, §10).
 #include "agent/drivers/antminer/parse.hpp"
 
+#include "agent/drivers/ascii_text.hpp"
+#include "agent/drivers/bmminer_stats.hpp"
+#include "agent/drivers/cgminer_pools.hpp"
+#include "agent/drivers/json_fields.hpp"
+#include "agent/drivers/sleep_indicator_state.hpp"
 #include "agent/transport/cgminer_json.hpp"
 #include "common/models.hpp"
 
@@ -24,165 +29,35 @@ constexpr int kMaxSlots = 16;
 // X17-era stock firmware reports this in stats `Mode` while asleep.
 constexpr std::int64_t kModeSleeping = 254;
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() &&
-           (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool contains_ignore_case(std::string_view hay, std::string_view lower_needle) noexcept {
-    if (lower_needle.size() > hay.size()) return false;
-    for (std::size_t i = 0; i + lower_needle.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        while (j < lower_needle.size() && lower(hay[i + j]) == lower_needle[j]) ++j;
-        if (j == lower_needle.size()) return true;
-    }
-    return false;
-}
-
-// A whole string as a number ("37603.30", " 69.2461"); nullopt for "", "-" or text.
-std::optional<double> parse_double(std::string_view s) noexcept {
-    s = trim(s);
-    if (s.empty()) return std::nullopt;
-    if (s.front() == '+') s.remove_prefix(1);
-    double v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-    return v;
-}
-
-// Firmware writes numbers as JSON numbers or as strings, depending on the build.
-std::optional<double> number(const json::value* v) noexcept {
-    if (!v) return std::nullopt;
-    switch (v->kind()) {
-        case json::kind::double_: {
-            const double d = v->get_double();
-            return std::isfinite(d) ? std::optional<double>(d) : std::nullopt;
-        }
-        case json::kind::int64:
-            return static_cast<double>(v->get_int64());
-        case json::kind::uint64:
-            return static_cast<double>(v->get_uint64());
-        case json::kind::string:
-            return parse_double(v->get_string());
-        default:
-            return std::nullopt;
-    }
-}
-
-std::optional<std::int64_t> integer(const json::value* v) noexcept {
-    if (!v) return std::nullopt;
-    if (v->is_int64()) return v->get_int64();
-    if (v->is_uint64()) {
-        const auto u = v->get_uint64();
-        if (u > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-        return static_cast<std::int64_t>(u);
-    }
-    const auto d = number(v);
-    if (!d || std::fabs(*d) > 9e18) return std::nullopt;
-    return static_cast<std::int64_t>(std::llround(*d));
-}
-
-std::string_view text(const json::value* v) noexcept {
-    return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-}
-
-const json::value* field(const json::object* o, std::string_view key) noexcept {
-    return o ? o->if_contains(key) : nullptr;
-}
-
-// A temperature worth taking a maximum over: sensors report 0 (absent), -273 / -83 (no or dead
-// sensor) and implausible highs.
-bool valid_temp(double c) noexcept { return c > 0 && c < 200; }
-
-void take_max(std::optional<double>& acc, double c) noexcept {
-    if (valid_temp(c) && (!acc || c > *acc)) acc = c;
-}
-
-// Dash-joined sensor strings: "78-50-69-70"; an empty token makes the next value negative
-// ("2--1-20-22" = 2, -1, 20, 22).
-void take_max_dashed(std::optional<double>& acc, std::string_view s) noexcept {
-    bool negative = false;
-    std::size_t pos = 0;
-    while (pos <= s.size()) {
-        std::size_t end = s.find('-', pos);
-        if (end == std::string_view::npos) end = s.size();
-        const std::string_view token = s.substr(pos, end - pos);
-        if (token.empty()) {
-            negative = true;
-        } else {
-            if (const auto v = parse_double(token)) take_max(acc, negative ? -*v : *v);
-            negative = false;
-        }
-        pos = end + 1;
-    }
-}
+using json_fields::exact_integer;
+using json_fields::field;
+using json_fields::first_item;
+using json_fields::keep_max;
+using json_fields::keep_max_dashed_temp_c;
+using json_fields::number;
+using json_fields::plausible_temp_c;
+using json_fields::text;
+using json_fields::usable;
+constexpr auto parse_reply = &json_fields::parse_cgminer_reply<AntminerParseError>;
+constexpr auto array_section = &json_fields::array_section<AntminerParseError>;
 
 void take_max_value(std::optional<double>& acc, const json::value& v) noexcept {
     if (v.is_string()) {
-        take_max_dashed(acc, v.get_string());
-    } else if (const auto d = number(&v)) {
-        take_max(acc, *d);
+        keep_max_dashed_temp_c(acc, v.get_string());
+    } else {
+        keep_max(acc, plausible_temp_c(number(&v)));
     }
 }
 
-// "chain_acn" + "6" -> 6; 0 when `key` is not `prefix` followed by digits only.
+// bmminer's slot of a chain or fan key, within the slots this driver keeps.
 int slot_of(std::string_view key, std::string_view prefix) noexcept {
-    if (!key.starts_with(prefix) || key.size() == prefix.size()) return 0;
-    int n = 0;
-    for (std::size_t i = prefix.size(); i < key.size(); ++i) {
-        const char c = key[i];
-        if (c < '0' || c > '9' || n > kMaxSlots) return 0;
-        n = n * 10 + (c - '0');
-    }
-    return n >= 1 && n <= kMaxSlots ? n : 0;
+    return bmminer_slot(key, prefix, kMaxSlots);
 }
 
 double ghs_to_ths(double ghs) noexcept { return ghs / 1000.0; }
 
-// total_rateideal's unit: "GH" unless `rate_unit` says otherwise.
-double unit_to_ths(std::string_view unit) noexcept {
-    unit = trim(unit);
-    if (unit.empty()) return 1e-3;
-    switch (lower(unit.front())) {
-        case 't':
-            return 1.0;
-        case 'm':
-            return 1e-6;
-        case 'k':
-            return 1e-9;
-        case 'p':
-            return 1e3;
-        default:
-            return 1e-3;
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Finding the sections of the replies.
-
-json::value parse_reply(std::string_view raw, std::string_view command) {
-    try {
-        return parse_cgminer_json(raw);
-    } catch (const CgminerJsonError& e) {
-        throw AntminerParseError(std::string(command) + ": " + e.what());
-    }
-}
-
-// A usable reply object: an object whose STATUS (when present) is a success.
-const json::object* usable(const json::object* o) noexcept {
-    if (!o) return nullptr;
-    if (const auto st = cgminer_status(*o); st && !status_ok(*st)) return nullptr;
-    return o;
-}
 
 struct Sections {
     json::value joined, version, summary, stats, pools;  // owners
@@ -194,12 +69,7 @@ struct Sections {
     bool have_summary = false, have_stats = false;
 };
 
-const json::object* separate(json::value& owner, std::optional<std::string_view> raw,
-                             std::string_view command) {
-    if (!raw) return nullptr;
-    adopt(owner, parse_reply(*raw, command));
-    return usable(owner.if_object());
-}
+constexpr auto separate = &json_fields::parse_usable_reply<AntminerParseError>;
 
 Sections find_sections(const AntminerReplies& r) {
     Sections s;
@@ -231,39 +101,10 @@ Sections find_sections(const AntminerReplies& r) {
     return s;
 }
 
-// The first element of `section` (VERSION, SUMMARY) as an object.
-const json::object* first_item(const json::object* reply, std::string_view section) {
-    const json::value* v = field(reply, section);
-    if (!v) return nullptr;
-    const json::array* a = v->if_array();
-    if (!a || a->empty()) return nullptr;
-    return a->front().if_object();
-}
-
-// stats: STATS[0] is the version block (Type, CompileTime), the device block follows it (the
-// element with the "STATS" counter; the S9's arrives after a repaired `}{`).
-struct StatsBlocks {
-    const json::object* version = nullptr;
-    const json::object* device = nullptr;
-};
-
-StatsBlocks stats_blocks(const json::object* reply) {
-    StatsBlocks b;
-    const json::value* v = field(reply, "STATS");
-    if (!v) return b;
-    const json::array* a = v->if_array();
-    if (!a) throw AntminerParseError("stats: STATS is not an array");
-    for (const auto& e : *a) {
-        const json::object* o = e.if_object();
-        if (!o) continue;
-        if (!b.version && (o->contains("Type") || o->contains("CompileTime"))) {
-            b.version = o;
-        } else if (!b.device &&
-                   (o->contains("STATS") || o->contains("GHS 5s") || o->contains("Elapsed"))) {
-            b.device = o;
-        }
-    }
-    return b;
+// The version and device blocks of the stats reply; a STATS that is not an array is an error.
+BmminerStatsBlocks stats_blocks(const json::object* reply) {
+    const json::array* a = array_section(reply, "STATS", "stats");
+    return a ? bmminer_stats_blocks(*a) : BmminerStatsBlocks{};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,10 +135,10 @@ struct Device {
 
 // "3250 W" (newer stock builds); Hiveon's "34.65 (AB)" is not watts and is ignored.
 std::optional<double> watts_string(std::string_view s) noexcept {
-    s = trim(s);
+    s = trim_ascii(s);
     if (s.size() < 2 || (s.back() != 'W' && s.back() != 'w')) return std::nullopt;
     s.remove_suffix(1);
-    const auto v = parse_double(s);
+    const auto v = json_fields::parse_trimmed_decimal(s);
     if (!v || *v <= 0) return std::nullopt;
     return v;
 }
@@ -323,16 +164,16 @@ Device read_device(const json::object& o) {
                 else if (k == "MHS av")
                     d.mhs_av = number(&v);
                 else if (k == "Mode")
-                    d.mode = integer(&v);
+                    d.mode = exact_integer(&v);
                 break;
             case 'E':
-                if (k == "Elapsed") d.elapsed = integer(&v);
+                if (k == "Elapsed") d.elapsed = exact_integer(&v);
                 break;
             case 'f':
                 if (k == "fan_num") {
-                    d.fan_num = integer(&v);
+                    d.fan_num = exact_integer(&v);
                 } else if ((n = slot_of(k, "fan")) != 0) {
-                    d.fans[static_cast<std::size_t>(n)] = integer(&v);
+                    d.fans[static_cast<std::size_t>(n)] = exact_integer(&v);
                 }
                 break;
             case 't':
@@ -359,9 +200,9 @@ Device read_device(const json::object& o) {
                 } else if ((n = slot_of(k, "chain_rateideal")) != 0) {
                     d.chains[static_cast<std::size_t>(n)].ideal_ghs = number(&v);
                 } else if ((n = slot_of(k, "chain_acn")) != 0) {
-                    d.chains[static_cast<std::size_t>(n)].chips = integer(&v);
+                    d.chains[static_cast<std::size_t>(n)].chips = exact_integer(&v);
                 } else if ((n = slot_of(k, "chain_hw")) != 0) {
-                    d.chains[static_cast<std::size_t>(n)].hw = integer(&v);
+                    d.chains[static_cast<std::size_t>(n)].hw = exact_integer(&v);
                 } else if (k == "chain_power" && v.is_string()) {
                     d.power_w = watts_string(v.get_string());
                 }
@@ -449,10 +290,8 @@ void fill_fans(MinerSample& s, const Device& d, const ModelSpec* model) {
 }
 
 void fill_pools(MinerSample& s, const json::object* reply) {
-    const json::value* v = field(reply, "POOLS");
-    if (!v) return;
-    const json::array* a = v->if_array();
-    if (!a) throw AntminerParseError("pools: POOLS is not an array");
+    const json::array* a = array_section(reply, "POOLS", "pools");
+    if (!a) return;
     s.pools.reserve(a->size());
     bool any_stratum_active = false;
     std::optional<std::size_t> best;  // first alive pool with the lowest priority
@@ -460,24 +299,10 @@ void fill_pools(MinerSample& s, const json::object* reply) {
     for (const auto& e : *a) {
         const json::object* o = e.if_object();
         if (!o) continue;
-        PoolSample p;
-        p.url = std::string(text(o->if_contains("URL")));
-        if (const auto* u = o->if_contains("User"); u && u->is_string()) {
-            p.user = std::string(u->get_string());
-        }
-        // Anything but "Alive" (Dead, and the "Deed" a sleeping S19 sends) is not alive.
-        if (const auto* st = o->if_contains("Status"); st && st->is_string()) {
-            p.alive = st->get_string() == "Alive";
-        }
-        if (const auto* sa = o->if_contains("Stratum Active"); sa && sa->is_bool()) {
-            p.active = sa->get_bool();
-            any_stratum_active = any_stratum_active || sa->get_bool();
-        }
-        p.accepted = integer(o->if_contains("Accepted"));
-        p.rejected = integer(o->if_contains("Rejected"));
-        p.stale = integer(o->if_contains("Stale"));
+        PoolSample p = cgminer_pool(*o, &exact_integer);
+        any_stratum_active = any_stratum_active || p.active.value_or(false);
         if (p.alive.value_or(false) && !p.url.empty()) {
-            const auto prio = integer(o->if_contains("Priority")).value_or(0);
+            const auto prio = exact_integer(o->if_contains("Priority")).value_or(0);
             if (!best_priority || prio < *best_priority) {
                 best_priority = prio;
                 best = s.pools.size();
@@ -511,7 +336,7 @@ void fill_web_errors(MinerSample& s, std::string_view body) {
         const json::value* code = o->if_contains("code");
         if (code && code->is_string() && !code->get_string().empty()) {
             r.code = std::string(code->get_string());
-        } else if (const auto c = integer(code)) {
+        } else if (const auto c = exact_integer(code)) {
             r.code = std::to_string(*c);
         }
         const std::string_view type = text(o->if_contains("type"));
@@ -526,30 +351,15 @@ void fill_web_errors(MinerSample& s, std::string_view body) {
 
 std::optional<int> work_mode_of(const json::object* conf) {
     const json::value* v = field(conf, "bitmain-work-mode");
-    const auto mode = integer(v);
+    const auto mode = exact_integer(v);
     if (!mode || *mode < 0 || *mode > 255) return std::nullopt;
     return static_cast<int>(*mode);
 }
 
-// The state from what is known; see parse_antminer's contract.
+// The state from what is known; see parse_antminer's contract. (An S19 that protects itself
+// from overheating shows zero hash rate with its fans at full speed: error, not idle.)
 void decide_state(MinerSample& s, bool asleep, bool indicator_known) {
-    const bool hashing = s.hashrate_ths && *s.hashrate_ths > 0;
-    if (hashing) {
-        s.state = MinerState::mining;
-    } else if (asleep) {
-        s.state = MinerState::sleeping;
-    } else if (!s.errors.empty()) {
-        // The miner says why it is not hashing (over max temp, chain lost, fan lost).
-        s.state = MinerState::error;
-    } else if (s.uptime_s && *s.uptime_s < kBootingGraceS) {
-        s.state = MinerState::booting;
-    } else if (indicator_known) {
-        // Not hashing, not told to sleep, long past start-up: overheat protection, lost
-        // chains... (an S19 that protects itself shows zero hash rate with its fans at full speed).
-        s.state = MinerState::error;
-    } else {
-        s.state = MinerState::idle;
-    }
+    s.state = state_from_sleep_indicator(s, asleep, indicator_known, kBootingGraceS);
 }
 
 void estimate_power(MinerSample& s, const ModelSpec* model) {
@@ -577,12 +387,12 @@ void estimate_power(MinerSample& s, const ModelSpec* model) {
 std::string antminer_model_name(std::string_view type) {
     type = type.substr(0, type.find(" ("));
     type = type.substr(0, type.find('\n'));
-    type = trim(type);
+    type = trim_ascii(type);
     // Hiveon appends its name to the model: "Antminer S9 Hiveon".
     constexpr std::string_view kHiveon = "hiveon";
     if (type.size() > kHiveon.size() &&
         contains_ignore_case(type.substr(type.size() - kHiveon.size()), kHiveon)) {
-        type = trim(type.substr(0, type.size() - kHiveon.size()));
+        type = trim_ascii(type.substr(0, type.size() - kHiveon.size()));
     }
     return std::string(type);
 }
@@ -616,7 +426,7 @@ void apply_antminer_web_state(MinerSample& s, std::optional<std::string_view> mi
 
 MinerSample parse_antminer(const AntminerReplies& r) {
     Sections sec = find_sections(r);
-    const StatsBlocks stats = stats_blocks(sec.st);
+    const BmminerStatsBlocks stats = stats_blocks(sec.st);
     const json::object* sum = first_item(sec.sum, "SUMMARY");
     if (!sum && !stats.device) {
         if (!sec.have_summary && !sec.have_stats) {
@@ -695,8 +505,8 @@ MinerSample parse_antminer(const AntminerReplies& r) {
         } else if (auto m = number(sum->if_contains("MHS av"))) {
             s.hashrate_avg_ths = *m / 1e6;
         }
-        s.uptime_s = integer(sum->if_contains("Elapsed"));
-        s.hw_errors_total = integer(sum->if_contains("Hardware Errors"));
+        s.uptime_s = exact_integer(sum->if_contains("Elapsed"));
+        s.hw_errors_total = exact_integer(sum->if_contains("Hardware Errors"));
     }
     if (!s.hashrate_ths) {
         if (dev.ghs_5s)
@@ -712,7 +522,7 @@ MinerSample parse_antminer(const AntminerReplies& r) {
     }
     if (!s.uptime_s) s.uptime_s = dev.elapsed;
     if (dev.rate_ideal && *dev.rate_ideal > 0) {
-        s.expected_hashrate_ths = *dev.rate_ideal * unit_to_ths(dev.rate_unit);
+        s.expected_hashrate_ths = *dev.rate_ideal * json_fields::ths_per_rate_unit(dev.rate_unit);
     }
     if (dev.power_w) {
         s.power_w = dev.power_w;
@@ -787,8 +597,8 @@ std::string antminer_set_conf_body(std::string_view miner_conf, int mode, bool m
 }
 
 bool antminer_set_conf_ok(std::string_view reply) {
-    const std::string_view t = trim(reply);
-    if (t.size() == 2 && lower(t[0]) == 'o' && lower(t[1]) == 'k') return true;
+    const std::string_view t = trim_ascii(reply);
+    if (t.size() == 2 && lower_ascii(t[0]) == 'o' && lower_ascii(t[1]) == 'k') return true;
     try {
         const json::value v = parse_cgminer_json(t);
         const json::object* o = v.if_object();

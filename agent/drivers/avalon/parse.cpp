@@ -2,6 +2,9 @@
 // in tests/fixtures/avalon/ (PROTOCOLS.md §6, §10).
 #include "agent/drivers/avalon/parse.hpp"
 
+#include "agent/drivers/ascii_text.hpp"
+#include "agent/drivers/cgminer_pools.hpp"
+#include "agent/drivers/json_fields.hpp"
 #include "agent/transport/cgminer_json.hpp"
 #include "common/models.hpp"
 
@@ -24,10 +27,30 @@ constexpr int kMaxFans = 8;
 
 bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
+using json_fields::field;
+using json_fields::first_item;
+using json_fields::plausible_temp_c;
+using json_fields::rounded_integer;
+using json_fields::text;
+using json_fields::usable;
+constexpr auto parse_reply = &json_fields::parse_cgminer_reply<AvalonParseError>;
+
+// A whole string as a finite number ("25280.59", "49%"); nullopt for "nan", "-", text. Avalon
+// writes fan duty and some ratios with a percent sign, so one trailing '%' is dropped.
+std::optional<double> parse_double(std::string_view s) noexcept {
+    s = trim_ascii(s);
+    if (!s.empty() && s.back() == '%') s.remove_suffix(1);
+    return json_fields::parse_decimal(s);
+}
+
+// Numbers come as JSON numbers or strings; null is a bare nan the transport repaired.
+std::optional<double> number(const json::value* v) noexcept {
+    return json_fields::number(v, &parse_double);
+}
+
+// A share or error counter: any number, rounded.
+std::optional<std::int64_t> count(const json::value* v) noexcept {
+    return rounded_integer(number(v));
 }
 
 char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
@@ -40,79 +63,8 @@ bool starts_with_ignore_case(std::string_view s, std::string_view upper_prefix) 
     return true;
 }
 
-// A whole string as a finite number ("25280.59", "49%"); nullopt for "nan", "-", text.
-std::optional<double> parse_double(std::string_view s) noexcept {
-    s = trim(s);
-    if (!s.empty() && s.back() == '%') s.remove_suffix(1);
-    if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-    if (s.empty()) return std::nullopt;
-    double v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-    return v;
-}
-
-std::optional<double> number(const json::value* v) noexcept {
-    if (!v) return std::nullopt;
-    switch (v->kind()) {
-        case json::kind::double_: {
-            const double d = v->get_double();
-            return std::isfinite(d) ? std::optional<double>(d) : std::nullopt;
-        }
-        case json::kind::int64:
-            return static_cast<double>(v->get_int64());
-        case json::kind::uint64:
-            return static_cast<double>(v->get_uint64());
-        case json::kind::string:
-            return parse_double(v->get_string());
-        default:
-            return std::nullopt;  // null: a bare nan repaired by the transport
-    }
-}
-
-std::optional<std::int64_t> to_int(std::optional<double> d) noexcept {
-    if (!d || std::fabs(*d) > 9e18) return std::nullopt;
-    return static_cast<std::int64_t>(std::llround(*d));
-}
-
-std::string_view text(const json::value* v) noexcept {
-    return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-}
-
-const json::value* field(const json::object* o, std::string_view key) noexcept {
-    return o ? o->if_contains(key) : nullptr;
-}
-
-// Sensors report 0 (absent), -273 (no sensor) and implausible highs (PROTOCOLS.md §1 item 15).
-std::optional<double> valid_temp(std::optional<double> c) noexcept {
-    if (c && *c > 0 && *c < 200) return c;
-    return std::nullopt;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Finding the sections.
-
-json::value parse_reply(std::string_view raw, std::string_view command) {
-    try {
-        return parse_cgminer_json(raw);
-    } catch (const CgminerJsonError& e) {
-        throw AvalonParseError(std::string(command) + ": " + e.what());
-    }
-}
-
-const json::object* usable(const json::object* o) noexcept {
-    if (!o) return nullptr;
-    if (const auto st = cgminer_status(*o); st && !status_ok(*st)) return nullptr;
-    return o;
-}
-
-const json::object* first_item(const json::object* reply, std::string_view section) {
-    const json::value* v = field(reply, section);
-    if (!v) return nullptr;
-    const json::array* a = v->if_array();
-    if (!a || a->empty()) return nullptr;
-    return a->front().if_object();
-}
 
 struct Sections {
     json::value joined, version, summary, stats, pools;  // owners
@@ -122,12 +74,7 @@ struct Sections {
     const json::object* po = nullptr;
 };
 
-const json::object* separate(json::value& owner, std::optional<std::string_view> raw,
-                             std::string_view command) {
-    if (!raw) return nullptr;
-    adopt(owner, parse_reply(*raw, command));
-    return usable(owner.if_object());
-}
+constexpr auto separate = &json_fields::parse_usable_reply<AvalonParseError>;
 
 Sections find_sections(const AvalonReplies& r) {
     Sections s;
@@ -210,7 +157,7 @@ Mm read_mm(std::string_view mm) {
         // Dispatch on the first letter keeps the per-token cost at a few comparisons.
         switch (k.empty() ? '\0' : k.front()) {
             case 'D':
-                if (k == "DNA") m.dna = trim(v);
+                if (k == "DNA") m.dna = trim_ascii(v);
                 break;
             case 'E':
                 if (k == "Elapsed") {
@@ -270,7 +217,7 @@ Mm read_mm(std::string_view mm) {
                 }
                 break;
             case 'V':
-                if (k == "Ver") m.ver = trim(v);
+                if (k == "Ver") m.ver = trim_ascii(v);
                 break;
             case 'W':
                 if (k == "WALLPOWER") {
@@ -315,14 +262,14 @@ void fill_identity(MinerSample& s, const json::object* ver, const Mm& mm, const 
     if (!s.model && id) s.model = id->model;
     if (s.model && s.model->empty()) s.model.reset();
 
-    if (const auto fw = trim(text(field(v, "VERSION"))); !fw.empty()) {
+    if (const auto fw = trim_ascii(text(field(v, "VERSION"))); !fw.empty()) {
         s.firmware_version = std::string(fw);
     } else if (id && id->firmware_version) {
         s.firmware_version = id->firmware_version;
     } else if (const auto dash = mm.ver.rfind('-'); dash != std::string_view::npos) {
         s.firmware_version = std::string(mm.ver.substr(dash + 1));
     }
-    if (const auto dna = trim(text(field(v, "DNA"))); !dna.empty()) {
+    if (const auto dna = trim_ascii(text(field(v, "DNA"))); !dna.empty()) {
         s.serial = std::string(dna);
     } else if (!mm.dna.empty()) {
         s.serial = std::string(mm.dna);
@@ -334,29 +281,14 @@ void fill_identity(MinerSample& s, const json::object* ver, const Mm& mm, const 
 }
 
 void fill_pools(MinerSample& s, const json::object* reply) {
-    const json::value* v = field(reply, "POOLS");
-    if (!v) return;
-    const json::array* a = v->if_array();
-    if (!a) throw AvalonParseError("pools: POOLS is not an array");
+    const json::array* a = json_fields::array_section<AvalonParseError>(reply, "POOLS", "pools");
+    if (!a) return;
     s.pools.reserve(a->size());
     for (const auto& e : *a) {
         const json::object* o = e.if_object();
         if (!o) continue;
-        PoolSample p;
-        p.url = std::string(text(o->if_contains("URL")));
+        PoolSample p = cgminer_pool(*o, &count);
         if (p.url.empty()) continue;  // unused slot
-        if (const auto* u = o->if_contains("User"); u && u->is_string()) {
-            p.user = std::string(u->get_string());
-        }
-        if (const auto* st = o->if_contains("Status"); st && st->is_string()) {
-            p.alive = st->get_string() == "Alive";
-        }
-        if (const auto* sa = o->if_contains("Stratum Active"); sa && sa->is_bool()) {
-            p.active = sa->get_bool();
-        }
-        p.accepted = to_int(number(o->if_contains("Accepted")));
-        p.rejected = to_int(number(o->if_contains("Rejected")));
-        p.stale = to_int(number(o->if_contains("Stale")));
         s.pools.push_back(std::move(p));
     }
 }
@@ -368,10 +300,10 @@ void fill_boards(MinerSample& s, const Mm& mm, const ModelSpec* model) {
         BoardSample bs;
         bs.index = static_cast<int>(b);
         if (const auto ghs = at(mm.mghs, b)) bs.hashrate_ths = *ghs / 1000.0;
-        bs.chip_temp_max_c = valid_temp(at(mm.mtmax, b));
+        bs.chip_temp_max_c = plausible_temp_c(at(mm.mtmax, b));
         // MTavg (the board's chip average) is the closest figure to a board temperature A-series
         // firmware gives (PROTOCOLS.md §9).
-        bs.board_temp_max_c = valid_temp(at(mm.mtavg, b));
+        bs.board_temp_max_c = plausible_temp_c(at(mm.mtavg, b));
         if (model && model->chips_per_board > 0) bs.expected_chips = model->chips_per_board;
         if (bs.hashrate_ths) bs.ok = *bs.hashrate_ths > 0;
         s.boards.push_back(bs);
@@ -380,7 +312,7 @@ void fill_boards(MinerSample& s, const Mm& mm, const ModelSpec* model) {
 
 void fill_errors(MinerSample& s, const Mm& mm) {
     for (std::size_t b = 0; b < mm.echu.size() && b < kMaxBoards; ++b) {
-        const auto flags = to_int(mm.echu[b]);
+        const auto flags = rounded_integer(mm.echu[b]);
         if (!flags || *flags == 0) continue;
         MinerErrorReport r;
         r.code = "ECHU" + std::to_string(b) + ":" + std::to_string(*flags);
@@ -388,7 +320,7 @@ void fill_errors(MinerSample& s, const Mm& mm) {
                     std::to_string(*flags) + " (ECHU)";
         s.errors.push_back(std::move(r));
     }
-    if (const auto flags = to_int(mm.ecmm); flags && *flags != 0) {
+    if (const auto flags = rounded_integer(mm.ecmm); flags && *flags != 0) {
         MinerErrorReport r;
         r.code = "ECMM:" + std::to_string(*flags);
         r.message = "controller reports error flags " + std::to_string(*flags) + " (ECMM)";
@@ -435,7 +367,7 @@ std::vector<MmToken> avalon_mm_tokens(std::string_view mm) {
         if (open == std::string_view::npos) break;
         const std::size_t close = mm.find(']', open + 1);
         if (close == std::string_view::npos) break;  // cut off: the last value is unreliable
-        const std::string_view key = trim(mm.substr(pos, open - pos));
+        const std::string_view key = trim_ascii(mm.substr(pos, open - pos));
         if (!key.empty()) out.push_back({key, mm.substr(open + 1, close - open - 1)});
         pos = close + 1;
     }
@@ -457,8 +389,8 @@ std::vector<std::optional<double>> avalon_numbers(std::string_view value) {
 }
 
 std::string avalon_model_name(std::string_view prod, std::string_view model) {
-    std::string_view name = trim(prod.substr(0, prod.find('-')));
-    const std::string_view number = trim(model.substr(0, model.find('-')));
+    std::string_view name = trim_ascii(prod.substr(0, prod.find('-')));
+    const std::string_view number = trim_ascii(model.substr(0, model.find('-')));
     // pyasic: for these the PROD does not name the model, MODEL does.
     const bool vague = starts_with_ignore_case(name, "AVALONNANO") ||
                        (starts_with_ignore_case(name, "AVALONMINER 15") && name.size() <= 14);
@@ -532,22 +464,22 @@ MinerSample parse_avalon(const AvalonReplies& r) {
 
     // Uptime and counters: the summary, else the stats block, else the MM string.
     if (sum) {
-        s.uptime_s = to_int(number(sum->if_contains("Elapsed")));
-        s.hw_errors_total = to_int(number(sum->if_contains("Hardware Errors")));
+        s.uptime_s = rounded_integer(number(sum->if_contains("Elapsed")));
+        s.hw_errors_total = rounded_integer(number(sum->if_contains("Hardware Errors")));
     }
-    if (!s.uptime_s) s.uptime_s = to_int(number(dev->if_contains("Elapsed")));
-    if (!s.uptime_s) s.uptime_s = to_int(mm.elapsed);
-    if (!s.hw_errors_total) s.hw_errors_total = to_int(mm.hw);
+    if (!s.uptime_s) s.uptime_s = rounded_integer(number(dev->if_contains("Elapsed")));
+    if (!s.uptime_s) s.uptime_s = rounded_integer(mm.elapsed);
+    if (!s.hw_errors_total) s.hw_errors_total = rounded_integer(mm.hw);
 
     for (const auto& f : mm.fans) {
-        if (const auto rpm = to_int(f); rpm && *rpm >= 0) s.fans_rpm.push_back(*rpm);
+        if (const auto rpm = rounded_integer(f); rpm && *rpm >= 0) s.fans_rpm.push_back(*rpm);
     }
-    s.inlet_temp_c = valid_temp(mm.temp);
+    s.inlet_temp_c = plausible_temp_c(mm.temp);
     fill_boards(s, mm, model);
     // TMax covers the chips when the per-board list is missing.
-    if (s.boards.empty() && valid_temp(mm.tmax)) {
+    if (s.boards.empty() && plausible_temp_c(mm.tmax)) {
         BoardSample b;
-        b.chip_temp_max_c = valid_temp(mm.tmax);
+        b.chip_temp_max_c = plausible_temp_c(mm.tmax);
         s.boards.push_back(b);
     }
     fill_errors(s, mm);

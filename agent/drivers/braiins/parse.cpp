@@ -2,6 +2,8 @@
 // tests/fixtures/braiins/ (PROTOCOLS.md §3, §9, §10).
 #include "agent/drivers/braiins/parse.hpp"
 
+#include "agent/drivers/ascii_text.hpp"
+#include "agent/drivers/json_fields.hpp"
 #include "agent/transport/cgminer_json.hpp"
 #include "common/models.hpp"
 
@@ -27,63 +29,31 @@ constexpr int kStatusSuspended = 4;
 // A board or fan list longer than this is not a miner's; the rest is ignored.
 constexpr std::size_t kMaxItems = 64;
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+using json_fields::field;
+using json_fields::keep_max;
+using json_fields::object_at;
+using json_fields::plausible_temp_c;
+using json_fields::text;
+using json_fields::usable;
+constexpr auto parse_reply = &json_fields::parse_cgminer_reply<BraiinsParseError>;
 
-bool contains_ignore_case(std::string_view hay, std::string_view lower_needle) noexcept {
-    if (lower_needle.size() > hay.size()) return false;
-    for (std::size_t i = 0; i + lower_needle.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        while (j < lower_needle.size() && lower(hay[i + j]) == lower_needle[j]) ++j;
-        if (j == lower_needle.size()) return true;
-    }
-    return false;
-}
-
+// A quoted number as Braiins OS writes it: spaces around it are tolerated, a sign '+' or other
+// whitespace is not (stricter than the other drivers' readers, and kept so).
 std::optional<double> parse_double(std::string_view s) noexcept {
     while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
     while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-    if (s.empty()) return std::nullopt;
-    double v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-    return v;
+    if (!s.empty() && s.front() == '+') return std::nullopt;
+    return json_fields::parse_decimal(s);
 }
 
 std::optional<double> number(const json::value* v) noexcept {
-    if (!v) return std::nullopt;
-    switch (v->kind()) {
-        case json::kind::double_: {
-            const double d = v->get_double();
-            return std::isfinite(d) ? std::optional<double>(d) : std::nullopt;
-        }
-        case json::kind::int64:
-            return static_cast<double>(v->get_int64());
-        case json::kind::uint64:
-            return static_cast<double>(v->get_uint64());
-        case json::kind::string:
-            return parse_double(v->get_string());
-        default:
-            return std::nullopt;
-    }
+    return json_fields::number(v, &parse_double);
 }
 
+// Braiins counts are read through double and rounded (the Antminer reader takes JSON integers
+// exactly instead).
 std::optional<std::int64_t> integer(const json::value* v) noexcept {
-    const auto d = number(v);
-    if (!d || std::fabs(*d) > 9e18) return std::nullopt;
-    return static_cast<std::int64_t>(std::llround(*d));
-}
-
-std::string_view text(const json::value* v) noexcept {
-    return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-}
-
-const json::value* field(const json::object* o, std::string_view key) noexcept {
-    return o ? o->if_contains(key) : nullptr;
-}
-
-const json::object* object_at(const json::object* o, std::string_view key) noexcept {
-    const json::value* v = field(o, key);
-    return v ? v->if_object() : nullptr;
+    return json_fields::rounded_integer(number(v));
 }
 
 // REST wraps every quantity in an object naming its unit: {"gigahash_per_second": 141463.5}.
@@ -92,47 +62,12 @@ std::optional<double> unit_value(const json::object* o, std::string_view key,
     return number(field(object_at(o, key), unit));
 }
 
-// Sensors report 0 for "not measured" (S9 Chip 0.0) and sentinels for dead ones (§1 item 15).
-std::optional<double> valid_temp(std::optional<double> c) noexcept {
-    if (!c || !(*c > 0 && *c < 200)) return std::nullopt;
-    return c;
-}
-
-void take_max(std::optional<double>& acc, std::optional<double> c) noexcept {
-    if (c && (!acc || *c > *acc)) acc = c;
-}
-
 void take_min(std::optional<double>& acc, std::optional<double> c) noexcept {
     if (c && (!acc || *c < *acc)) acc = c;
 }
 
-json::value parse_reply(std::string_view raw, std::string_view what) {
-    try {
-        return parse_cgminer_json(raw);
-    } catch (const CgminerJsonError& e) {
-        throw BraiinsParseError(std::string(what) + ": " + e.what());
-    }
-}
-
-// A usable RPC reply: an object whose STATUS (when present) is a success.
-const json::object* usable(const json::object* o) noexcept {
-    if (!o) return nullptr;
-    if (const auto st = cgminer_status(*o); st && !status_ok(*st)) return nullptr;
-    return o;
-}
-
-// The array `key` of an RPC reply (SUMMARY, DEVS, TEMPS, ...); nullptr when absent, an error when
-// it is there but not an array.
-const json::array* section(const json::object* reply, std::string_view key,
-                           std::string_view command) {
-    const json::value* v = field(reply, key);
-    if (!v) return nullptr;
-    const json::array* a = v->if_array();
-    if (!a)
-        throw BraiinsParseError(std::string(command) + ": " + std::string(key) +
-                                " is not an array");
-    return a;
-}
+// The array `key` of an RPC reply (SUMMARY, DEVS, TEMPS, ...).
+constexpr auto section = &json_fields::array_section<BraiinsParseError>;
 
 const json::object* first_item(const json::object* reply, std::string_view key,
                                std::string_view command) {
@@ -353,8 +288,8 @@ TunerInfo fill_rpc(MinerSample& s, const Rpc& rpc, const ModelSpec* model) {
                 s.boards.push_back(b);
             }
             BoardSample& b = s.boards[it->second];
-            b.board_temp_max_c = valid_temp(number(t->if_contains("Board")));
-            b.chip_temp_max_c = valid_temp(number(t->if_contains("Chip")));
+            b.board_temp_max_c = plausible_temp_c(number(t->if_contains("Board")));
+            b.chip_temp_max_c = plausible_temp_c(number(t->if_contains("Chip")));
         }
     }
     // Chips per board: devdetails (asked with the identity only; the cache does not keep it).
@@ -475,17 +410,17 @@ void fill_rest_telemetry(MinerSample& s, const Rest& rest) {
                     v && *v > 0) {
                     b.expected_hashrate_ths = *v / 1e3;
                 }
-                b.board_temp_max_c = valid_temp(unit_value(h, "board_temp", "degree_c"));
-                b.chip_temp_max_c = valid_temp(
+                b.board_temp_max_c = plausible_temp_c(unit_value(h, "board_temp", "degree_c"));
+                b.chip_temp_max_c = plausible_temp_c(
                     unit_value(object_at(h, "highest_chip_temp"), "temperature", "degree_c"));
                 b.chips = integer(h->if_contains("chips_count"));
                 const json::value* enabled = h->if_contains("enabled");
                 const bool on = !enabled || !enabled->is_bool() || enabled->get_bool();
                 b.ok = on && b.chips.value_or(0) > 0;
                 take_min(s.inlet_temp_c,
-                         valid_temp(unit_value(h, "lowest_inlet_temp", "degree_c")));
-                take_max(s.outlet_temp_c,
-                         valid_temp(unit_value(h, "highest_outlet_temp", "degree_c")));
+                         plausible_temp_c(unit_value(h, "lowest_inlet_temp", "degree_c")));
+                keep_max(s.outlet_temp_c,
+                         plausible_temp_c(unit_value(h, "highest_outlet_temp", "degree_c")));
                 s.boards.push_back(b);
             }
         }

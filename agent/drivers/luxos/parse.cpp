@@ -2,6 +2,11 @@
 // tests/fixtures/luxos/ (LUXminer 2025.4.8 on an S19k Pro; PROTOCOLS.md §4, §9, §10).
 #include "agent/drivers/luxos/parse.hpp"
 
+#include "agent/drivers/ascii_text.hpp"
+#include "agent/drivers/bmminer_stats.hpp"
+#include "agent/drivers/cgminer_pools.hpp"
+#include "agent/drivers/json_fields.hpp"
+#include "agent/drivers/sleep_indicator_state.hpp"
 #include "agent/transport/cgminer_json.hpp"
 #include "common/models.hpp"
 
@@ -22,187 +27,41 @@ namespace {
 // LUXminer prints four chain slots on three-board machines; anything past 16 is ignored.
 constexpr int kMaxSlots = 16;
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() &&
-           (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+using json_fields::exact_integer;
+using json_fields::field;
+using json_fields::first_item;
+using json_fields::keep_max;
+using json_fields::keep_max_dashed_temp_c;
+using json_fields::number;
+using json_fields::plausible_temp_c;
+using json_fields::text;
+using json_fields::usable;
+constexpr auto parse_reply = &json_fields::parse_cgminer_reply<ParseError>;
 
 bool equals_ignore_case(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) return false;
+        if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
     }
     return true;
 }
 
-bool contains_ignore_case(std::string_view hay, std::string_view lower_needle) noexcept {
-    if (lower_needle.size() > hay.size()) return false;
-    for (std::size_t i = 0; i + lower_needle.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        while (j < lower_needle.size() && lower(hay[i + j]) == lower_needle[j]) ++j;
-        if (j == lower_needle.size()) return true;
-    }
-    return false;
-}
-
-std::optional<double> parse_double(std::string_view s) noexcept {
-    s = trim(s);
-    if (s.empty()) return std::nullopt;
-    if (s.front() == '+') s.remove_prefix(1);
-    double v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-    return v;
-}
-
-// LUXminer writes most numbers as JSON numbers, some as strings (`chain_rateN`): accept both.
-std::optional<double> number(const json::value* v) noexcept {
-    if (!v) return std::nullopt;
-    switch (v->kind()) {
-        case json::kind::double_: {
-            const double d = v->get_double();
-            return std::isfinite(d) ? std::optional<double>(d) : std::nullopt;
-        }
-        case json::kind::int64:
-            return static_cast<double>(v->get_int64());
-        case json::kind::uint64:
-            return static_cast<double>(v->get_uint64());
-        case json::kind::string:
-            return parse_double(v->get_string());
-        default:
-            return std::nullopt;
-    }
-}
-
-std::optional<std::int64_t> integer(const json::value* v) noexcept {
-    if (!v) return std::nullopt;
-    if (v->is_int64()) return v->get_int64();
-    if (v->is_uint64()) {
-        const auto u = v->get_uint64();
-        if (u > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-        return static_cast<std::int64_t>(u);
-    }
-    const auto d = number(v);
-    if (!d || std::fabs(*d) > 9e18) return std::nullopt;
-    return static_cast<std::int64_t>(std::llround(*d));
-}
-
-std::string_view text(const json::value* v) noexcept {
-    return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
-}
-
-const json::value* field(const json::object* o, std::string_view key) noexcept {
-    return o ? o->if_contains(key) : nullptr;
-}
-
-// A reading worth a maximum: 0 means absent, -273 / -83 no or dead sensor, >= 200 implausible.
-bool valid_temp(double c) noexcept { return c > 0 && c < 200; }
-
-void take_max(std::optional<double>& acc, double c) noexcept {
-    if (valid_temp(c) && (!acc || c > *acc)) acc = c;
-}
-
-// Dash-joined sensor strings ("47-34-34-47"); an empty token makes the next value negative
-// ("2--1-20-22" = 2, -1, 20, 22).
-void take_max_dashed(std::optional<double>& acc, std::string_view s) noexcept {
-    bool negative = false;
-    std::size_t pos = 0;
-    while (pos <= s.size()) {
-        std::size_t end = s.find('-', pos);
-        if (end == std::string_view::npos) end = s.size();
-        const std::string_view token = s.substr(pos, end - pos);
-        if (token.empty()) {
-            negative = true;
-        } else {
-            if (const auto v = parse_double(token)) take_max(acc, negative ? -*v : *v);
-            negative = false;
-        }
-        pos = end + 1;
-    }
-}
-
-// "chain_acn" + "3" -> 3; 0 when `key` is not `prefix` followed by digits only.
+// bmminer's slot of a chain or fan key ("chain_acn3" -> 3), within the slots this driver keeps.
 int slot_of(std::string_view key, std::string_view prefix) noexcept {
-    if (!key.starts_with(prefix) || key.size() == prefix.size()) return 0;
-    int n = 0;
-    for (std::size_t i = prefix.size(); i < key.size(); ++i) {
-        const char c = key[i];
-        if (c < '0' || c > '9' || n > kMaxSlots) return 0;
-        n = n * 10 + (c - '0');
-    }
-    return n >= 1 && n <= kMaxSlots ? n : 0;
-}
-
-// total_rateideal's unit: "GH" unless rate_unit says otherwise.
-double unit_to_ths(std::string_view unit) noexcept {
-    unit = trim(unit);
-    if (unit.empty()) return 1e-3;
-    switch (lower(unit.front())) {
-        case 't':
-            return 1.0;
-        case 'm':
-            return 1e-6;
-        case 'k':
-            return 1e-9;
-        case 'p':
-            return 1e3;
-        default:
-            return 1e-3;
-    }
+    return bmminer_slot(key, prefix, kMaxSlots);
 }
 
 // The model without firmware tags: "Antminer S19k Pro (LuxOS)" / "...\nV1" -> "Antminer S19k Pro".
 std::string model_name(std::string_view type) {
     type = type.substr(0, type.find(" ("));
     type = type.substr(0, type.find('\n'));
-    return std::string(trim(type));
+    return std::string(trim_ascii(type));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Finding the sections.
 
-json::value parse_reply(std::string_view raw, std::string_view command) {
-    try {
-        return parse_cgminer_json(raw);
-    } catch (const CgminerJsonError& e) {
-        throw ParseError(std::string(command) + ": " + e.what());
-    }
-}
-
-// A usable reply object: an object whose STATUS (when present) is a success.
-const json::object* usable(const json::object* o) noexcept {
-    if (!o) return nullptr;
-    if (const auto st = cgminer_status(*o); st && !status_ok(*st)) return nullptr;
-    return o;
-}
-
-// The first element of `section` (VERSION, SUMMARY, CONFIG, POWER) as an object.
-const json::object* first_item(const json::object* reply, std::string_view section) {
-    const json::value* v = field(reply, section);
-    if (!v) return nullptr;
-    const json::array* a = v->if_array();
-    if (!a || a->empty()) return nullptr;
-    return a->front().if_object();
-}
-
-const json::array* array_section(const json::object* reply, std::string_view section,
-                                 std::string_view command) {
-    const json::value* v = field(reply, section);
-    if (!v) return nullptr;
-    const json::array* a = v->if_array();
-    if (!a)
-        throw ParseError(std::string(command) + ": " + std::string(section) + " is not an array");
-    return a;
-}
+constexpr auto array_section = &json_fields::array_section<ParseError>;
 
 constexpr std::array<std::string_view, 11> kCommands{"version", "summary",  "stats", "devs",
                                                      "pools",   "fans",     "temps", "power",
@@ -258,27 +117,11 @@ Sections find_sections(const Replies& in) {
     return s;
 }
 
-// stats: STATS[0] is the version block (Type, Miner), the device block follows it.
-struct StatsBlocks {
-    const json::object* version = nullptr;
-    const json::object* device = nullptr;
-};
-
-StatsBlocks stats_blocks(const json::object* reply) {
-    StatsBlocks b;
+// stats: STATS[0] is the version block (Type, Miner), the device block follows it; a STATS that is
+// not an array is an error.
+BmminerStatsBlocks stats_blocks(const json::object* reply) {
     const json::array* a = array_section(reply, "STATS", "stats");
-    if (!a) return b;
-    for (const auto& e : *a) {
-        const json::object* o = e.if_object();
-        if (!o) continue;
-        if (!b.version && (o->contains("Type") || o->contains("CompileTime"))) {
-            b.version = o;
-        } else if (!b.device &&
-                   (o->contains("STATS") || o->contains("GHS 5s") || o->contains("Elapsed"))) {
-            b.device = o;
-        }
-    }
-    return b;
+    return a ? bmminer_stats_blocks(*a) : BmminerStatsBlocks{};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,7 +153,7 @@ Device read_device(const json::object& o) {
         const std::string_view k = kv.key();
         const json::value& v = kv.value();
         if (int n = slot_of(k, "chain_acn")) {
-            d.chains[static_cast<std::size_t>(n)].chips = integer(&v);
+            d.chains[static_cast<std::size_t>(n)].chips = exact_integer(&v);
         } else if (int n2 = slot_of(k, "chain_acs")) {
             if (v.is_string()) {
                 const std::string_view letters = v.get_string();
@@ -319,27 +162,29 @@ Device read_device(const json::object& o) {
                 if (count > 0) d.chains[static_cast<std::size_t>(n2)].expected_chips = count;
             }
         } else if (int n3 = slot_of(k, "chain_hw")) {
-            d.chains[static_cast<std::size_t>(n3)].hw = integer(&v);
+            d.chains[static_cast<std::size_t>(n3)].hw = exact_integer(&v);
         } else if (int n4 = slot_of(k, "chain_rate")) {
             d.chains[static_cast<std::size_t>(n4)].rate_avg_ghs = number(&v);
         } else if (int n5 = slot_of(k, "temp_chip")) {
             if (v.is_string()) {
-                take_max_dashed(d.chains[static_cast<std::size_t>(n5)].chip_max, v.get_string());
+                keep_max_dashed_temp_c(d.chains[static_cast<std::size_t>(n5)].chip_max,
+                                       v.get_string());
             }
         } else if (int n6 = slot_of(k, "temp_pcb")) {
             if (v.is_string()) {
-                take_max_dashed(d.chains[static_cast<std::size_t>(n6)].pcb_max, v.get_string());
+                keep_max_dashed_temp_c(d.chains[static_cast<std::size_t>(n6)].pcb_max,
+                                       v.get_string());
             }
         } else if (int n7 = slot_of(k, "fan")) {
-            d.fans[static_cast<std::size_t>(n7)] = integer(&v);
+            d.fans[static_cast<std::size_t>(n7)] = exact_integer(&v);
         }
     }
-    d.fan_num = integer(o.if_contains("fan_num"));
+    d.fan_num = exact_integer(o.if_contains("fan_num"));
     d.rate_ideal = number(o.if_contains("total_rateideal"));
     d.rate_unit = text(o.if_contains("rate_unit"));
     d.ghs_5s = number(o.if_contains("GHS 5s"));
     d.ghs_av = number(o.if_contains("GHS av"));
-    d.elapsed = integer(o.if_contains("Elapsed"));
+    d.elapsed = exact_integer(o.if_contains("Elapsed"));
     return d;
 }
 
@@ -382,15 +227,15 @@ std::vector<std::pair<std::int64_t, BoardTemps>> read_temps(const json::object* 
     for (const auto& e : *a) {
         const json::object* o = e.if_object();
         if (!o) continue;
-        const auto id = integer(o->if_contains("ID"));
+        const auto id = exact_integer(o->if_contains("ID"));
         if (!id) continue;
         BoardTemps t;
         for (const auto& [key, side] : sides.sides) {
             const auto c = number(o->if_contains(key));
             if (!c) continue;
-            take_max(t.max, *c);
-            if (side == Side::intake) take_max(t.intake, *c);
-            if (side == Side::exhaust) take_max(t.exhaust, *c);
+            keep_max(t.max, plausible_temp_c(c));
+            if (side == Side::intake) keep_max(t.intake, plausible_temp_c(c));
+            if (side == Side::exhaust) keep_max(t.exhaust, plausible_temp_c(c));
         }
         out.emplace_back(*id, t);
     }
@@ -413,13 +258,13 @@ std::vector<Dev> read_devs(const json::object* devs) {
     for (const auto& e : *a) {
         const json::object* o = e.if_object();
         if (!o) continue;
-        const auto id = integer(o->if_contains("ID"));
+        const auto id = exact_integer(o->if_contains("ID"));
         if (!id || *id < 0 || *id >= kMaxSlots) continue;
         Dev d;
         d.id = *id;
         d.mhs_5s = number(o->if_contains("MHS 5s"));
         d.nominal_mhs = number(o->if_contains("Nominal MHS"));
-        d.hw = integer(o->if_contains("Hardware Errors"));
+        d.hw = exact_integer(o->if_contains("Hardware Errors"));
         if (const auto st = text(o->if_contains("Status")); !st.empty()) d.alive = st == "Alive";
         if (text(o->if_contains("Enabled")) == "N") d.alive = false;
         out.push_back(d);
@@ -482,11 +327,11 @@ void fill_fans(MinerSample& s, const json::object* fans, const Device* dev) {
         for (const auto& e : *a) {
             const json::object* o = e.if_object();
             if (!o) continue;
-            const auto rpm = integer(o->if_contains("RPM"));
+            const auto rpm = exact_integer(o->if_contains("RPM"));
             if (!rpm) continue;
-            by_id.emplace_back(
-                integer(o->if_contains("ID")).value_or(static_cast<std::int64_t>(by_id.size())),
-                std::max<std::int64_t>(0, *rpm));
+            by_id.emplace_back(exact_integer(o->if_contains("ID"))
+                                   .value_or(static_cast<std::int64_t>(by_id.size())),
+                               std::max<std::int64_t>(0, *rpm));
         }
         std::stable_sort(by_id.begin(), by_id.end(),
                          [](const auto& x, const auto& y) { return x.first < y.first; });
@@ -515,22 +360,8 @@ void fill_pools(MinerSample& s, const json::object* reply) {
     for (const auto& e : *a) {
         const json::object* o = e.if_object();
         if (!o) continue;
-        PoolSample p;
-        p.url = std::string(text(o->if_contains("URL")));
-        if (const auto* u = o->if_contains("User"); u && u->is_string()) {
-            p.user = std::string(u->get_string());
-        }
-        if (const auto* st = o->if_contains("Status"); st && st->is_string()) {
-            p.alive = st->get_string() == "Alive";
-        }
         // LUXminer marks every pool it is connected to (one per group) "Stratum Active".
-        if (const auto* sa = o->if_contains("Stratum Active"); sa && sa->is_bool()) {
-            p.active = sa->get_bool();
-        }
-        p.accepted = integer(o->if_contains("Accepted"));
-        p.rejected = integer(o->if_contains("Rejected"));
-        p.stale = integer(o->if_contains("Stale"));
-        s.pools.push_back(std::move(p));
+        s.pools.push_back(cgminer_pool(*o, &exact_integer));
     }
 }
 
@@ -587,7 +418,7 @@ void fill_events(MinerSample& s, const json::object* reply) {
     if (!a) return;
     std::optional<std::int64_t> daemon_start;
     if (const json::object* st = first_item(reply, "STATUS"); st && s.uptime_s) {
-        if (const auto when = integer(st->if_contains("When"))) {
+        if (const auto when = exact_integer(st->if_contains("When"))) {
             daemon_start = *when - *s.uptime_s - 60;
         }
     }
@@ -605,7 +436,7 @@ void fill_events(MinerSample& s, const json::object* reply) {
         r.message = std::string(text(o->if_contains("Description")));
         if (r.message.empty()) r.message = code.empty() ? "event" : std::string(code);
         if (text(o->if_contains("Target")) == "BOARD") {
-            if (const auto id = integer(o->if_contains("ID"))) {
+            if (const auto id = exact_integer(o->if_contains("ID"))) {
                 r.message += " (board " + std::to_string(*id) + ")";
             }
         }
@@ -625,25 +456,11 @@ std::optional<double> profile_watts(const json::object* profiles, std::string_vi
     return std::nullopt;
 }
 
+// Without a curtail flag nothing says why a miner that is not hashing stopped: idle. (The
+// events that make it an error are those of this run only, see fill_events.)
 void decide_state(MinerSample& s, std::optional<bool> curtailed) {
-    const bool hashing = s.hashrate_ths && *s.hashrate_ths > 0;
-    if (hashing) {
-        // A curtailed miner ramping down still hashes: it is mining until it has stopped.
-        s.state = MinerState::mining;
-    } else if (curtailed.value_or(false)) {
-        s.state = MinerState::sleeping;
-    } else if (!s.errors.empty()) {
-        // The miner says why it is not hashing (overheat protection, fan failure), even in its
-        // first minutes: the events are those of this run only (fill_events).
-        s.state = MinerState::error;
-    } else if (s.uptime_s && *s.uptime_s < kBootingGraceS) {
-        s.state = MinerState::booting;
-    } else if (curtailed) {
-        // Not hashing and not told to sleep, long after start-up: a protection stop or a fault.
-        s.state = MinerState::error;
-    } else {
-        s.state = MinerState::idle;
-    }
+    s.state = state_from_sleep_indicator(s, curtailed.value_or(false), curtailed.has_value(),
+                                         kBootingGraceS);
 }
 
 std::vector<Profile> profiles_of(const json::object* reply) {
@@ -672,7 +489,7 @@ MinerSample parse_luxos(const Replies& in) { return read_luxos(in).sample; }
 
 Reading read_luxos(const Replies& in) {
     const Sections sec = find_sections(in);
-    const StatsBlocks stats = stats_blocks(sec[kStats]);
+    const BmminerStatsBlocks stats = stats_blocks(sec[kStats]);
     const json::object* sum = first_item(sec[kSummary], "SUMMARY");
     if (!sum && !stats.device) {
         if (!in.joined && !in.summary && !in.stats) throw ParseError("summary, stats: no reply");
@@ -720,14 +537,14 @@ Reading read_luxos(const Replies& in) {
     if (sum) {
         if (const auto v = number(sum->if_contains("GHS 5s"))) s.hashrate_ths = *v / 1e3;
         if (const auto v = number(sum->if_contains("GHS av"))) s.hashrate_avg_ths = *v / 1e3;
-        s.uptime_s = integer(sum->if_contains("Elapsed"));
-        s.hw_errors_total = integer(sum->if_contains("Hardware Errors"));
+        s.uptime_s = exact_integer(sum->if_contains("Elapsed"));
+        s.hw_errors_total = exact_integer(sum->if_contains("Hardware Errors"));
     }
     if (!s.hashrate_ths && dev.ghs_5s) s.hashrate_ths = *dev.ghs_5s / 1e3;
     if (!s.hashrate_avg_ths && dev.ghs_av) s.hashrate_avg_ths = *dev.ghs_av / 1e3;
     if (!s.uptime_s) s.uptime_s = dev.elapsed;
     if (dev.rate_ideal && *dev.rate_ideal > 0) {
-        s.expected_hashrate_ths = *dev.rate_ideal * unit_to_ths(dev.rate_unit);
+        s.expected_hashrate_ths = *dev.rate_ideal * json_fields::ths_per_rate_unit(dev.rate_unit);
     }
 
     const std::vector<Dev> devs = read_devs(sec[kDevs]);
@@ -746,8 +563,8 @@ Reading read_luxos(const Replies& in) {
         s.hw_errors_total = total;
     }
     for (const auto& [board, t] : temps) {
-        if (t.intake) take_max(s.inlet_temp_c, *t.intake);
-        if (t.exhaust) take_max(s.outlet_temp_c, *t.exhaust);
+        keep_max(s.inlet_temp_c, plausible_temp_c(t.intake));
+        keep_max(s.outlet_temp_c, plausible_temp_c(t.exhaust));
     }
     fill_fans(s, sec[kFans], stats.device ? &dev : nullptr);
 
@@ -775,7 +592,7 @@ Reading read_luxos(const Replies& in) {
     // while asleep has not been captured: see PROTOCOLS.md §10 item 7).
     std::optional<bool> curtailed;
     if (const json::value* c = field(conf, "CurtailMode"); c && c->is_string()) {
-        const std::string_view mode = trim(c->get_string());
+        const std::string_view mode = trim_ascii(c->get_string());
         curtailed = !mode.empty() && !equals_ignore_case(mode, "none");
     }
     decide_state(s, curtailed);
@@ -808,7 +625,7 @@ SessionReply read_session_reply(std::string_view reply, std::string_view command
     SessionReply out;
     out.status = Status{status_ok(*st), st->number, st->msg};
     if (const json::object* sess = first_item(v.if_object(), "SESSION")) {
-        out.session_id = std::string(trim(text(sess->if_contains("SessionID"))));
+        out.session_id = std::string(trim_ascii(text(sess->if_contains("SessionID"))));
     }
     if (out.status.ok && command == "logon" && out.session_id.empty()) {
         throw ParseError("logon: success without a SessionID");

@@ -2,6 +2,8 @@
 // captures in tests/fixtures/vnish/ (PROTOCOLS.md §7, §9).
 #include "agent/drivers/vnish/parse.hpp"
 
+#include "agent/drivers/ascii_text.hpp"
+#include "agent/drivers/json_fields.hpp"
 #include "agent/transport/cgminer_json.hpp"
 #include "common/json_writer.hpp"
 #include "common/models.hpp"
@@ -19,86 +21,25 @@ namespace json = boost::json;
 
 namespace {
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() &&
-           (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
+using json_fields::array_at;
+using json_fields::field;
+using json_fields::keep_max;
+using json_fields::number;
+using json_fields::object_at;
+using json_fields::plausible_temp_c;
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// Position of `lower_needle` in `hay`, ignoring case; npos when absent.
-std::size_t find_ignore_case(std::string_view hay, std::string_view lower_needle) noexcept {
-    if (lower_needle.size() > hay.size()) return std::string_view::npos;
-    for (std::size_t i = 0; i + lower_needle.size() <= hay.size(); ++i) {
-        std::size_t j = 0;
-        while (j < lower_needle.size() && lower(hay[i + j]) == lower_needle[j]) ++j;
-        if (j == lower_needle.size()) return i;
-    }
-    return std::string_view::npos;
-}
-
-std::optional<double> parse_double(std::string_view s) noexcept {
-    s = trim(s);
-    if (s.empty()) return std::nullopt;
-    if (s.front() == '+') s.remove_prefix(1);
-    double v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-    return v;
+// Vnish counts go through double; beyond 9e15 (about 2^53, where doubles stop holding every
+// integer) a value is refused rather than rounded.
+std::optional<std::int64_t> integer(const json::value* v) noexcept {
+    return json_fields::rounded_integer(number(v), 9e15);
 }
 
 std::optional<std::int64_t> parse_int(std::string_view s) noexcept {
-    s = trim(s);
+    s = trim_ascii(s);
     std::int64_t v = 0;
     const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
     return v;
-}
-
-// Numbers arrive as JSON numbers; a build that quotes them is read too.
-std::optional<double> number(const json::value* v) noexcept {
-    if (!v) return std::nullopt;
-    switch (v->kind()) {
-        case json::kind::double_: {
-            const double d = v->get_double();
-            return std::isfinite(d) ? std::optional<double>(d) : std::nullopt;
-        }
-        case json::kind::int64:
-            return static_cast<double>(v->get_int64());
-        case json::kind::uint64:
-            return static_cast<double>(v->get_uint64());
-        case json::kind::string:
-            return parse_double(v->get_string());
-        default:
-            return std::nullopt;
-    }
-}
-
-std::optional<std::int64_t> integer(const json::value* v) noexcept {
-    const auto d = number(v);
-    if (!d || std::fabs(*d) > 9e15) return std::nullopt;
-    return static_cast<std::int64_t>(std::llround(*d));
-}
-
-const json::value* field(const json::object* o, std::string_view key) noexcept {
-    return o ? o->if_contains(key) : nullptr;
-}
-
-const json::object* object_at(const json::object* o, std::string_view key) noexcept {
-    const json::value* v = field(o, key);
-    return v && v->is_object() ? &v->get_object() : nullptr;
-}
-
-const json::array* array_at(const json::object* o, std::string_view key) noexcept {
-    const json::value* v = field(o, key);
-    return v && v->is_array() ? &v->get_array() : nullptr;
 }
 
 std::optional<std::string_view> string_at(const json::object* o, std::string_view key) noexcept {
@@ -107,25 +48,15 @@ std::optional<std::string_view> string_at(const json::object* o, std::string_vie
     return std::string_view(v->get_string());
 }
 
-// A temperature reading, without the dead-sensor sentinels (PROTOCOLS.md §1 item 15).
-std::optional<double> temperature(const json::value* v) noexcept {
-    const auto t = number(v);
-    if (!t || *t <= 0 || *t >= 200) return std::nullopt;
-    return t;
-}
-
-void take_max(std::optional<double>& best, std::optional<double> t) noexcept {
-    if (t && (!best || *t > *best)) best = t;
-}
-
 // The max of a {min,max} pair, else the highest of the per-sensor readings.
 std::optional<double> temp_max(const json::object* chain, std::string_view pair_key,
                                std::string_view sensors_key) noexcept {
-    std::optional<double> best = temperature(field(object_at(chain, pair_key), "max"));
+    std::optional<double> best = plausible_temp_c(number(field(object_at(chain, pair_key), "max")));
     if (best) return best;
     if (const json::array* sensors = array_at(chain, sensors_key)) {
         for (const auto& s : *sensors) {
-            if (s.is_object()) take_max(best, temperature(s.get_object().if_contains("temp")));
+            if (s.is_object())
+                keep_max(best, plausible_temp_c(number(s.get_object().if_contains("temp"))));
         }
     }
     return best;
@@ -148,7 +79,7 @@ void reject_error_reply(std::string_view what, const json::object& o) {
 }
 
 std::optional<double> preset_watts(std::string_view name) noexcept {
-    const auto w = parse_double(name);
+    const auto w = json_fields::parse_trimmed_decimal(name);
     if (!w || *w <= 0) return std::nullopt;
     return w;
 }
@@ -225,26 +156,26 @@ MinerState vnish_state(std::string_view state, bool hashing) noexcept {
 
 VnishType vnish_type(std::string_view miner_type) {
     VnishType t;
-    std::string_view s = trim(miner_type);
+    std::string_view s = trim_ascii(miner_type);
     const std::size_t open = s.find(" (");
     if (open == std::string_view::npos) {
         t.model = std::string(s);
         return t;
     }
-    t.model = std::string(trim(s.substr(0, open)));
+    t.model = std::string(trim_ascii(s.substr(0, open)));
     std::string_view inner = s.substr(open + 2);
     if (const std::size_t close = inner.find(')'); close != std::string_view::npos) {
         inner = inner.substr(0, close);
     }
-    inner = trim(inner);
-    if (find_ignore_case(inner, "vnish") == 0) inner = trim(inner.substr(5));
+    inner = trim_ascii(inner);
+    if (find_ignore_case(inner, "vnish") == 0) inner = trim_ascii(inner.substr(5));
     if (!inner.empty()) t.firmware_version = std::string(inner);
     return t;
 }
 
 std::optional<std::int64_t> vnish_uptime_s(std::string_view text) noexcept {
-    std::string_view s = trim(text);
-    if (s.starts_with("up ")) s = trim(s.substr(3));
+    std::string_view s = trim_ascii(text);
+    if (s.starts_with("up ")) s = trim_ascii(s.substr(3));
     if (s.empty()) return std::nullopt;
     std::int64_t total = 0;
     // "N day(s), " first, if present.
@@ -255,10 +186,10 @@ std::optional<std::int64_t> vnish_uptime_s(std::string_view text) noexcept {
         total += *days * 86400;
         if (comma == std::string_view::npos) {
             // "3 days" alone
-            const std::string_view rest = trim(s.substr(d + 4));
+            const std::string_view rest = trim_ascii(s.substr(d + 4));
             return rest.empty() || rest == "s" ? std::optional<std::int64_t>(total) : std::nullopt;
         }
-        s = trim(s.substr(comma + 1));
+        s = trim_ascii(s.substr(comma + 1));
     }
     if (const std::size_t m = s.find(" min"); m != std::string_view::npos) {
         const auto minutes = parse_int(s.substr(0, m));
@@ -314,8 +245,9 @@ VnishParsed parse_vnish(const VnishReplies& r) {
             const json::value info = parse_cgminer_json(*r.info);
             if (info.is_object()) {
                 const json::object* o = &info.get_object();
-                if (const auto serial = string_at(o, "serial"); serial && !trim(*serial).empty()) {
-                    s.serial = std::string(trim(*serial));
+                if (const auto serial = string_at(o, "serial");
+                    serial && !trim_ascii(*serial).empty()) {
+                    s.serial = std::string(trim_ascii(*serial));
                 }
                 if (!s.firmware_version) {
                     if (const auto v = string_at(o, "fw_version")) s.firmware_version = *v;
@@ -451,8 +383,9 @@ std::string vnish_unlock_token(std::string_view body) {
     if (!doc.is_object()) throw VnishParseError("unlock: not a JSON object");
     reject_error_reply("unlock", doc.get_object());
     const auto token = string_at(&doc.get_object(), "token");
-    if (!token || trim(*token).empty()) throw VnishParseError("unlock: no token in the reply");
-    return std::string(trim(*token));
+    if (!token || trim_ascii(*token).empty())
+        throw VnishParseError("unlock: no token in the reply");
+    return std::string(trim_ascii(*token));
 }
 
 std::string vnish_preset_settings_body(std::string_view preset) {

@@ -1,5 +1,6 @@
 #include "agent/drivers/whatsminer/parse.hpp"
 
+#include "agent/drivers/json_fields.hpp"
 #include "agent/transport/cgminer_json.hpp"
 #include "common/models.hpp"
 
@@ -41,41 +42,22 @@ json::value parse_reply(std::string_view command, std::string_view text) {
     }
 }
 
-std::optional<double> to_number(std::string_view s) {
+// Spaces and single quotes around a quoted number are dropped (btminer wraps some strings in
+// '...').
+std::optional<double> to_number(std::string_view s) noexcept {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\'')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\'')) s.remove_suffix(1);
-    if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-    if (s.empty()) return std::nullopt;
-    double v = 0;
-    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-    return v;
+    return json_fields::parse_decimal(s);
 }
 
-std::optional<double> number(const json::value* v) {
-    if (!v) return std::nullopt;
-    switch (v->kind()) {
-        case json::kind::double_:
-            return std::isfinite(v->get_double()) ? std::optional(v->get_double()) : std::nullopt;
-        case json::kind::int64:
-            return static_cast<double>(v->get_int64());
-        case json::kind::uint64:
-            return static_cast<double>(v->get_uint64());
-        case json::kind::string:
-            return to_number(v->get_string());
-        default:
-            return std::nullopt;
-    }
-}
+std::optional<double> number(const json::value* v) { return json_fields::number(v, &to_number); }
 
 std::optional<double> number(const json::object& o, std::string_view key) {
     return number(o.if_contains(key));
 }
 
 std::optional<std::int64_t> integer(const json::value* v) {
-    const auto d = number(v);
-    if (!d || std::fabs(*d) > 9.0e18) return std::nullopt;
-    return static_cast<std::int64_t>(std::llround(*d));
+    return json_fields::rounded_integer(number(v));
 }
 
 std::optional<std::int64_t> integer(const json::object& o, std::string_view key) {
@@ -104,9 +86,7 @@ std::optional<bool> flag(const json::object& o, std::string_view key) {
 
 // A temperature reading, or nullopt for the sentinels (0 absent, -273 no sensor, >= 200).
 std::optional<double> temperature(const json::object& o, std::string_view key) {
-    const auto t = number(o, key);
-    if (!t || *t <= 0 || *t >= 200) return std::nullopt;
-    return t;
+    return json_fields::plausible_temp_c(number(o, key));
 }
 
 // An intake reading: farms in cold climates see real values below zero, so only the sentinels
