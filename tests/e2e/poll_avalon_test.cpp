@@ -11,6 +11,8 @@
 // (tests/unit/agent/avalon_parse_test.cpp): the ascset_*_reply.json files are replies to
 // commands, not to reads.
 #include "tests/support/process.hpp"
+#include "tests/support/replay.hpp"
+#include "tests/support/sample_json.hpp"
 #include "tests/support/sim_process.hpp"
 
 #include <chrono>
@@ -35,8 +37,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kFixtures = fs::path(HASHWATT_SOURCE_DIR) / "tests" / "fixtures" / "avalon";
-constexpr auto kPollDeadline = 30s;  // generous: two cores shared with other builds
-constexpr std::int64_t kAbsent = std::numeric_limits<std::int64_t>::min();
 
 std::string read_fixture(const std::string& name) {
     std::ifstream in(kFixtures / name, std::ios::binary);
@@ -81,80 +81,10 @@ struct ReplayDir {
     }
 };
 
-SimProcess start_replay(const TempDir& root, const ReplayDir& dir, const std::string& ip) {
-    return SimProcess(HASHWATT_BINARY,
-                      {"--replay", dir.path.string(), "--listen", ip + ":0", "--http-port", "0"},
-                      root.path() + "/sim-" + dir.path.filename().string());
-}
-
-struct Polled {
-    RunResult run;
-    json::object sample;
-};
-
-Polled poll(const SimProcess& sim, const std::string& ip, std::vector<std::string> args = {}) {
-    std::vector<std::string> argv{
-        HASHWATT_BINARY, "poll",        ip + ":" + std::to_string(sim.rpc_port()),
-        "--json",        "--http-port", std::to_string(sim.http_port())};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Polled p;
-    p.run = run(argv, kPollDeadline);
-    REQUIRE_MESSAGE(!p.run.timed_out, "hashwatt poll " << ip << " timed out");
-    INFO("stdout: " << p.run.out);
-    INFO("stderr: " << p.run.err);
-    boost::system::error_code ec;
-    json::value v = json::parse(p.run.out, ec);
-    REQUIRE_MESSAGE(!ec, "stdout is not JSON: " << ec.message());
-    REQUIRE(v.is_object());
-    p.sample = std::move(v.as_object());
-    return p;
-}
-
-bool has(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && !v->is_null();
-}
-
-std::string str(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return "<absent>";
-    return v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
-}
-
-double num(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_number() ? v->to_number<double>() : std::nan("");
-}
-
-std::int64_t integer(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && (v->is_int64() || v->is_uint64()) ? v->to_number<std::int64_t>() : kAbsent;
-}
-
-// TH/s to 3 decimals as an integer count of GH/s: 80.52110 -> 80521.
-std::int64_t ths_3dp(const json::object& o, std::string_view key) {
-    const double v = num(o, key);
-    return std::isnan(v) ? kAbsent : std::llround(v * 1000);
-}
-
-std::string text(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v ? json::serialize(*v) : "<absent>";
-}
-
 const json::array& boards(const json::object& s) {
     const auto* v = s.if_contains("boards");
     REQUIRE_MESSAGE((v && v->is_array()), "boards missing");
     return v->get_array();
-}
-
-double max_over_boards(const json::object& s, std::string_view key) {
-    double best = std::nan("");
-    for (const auto& b : boards(s)) {
-        const double t = num(b.as_object(), key);
-        if (!std::isnan(t) && (std::isnan(best) || t > best)) best = t;
-    }
-    return best;
 }
 
 void check_answered(const Polled& p) {
@@ -177,9 +107,9 @@ TEST_CASE("poll --json: AvalonMiner 1246 version + estats (libminer) through rep
     ReplayDir dir(root, "a1246");
     dir.serve("a1246_version.json", "version").serve("a1246_estats.json", "estats");
     const std::string ip = "127.34.3.101";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path, ip);
     // Auto-detection: PROD "AvalonMiner 1246-81" in the version reply.
-    const Polled p = poll(sim, ip);
+    const Polled p = poll_replay_json(sim, ip);
     check_answered(p);
     const json::object& s = p.sample;
     INFO("sample: " << json::serialize(s));
@@ -210,9 +140,9 @@ TEST_CASE("poll --json: AvalonMiner 1246 stats (asic-rs) through replay") {
     ReplayDir dir(root, "a1246-stats");
     dir.serve("a1246_stats.json", "stats");
     const std::string ip = "127.34.3.102";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path, ip);
     // No version capture, so nothing to detect from: the driver is named.
-    const Polled p = poll(sim, ip, {"--driver", "avalon"});
+    const Polled p = poll_replay_json(sim, ip, {"--driver", "avalon"});
     check_answered(p);
     const json::object& s = p.sample;
     INFO("sample: " << json::serialize(s));
@@ -240,14 +170,14 @@ TEST_CASE("poll --json: Avalon 10xx pools+summary+stats (foreman) through replay
     ReplayDir dir(root, "a10xx");
     dir.serve_split("a10xx_multicommand_pools+summary+stats.json");
     const std::string ip = "127.34.3.103";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path, ip);
     // Without a version capture the replay answers `version` with "Invalid command": JSON that
     // no driver claims.
-    const Polled unknown = poll(sim, ip);
+    const Polled unknown = poll_replay_json(sim, ip);
     CHECK(unknown.run.exit_code == 1);
     CHECK(str(unknown.sample, "error") == "unsupported");
 
-    const Polled p = poll(sim, ip, {"--driver", "avalon"});
+    const Polled p = poll_replay_json(sim, ip, {"--driver", "avalon"});
     check_answered(p);
     const json::object& s = p.sample;
     INFO("sample: " << json::serialize(s));
@@ -280,8 +210,8 @@ TEST_CASE("poll --json: Avalon 10xx capture with a bare nan through replay") {
     ReplayDir dir(root, "a10xx-nan");
     dir.serve_split("a10xx_multicommand_nan.txt");
     const std::string ip = "127.34.3.104";
-    SimProcess sim = start_replay(root, dir, ip);
-    const Polled p = poll(sim, ip, {"--driver", "avalon"});
+    SimProcess sim = start_replay(root, dir.path, ip);
+    const Polled p = poll_replay_json(sim, ip, {"--driver", "avalon"});
     check_answered(p);
     const json::object& s = p.sample;
     INFO("sample: " << json::serialize(s));

@@ -14,6 +14,8 @@
 //
 // Addresses: 127.34.2.1 and 127.34.2.2.
 #include "tests/support/process.hpp"
+#include "tests/support/replay.hpp"
+#include "tests/support/sample_json.hpp"
 #include "tests/support/sim_process.hpp"
 
 #include <algorithm>
@@ -58,43 +60,6 @@ json::object poll_json(const SimProcess& sim, const std::string& ip, int& exit_c
     return std::move(v.as_object());
 }
 
-std::string str(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return "<absent>";
-    return v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
-}
-
-double num(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_number() ? v->to_number<double>() : std::nan("");
-}
-
-// TH/s to 3 decimals as an integer count of GH/s, so the comparison is exact.
-long long ths_3dp(const json::object& o, std::string_view key) {
-    const double v = num(o, key);
-    return std::isnan(v) ? -1 : std::llround(v * 1000);
-}
-
-const json::array& array_of(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    REQUIRE_MESSAGE((v && v->is_array()), key << " missing or not an array");
-    return v->get_array();
-}
-
-std::string text(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v ? json::serialize(*v) : "<absent>";
-}
-
-double max_over_boards(const json::object& s, std::string_view key) {
-    double best = std::nan("");
-    for (const auto& b : array_of(s, "boards")) {
-        const double t = num(b.as_object(), key);
-        if (!std::isnan(t) && (std::isnan(best) || t > best)) best = t;
-    }
-    return best;
-}
-
 }  // namespace
 
 TEST_CASE("poll --json: Braiins OS S9 BOSminer+ RPC captures through replay (no REST)") {
@@ -103,9 +68,7 @@ TEST_CASE("poll --json: Braiins OS S9 BOSminer+ RPC captures through replay (no 
     for (std::string c : {"version", "summary", "devs", "temps", "fans", "pools"}) {
         serve(dir, "s9_bosplus_bosminer_" + c + ".json", c + ".json");
     }
-    SimProcess sim(HASHWATT_BINARY,
-                   {"--replay", dir.string(), "--listen", "127.34.2.1:0", "--http-port", "0"},
-                   root.path() + "/sim-s9");
+    SimProcess sim = start_replay(root, dir, "127.34.2.1");
     int exit_code = -1;
     const json::object s = poll_json(sim, "127.34.2.1", exit_code);
     INFO("sample: " << json::serialize(s));
@@ -162,9 +125,7 @@ TEST_CASE("poll --json: Braiins OS 25.07 S19 XP REST captures through replay") {
         index << "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Braiins OS</title>"
                  "</head><body><div id=\"root\">Braiins OS</div></body></html>";
     }
-    SimProcess sim(HASHWATT_BINARY,
-                   {"--replay", dir.string(), "--listen", "127.34.2.2:0", "--http-port", "0"},
-                   root.path() + "/sim-s19xp");
+    SimProcess sim = start_replay(root, dir, "127.34.2.2");
     int exit_code = -1;
     const json::object s = poll_json(sim, "127.34.2.2", exit_code);
     INFO("sample: " << json::serialize(s));

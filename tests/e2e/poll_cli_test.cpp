@@ -22,6 +22,8 @@
 //   RPC); it is served with the S19 Pro's, so its serial and firmware build come through but its
 //   minertype "Antminer S21" does not (the RPC VERSION Type names the model).
 #include "tests/support/process.hpp"
+#include "tests/support/replay.hpp"
+#include "tests/support/sample_json.hpp"
 #include "tests/support/sim_process.hpp"
 
 #include <algorithm>
@@ -59,9 +61,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kFixtures = fs::path(HASHWATT_SOURCE_DIR) / "tests" / "fixtures";
-// Generous: two cores shared with other builds. A poll of a loopback replay takes milliseconds.
-constexpr auto kPollDeadline = 30s;
-constexpr std::int64_t kAbsent = std::numeric_limits<std::int64_t>::min();
 
 // A capture directory for `hashwatt sim --replay` (docs/simulator.md "Replay mode"): fixtures
 // copied under the names the replay answers with, `<command>.json|.txt` for RPC `<command>` and
@@ -82,18 +81,6 @@ class ReplayDir {
 
   private:
     fs::path path_;
-};
-
-// `hashwatt sim --replay DIR --listen IP:0 --http-port 0`: free ports, read back from its banner.
-SimProcess start_replay(const TempDir& root, const ReplayDir& dir, const std::string& ip) {
-    return SimProcess(HASHWATT_BINARY,
-                      {"--replay", dir.path().string(), "--listen", ip + ":0", "--http-port", "0"},
-                      root.path() + "/sim-" + dir.path().filename().string());
-}
-
-struct Polled {
-    RunResult run;
-    json::object sample;
 };
 
 // `hashwatt poll TARGET --json ARGS...`; stdout must be exactly one JSON object on one line,
@@ -123,54 +110,6 @@ Polled poll_replay(const SimProcess& sim, const std::string& ip,
     return poll_cli(ip + ":" + std::to_string(sim.rpc_port()), args);
 }
 
-// ---- reading the printed sample; absent fields read as values no check expects -------------
-
-bool has(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && !v->is_null();
-}
-
-std::string str(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return "<absent>";
-    return v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
-}
-
-double num(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_number() ? v->to_number<double>() : std::nan("");
-}
-
-std::int64_t integer(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && (v->is_int64() || v->is_uint64()) ? v->to_number<std::int64_t>() : kAbsent;
-}
-
-// A TH/s figure to 3 decimals, as an integer count of GH/s so the comparison is exact:
-// 110.56689 -> 110567.
-std::int64_t ths_3dp(const json::object& o, std::string_view key) {
-    const double v = num(o, key);
-    return std::isnan(v) ? kAbsent : std::llround(v * 1000);
-}
-
-bool flag(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_bool() && v->get_bool();
-}
-
-// The array or object at `key` as compact JSON, for whole-value comparisons with readable
-// failure messages: fans_rpm -> "[6000,5880,5040,5040]".
-std::string text(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v ? json::serialize(*v) : "<absent>";
-}
-
-const json::array& array_of(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    REQUIRE_MESSAGE((v && v->is_array()), key << " missing or not an array");
-    return v->get_array();
-}
-
 // The board the firmware numbers `index` (S9 boards are 6..8, Whatsminer's 0..2).
 const json::object& board(const json::object& s, std::int64_t index) {
     for (const auto& b : array_of(s, "boards")) {
@@ -178,16 +117,6 @@ const json::object& board(const json::object& s, std::int64_t index) {
     }
     FAIL("no board with index " << index << " in " << text(s, "boards"));
     throw std::logic_error("unreachable");  // FAIL throws; this keeps the compiler sure of it
-}
-
-// The miner-level maximum of a per-board temperature (the wire format has no overall field).
-double max_over_boards(const json::object& s, std::string_view key) {
-    double best = std::nan("");
-    for (const auto& b : array_of(s, "boards")) {
-        const double t = num(b.as_object(), key);
-        if (!std::isnan(t) && (std::isnan(best) || t > best)) best = t;
-    }
-    return best;
 }
 
 // The indices of the boards that work, "2,3".
@@ -383,7 +312,7 @@ TEST_CASE("poll --json: Antminer S19 Pro (bmminer) RPC captures through replay")
         .serve("antminer/s19pro_bmminer_pools.json", "pools.json")
         .serve("antminer/s19pro_bmminer_devs.json", "devs.json");
     const std::string ip = "127.33.1.1";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path(), ip);
     // Auto-detection: VERSION Type "Antminer S19 Pro".
     const Polled p = poll_replay(sim, ip);
     check_answered(p, "antminer", "Bitmain");
@@ -406,7 +335,7 @@ TEST_CASE("poll --json: Antminer S19 Pro RPC + S21 get_system_info.cgi through r
         .serve("antminer/s19pro_bmminer_devs.json", "devs.json")
         .serve("antminer/s21_web_get_system_info.json", "http/cgi-bin/get_system_info.cgi");
     const std::string ip = "127.33.2.1";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path(), ip);
     const Polled p = poll_replay(sim, ip);
     check_answered(p, "antminer", "Bitmain");
     check_s19pro_telemetry(p.sample);
@@ -428,7 +357,7 @@ TEST_CASE("poll --json: sleeping Antminer S19 captures (RPC + get_miner_conf.cgi
         .serve("antminer/s19_sleeping_pools.json", "pools.json")
         .serve("antminer/s19_sleeping_web_get_miner_conf.json", "http/cgi-bin/get_miner_conf.cgi");
     const std::string ip = "127.33.3.1";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path(), ip);
     const Polled p = poll_replay(sim, ip);
     check_answered(p, "antminer", "Bitmain");
     const json::object& s = p.sample;
@@ -476,7 +405,7 @@ TEST_CASE("poll --json: Antminer S9 Hiveon captures (stats with `}{`) through re
         .serve("antminer/s9_hiveon_stats.txt", "stats.txt")
         .serve("antminer/s9_hiveon_pools.json", "pools.json");
     const std::string ip = "127.33.4.1";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path(), ip);
     const Polled p = poll_replay(sim, ip);
     check_answered(p, "antminer", "Bitmain");
     const json::object& s = p.sample;
@@ -530,7 +459,7 @@ TEST_CASE("poll --json: Whatsminer M30S summary + edevs captures through replay"
     dir.serve("whatsminer/m30s_summary.json", "summary.json")
         .serve("whatsminer/m30s_edevs.json", "devs.json");
     const std::string ip = "127.33.5.1";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path(), ip);
 
     // Auto-detection needs an answer to `version` (or a web root) naming the firmware, and this
     // set has none: the replay answers `version` with cgminer's "Invalid command" (Description
@@ -538,13 +467,8 @@ TEST_CASE("poll --json: Whatsminer M30S summary + edevs captures through replay"
     // auto-detected poll is only required to fail the way the CLI documents (or, should detection
     // learn to recognise it some other way, to read the same values).
     const Polled detected = poll_replay(sim, ip);
-    if (flag(detected.sample, "up")) {
-        check_m30s(detected, ip, sim.rpc_port());
-    } else {
-        INFO("sample: " << json::serialize(detected.sample));
-        CHECK(detected.run.exit_code == 1);
-        CHECK(str(detected.sample, "error") == "unsupported");
-    }
+    check_read_or_unsupported(detected,
+                              [&](const Polled& q) { check_m30s(q, ip, sim.rpc_port()); });
 
     const Polled p = poll_replay(sim, ip, {"--driver", "whatsminer"});
     check_m30s(p, ip, sim.rpc_port());
@@ -557,7 +481,7 @@ TEST_CASE("poll --json: Whatsminer 2020 firmware's Code 24 reply through replay"
     // parse failure that carries the miner's message (STATUS E, Code 24).
     dir.serve("whatsminer/m30s_error_cmd_key_multicommand.json", "summary.json");
     const std::string ip = "127.33.6.1";
-    SimProcess sim = start_replay(root, dir, ip);
+    SimProcess sim = start_replay(root, dir.path(), ip);
     // --driver: nothing in the set answers `version` (see the M30S case).
     const Polled p = poll_replay(sim, ip, {"--driver", "whatsminer"});
     const json::object& s = p.sample;
@@ -635,7 +559,7 @@ TEST_CASE("poll --json: nothing listening exits 1 with up=false and the reason")
     const std::string ip = "127.33.250.1";
     unsigned rpc_port = 0, http_port = 0;
     {
-        SimProcess sim = start_replay(root, dir, ip);
+        SimProcess sim = start_replay(root, dir.path(), ip);
         rpc_port = sim.rpc_port();
         http_port = sim.http_port();
         sim.child().stop(SIGTERM);

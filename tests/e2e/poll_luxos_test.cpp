@@ -9,6 +9,8 @@
 // luxos/atm.json is a reply to `atm`, which a poll does not send (the driver reads it only before
 // a power target); its values are checked by tests/unit/agent/luxos_parse_test.cpp.
 #include "tests/support/process.hpp"
+#include "tests/support/replay.hpp"
+#include "tests/support/sample_json.hpp"
 #include "tests/support/sim_process.hpp"
 
 #include <chrono>
@@ -31,8 +33,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kFixtures = fs::path(HASHWATT_SOURCE_DIR) / "tests" / "fixtures" / "luxos";
-constexpr auto kPollDeadline = 30s;  // generous: two cores shared with other builds
-constexpr std::int64_t kAbsent = std::numeric_limits<std::int64_t>::min();
 
 // A replay directory holding the S19k Pro capture of each command in `commands`, named as the
 // replay answers them (`<command>.json`).
@@ -44,74 +44,6 @@ fs::path capture_set(const TempDir& root, const std::string& name,
         fs::copy_file(kFixtures / ("s19kpro_luxos_" + c + ".json"), dir / (c + ".json"));
     }
     return dir;
-}
-
-SimProcess start_replay(const TempDir& root, const fs::path& dir, const std::string& ip) {
-    return SimProcess(HASHWATT_BINARY,
-                      {"--replay", dir.string(), "--listen", ip + ":0", "--http-port", "0"},
-                      root.path() + "/sim-" + dir.filename().string());
-}
-
-struct Polled {
-    RunResult run;
-    json::object sample;
-};
-
-// `hashwatt poll IP:PORT --json --http-port N ARGS...`: one JSON object on one line.
-Polled poll(const SimProcess& sim, const std::string& ip, std::vector<std::string> args = {}) {
-    std::vector<std::string> argv{
-        HASHWATT_BINARY, "poll",        ip + ":" + std::to_string(sim.rpc_port()),
-        "--json",        "--http-port", std::to_string(sim.http_port())};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Polled p;
-    p.run = run(argv, kPollDeadline);
-    REQUIRE_MESSAGE(!p.run.timed_out, "hashwatt poll " << ip << " timed out");
-    INFO("stdout: " << p.run.out);
-    INFO("stderr: " << p.run.err);
-    boost::system::error_code ec;
-    json::value v = json::parse(p.run.out, ec);
-    REQUIRE_MESSAGE(!ec, "stdout is not JSON: " << ec.message());
-    REQUIRE(v.is_object());
-    p.sample = std::move(v.as_object());
-    return p;
-}
-
-bool has(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && !v->is_null();
-}
-
-std::string str(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return "<absent>";
-    return v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
-}
-
-double num(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_number() ? v->to_number<double>() : std::nan("");
-}
-
-std::int64_t integer(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && (v->is_int64() || v->is_uint64()) ? v->to_number<std::int64_t>() : kAbsent;
-}
-
-// TH/s to 3 decimals as an exact integer: 59.75606 -> 59756.
-std::int64_t ths_3dp(const json::object& o, std::string_view key) {
-    const double v = num(o, key);
-    return std::isnan(v) ? kAbsent : std::llround(v * 1000);
-}
-
-std::string text(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v ? json::serialize(*v) : "<absent>";
-}
-
-const json::array& array_of(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    REQUIRE_MESSAGE((v && v->is_array()), key << " missing or not an array");
-    return v->get_array();
 }
 
 // EXPECTED.md, "LuxOS (LUXminer 2025.4.8, Antminer S19k Pro)": what every capture set carries.
@@ -177,7 +109,7 @@ TEST_CASE("poll --json: LuxOS S19k Pro captures (every command) through replay")
     SimProcess sim = start_replay(root, dir, ip);
     // Auto-detection: "LUXminer" in the version reply. Every command has a capture, so the
     // driver's joined request is answered as one multi-command reply.
-    const Polled p = poll(sim, ip);
+    const Polled p = poll_replay_json(sim, ip);
     check_s19kpro(p);
     const json::object& s = p.sample;
     CHECK(num(s, "power_w") == 1051);
@@ -200,7 +132,7 @@ TEST_CASE("poll --json: LuxOS captures without power, profiles and events (join 
     SimProcess sim = start_replay(root, dir, ip);
     // The replay refuses a join with any part missing ("Invalid command"), as firmware without
     // joins would: the driver asks the commands one by one and the missing ones count as absent.
-    const Polled p = poll(sim, ip, {"--driver", "luxos"});
+    const Polled p = poll_replay_json(sim, ip, {"--driver", "luxos"});
     check_s19kpro(p);
     const json::object& s = p.sample;
     CHECK_FALSE(has(s, "power_w"));  // not reported: absent, not 0

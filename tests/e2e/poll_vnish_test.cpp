@@ -9,6 +9,8 @@
 // (tests/unit/agent/vnish_parse_test.cpp) check it instead:
 // - vnish/api_v1_autotune_presets.json: read only by set_power_target, never by a poll.
 #include "tests/support/process.hpp"
+#include "tests/support/replay.hpp"
+#include "tests/support/sample_json.hpp"
 #include "tests/support/sim_process.hpp"
 
 #include <algorithm>
@@ -33,60 +35,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kVnishFixtures = fs::path(HASHWATT_SOURCE_DIR) / "tests" / "fixtures" / "vnish";
-constexpr auto kVnishPollDeadline = 30s;
-constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::min();
-
-struct VnishPolled {
-    RunResult run;
-    json::object sample;
-};
-
-// `hashwatt poll IP:RPC --json --http-port HTTP ARGS...`: stdout is one JSON object.
-VnishPolled vnish_poll(const SimProcess& sim, const std::string& ip,
-                       const std::vector<std::string>& args) {
-    std::vector<std::string> argv{
-        HASHWATT_BINARY, "poll",        ip + ":" + std::to_string(sim.rpc_port()),
-        "--json",        "--http-port", std::to_string(sim.http_port())};
-    argv.insert(argv.end(), args.begin(), args.end());
-    VnishPolled p;
-    p.run = run(argv, kVnishPollDeadline);
-    REQUIRE_MESSAGE(!p.run.timed_out, "hashwatt poll " << ip << " timed out");
-    INFO("stdout: " << p.run.out);
-    INFO("stderr: " << p.run.err);
-    boost::system::error_code ec;
-    json::value v = json::parse(p.run.out, ec);
-    REQUIRE_MESSAGE(!ec, "stdout is not JSON: " << ec.message());
-    REQUIRE(v.is_object());
-    p.sample = std::move(v.as_object());
-    return p;
-}
-
-std::string text_of(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    if (!v || v->is_null()) return "<absent>";
-    return v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
-}
-
-double number_of(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_number() ? v->to_number<double>() : std::nan("");
-}
-
-std::int64_t int_of(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && (v->is_int64() || v->is_uint64()) ? v->to_number<std::int64_t>() : kNone;
-}
-
-// TH/s to 3 decimals as whole GH/s: 77.826491 -> 77826.
-std::int64_t ths3(const json::object& o, std::string_view key) {
-    const double v = number_of(o, key);
-    return std::isnan(v) ? kNone : std::llround(v * 1000);
-}
-
-bool is_true(const json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_bool() && v->get_bool();
-}
 
 // The S19j Pro 1.2.0-rc3 summary + settings captures as a replay directory.
 fs::path vnish_capture_dir(const TempDir& root) {
@@ -101,35 +49,35 @@ fs::path vnish_capture_dir(const TempDir& root) {
     return dir;
 }
 
-void check_s19jpro_vnish(const VnishPolled& p, const std::string& ip, unsigned rpc_port) {
+void check_s19jpro_vnish(const Polled& p, const std::string& ip, unsigned rpc_port) {
     const json::object& s = p.sample;
     INFO("sample: " << json::serialize(s));
     INFO("stderr: " << p.run.err);
     CHECK(p.run.exit_code == 0);
-    CHECK(is_true(s, "up"));
-    CHECK(text_of(s, "error") == "<absent>");
-    CHECK(text_of(s, "driver") == "vnish");
-    CHECK(text_of(s, "make") == "Bitmain");
-    CHECK(text_of(s, "model") == "Antminer S19j Pro");
-    CHECK(text_of(s, "firmware") == "vnish");
-    CHECK(text_of(s, "firmware_version") == "1.2.0-rc3");
-    CHECK(text_of(s, "state") == "mining");
-    CHECK(text_of(s, "mac") == "b4:10:7b:a1:b1:e6");  // B4:10:7B:A1:B1:E6
-    CHECK(text_of(s, "miner_id") == "b4:10:7b:a1:b1:e6");
-    CHECK(text_of(s, "host") == ip);
-    CHECK(int_of(s, "port") == static_cast<std::int64_t>(rpc_port));
-    CHECK(text_of(s, "serial") == "<absent>");  // /api/v1/info was not captured
+    CHECK(flag(s, "up"));
+    CHECK(str(s, "error") == "<absent>");
+    CHECK(str(s, "driver") == "vnish");
+    CHECK(str(s, "make") == "Bitmain");
+    CHECK(str(s, "model") == "Antminer S19j Pro");
+    CHECK(str(s, "firmware") == "vnish");
+    CHECK(str(s, "firmware_version") == "1.2.0-rc3");
+    CHECK(str(s, "state") == "mining");
+    CHECK(str(s, "mac") == "b4:10:7b:a1:b1:e6");  // B4:10:7B:A1:B1:E6
+    CHECK(str(s, "miner_id") == "b4:10:7b:a1:b1:e6");
+    CHECK(str(s, "host") == ip);
+    CHECK(integer(s, "port") == static_cast<std::int64_t>(rpc_port));
+    CHECK(str(s, "serial") == "<absent>");  // /api/v1/info was not captured
     // Chains hashrate_rt 25.27551 + 26.13173 + 26.41926 = 77.82649 TH/s (hr_realtime 54.47854
     // is 0.7 x that); expected = hashrate_ideal 3 x 25.9056 = 77.7168.
-    CHECK(ths3(s, "hashrate_ths") == 54479);  // hr_realtime, the miner-level figure
-    CHECK(ths3(s, "expected_hashrate_ths") == 77717);
-    CHECK(ths3(s, "hashrate_avg_ths") == 54508);  // hr_average
-    CHECK(number_of(s, "power_w") == 2631);       // power_consumption
-    CHECK(text_of(s, "power_source") == "measured");
-    CHECK(number_of(s, "power_limit_w") == 3486);  // settings miner.overclock.preset
-    CHECK(int_of(s, "uptime_s") == 3600);          // system.uptime " 1:00"
-    CHECK(int_of(s, "hw_errors_total") == 0);
-    CHECK(text_of(s, "fans_rpm") == "[5820,5880,5850,5790]");
+    CHECK(ths_3dp(s, "hashrate_ths") == 54479);  // hr_realtime, the miner-level figure
+    CHECK(ths_3dp(s, "expected_hashrate_ths") == 77717);
+    CHECK(ths_3dp(s, "hashrate_avg_ths") == 54508);  // hr_average
+    CHECK(num(s, "power_w") == 2631);                // power_consumption
+    CHECK(str(s, "power_source") == "measured");
+    CHECK(num(s, "power_limit_w") == 3486);  // settings miner.overclock.preset
+    CHECK(integer(s, "uptime_s") == 3600);   // system.uptime " 1:00"
+    CHECK(integer(s, "hw_errors_total") == 0);
+    CHECK(str(s, "fans_rpm") == "[5820,5880,5850,5790]");
     const auto* boards = s.if_contains("boards");
     REQUIRE((boards && boards->is_array()));
     REQUIRE(boards->get_array().size() == 3);
@@ -139,14 +87,14 @@ void check_s19jpro_vnish(const VnishPolled& p, const std::string& ip, unsigned r
     for (std::size_t i = 0; i < 3; ++i) {
         CAPTURE(i);
         const json::object& b = boards->get_array()[i].as_object();
-        CHECK(int_of(b, "index") == static_cast<std::int64_t>(i) + 1);
-        CHECK(ths3(b, "hashrate_ths") == rate[i]);
-        CHECK(number_of(b, "chip_temp_max_c") == chip[i]);
-        CHECK(number_of(b, "board_temp_max_c") == pcb[i]);
-        CHECK(int_of(b, "chips") == 126);
-        CHECK(is_true(b, "ok"));
-        chip_max = std::max(chip_max, number_of(b, "chip_temp_max_c"));
-        pcb_max = std::max(pcb_max, number_of(b, "board_temp_max_c"));
+        CHECK(integer(b, "index") == static_cast<std::int64_t>(i) + 1);
+        CHECK(ths_3dp(b, "hashrate_ths") == rate[i]);
+        CHECK(num(b, "chip_temp_max_c") == chip[i]);
+        CHECK(num(b, "board_temp_max_c") == pcb[i]);
+        CHECK(integer(b, "chips") == 126);
+        CHECK(flag(b, "ok"));
+        chip_max = std::max(chip_max, num(b, "chip_temp_max_c"));
+        pcb_max = std::max(pcb_max, num(b, "board_temp_max_c"));
     }
     CHECK(chip_max == 65);
     CHECK(pcb_max == 50);
@@ -155,10 +103,10 @@ void check_s19jpro_vnish(const VnishPolled& p, const std::string& ip, unsigned r
     REQUIRE((pools && pools->is_array()));
     REQUIRE(pools->get_array().size() == 3);
     const json::object& p0 = pools->get_array()[0].as_object();
-    CHECK(text_of(p0, "url") == "btc.foundryusapool.com:3333");
-    CHECK(text_of(p0, "user") == "pcs19jpro.19.36x55");
-    CHECK(is_true(p0, "active"));
-    CHECK(int_of(p0, "accepted") == 258);
+    CHECK(str(p0, "url") == "btc.foundryusapool.com:3333");
+    CHECK(str(p0, "user") == "pcs19jpro.19.36x55");
+    CHECK(flag(p0, "active"));
+    CHECK(integer(p0, "accepted") == 258);
 }
 
 }  // namespace
@@ -167,24 +115,17 @@ TEST_CASE("poll --json: Vnish S19j Pro 1.2.0-rc3 summary + settings through repl
     TempDir root;
     const fs::path dir = vnish_capture_dir(root);
     const std::string ip = "127.34.4.200";
-    SimProcess sim(HASHWATT_BINARY,
-                   {"--replay", dir.string(), "--listen", ip + ":0", "--http-port", "0"},
-                   root.path() + "/sim-vnish");
+    SimProcess sim = start_replay(root, dir, ip);
 
     // Auto-detection needs the cgminer `version` (Type "... (Vnish x.y.z)") or the AnthillOS web
     // root, and neither was captured: the replay answers `version` with "Invalid command" and
     // `/` with 404. So the set is polled with --driver vnish; the auto-detected poll must fail
     // the documented way (or, should detection find another way, read the same values).
-    const VnishPolled detected = vnish_poll(sim, ip, {});
-    if (is_true(detected.sample, "up")) {
-        check_s19jpro_vnish(detected, ip, sim.rpc_port());
-    } else {
-        INFO("sample: " << json::serialize(detected.sample));
-        CHECK(detected.run.exit_code == 1);
-        CHECK(text_of(detected.sample, "error") == "unsupported");
-    }
+    const Polled detected = poll_replay_json(sim, ip, {});
+    check_read_or_unsupported(detected,
+                              [&](const Polled& q) { check_s19jpro_vnish(q, ip, sim.rpc_port()); });
 
-    const VnishPolled p = vnish_poll(sim, ip, {"--driver", "vnish"});
+    const Polled p = poll_replay_json(sim, ip, {"--driver", "vnish"});
     check_s19jpro_vnish(p, ip, sim.rpc_port());
 }
 
@@ -203,16 +144,14 @@ TEST_CASE("poll --json: Vnish replay with a truncated summary is a parse failure
             << body.substr(0, body.size() / 2);
     }
     const std::string ip = "127.34.4.201";
-    SimProcess sim(HASHWATT_BINARY,
-                   {"--replay", dir.string(), "--listen", ip + ":0", "--http-port", "0"},
-                   root.path() + "/sim-vnish-cut");
-    const VnishPolled p = vnish_poll(sim, ip, {"--driver", "vnish"});
+    SimProcess sim = start_replay(root, dir, ip);
+    const Polled p = poll_replay_json(sim, ip, {"--driver", "vnish"});
     const json::object& s = p.sample;
     INFO("sample: " << json::serialize(s));
     CHECK(p.run.exit_code == 1);
-    CHECK_FALSE(is_true(s, "up"));
-    CHECK(text_of(s, "state") == "offline");
-    CHECK(text_of(s, "error") == "parse");
-    CHECK(text_of(s, "error_message").find("summary: not JSON") != std::string::npos);
-    CHECK(text_of(s, "driver") == "vnish");
+    CHECK_FALSE(flag(s, "up"));
+    CHECK(str(s, "state") == "offline");
+    CHECK(str(s, "error") == "parse");
+    CHECK(str(s, "error_message").find("summary: not JSON") != std::string::npos);
+    CHECK(str(s, "driver") == "vnish");
 }

@@ -5,8 +5,12 @@
 #include "agent/drivers/drivers.hpp"
 #include "common/models.hpp"
 #include "tests/support/driver_harness.hpp"
+#include "tests/support/driver_sim.hpp"
+#include "tests/support/poll_faults.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/replay.hpp"
 #include "tests/support/sim_process.hpp"
+#include "tests/support/sim_truth.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -46,31 +50,8 @@ MinerEndpoint endpoint(const std::string& ip, std::uint16_t rpc_port = 4028,
     return ep;
 }
 
-json::object truth(const SimProcess& sim, const std::string& ip) {
-    return json::parse(sim.get("/api/v1/miners/" + ip)).as_object();
-}
-
-std::string truth_state(const SimProcess& sim, const std::string& ip) {
-    return std::string(truth(sim, ip).at("state").as_string());
-}
-
 std::int64_t work_mode(const SimProcess& sim, const std::string& ip) {
     return truth(sim, ip).at("control").as_object().at("antminer_work_mode").as_int64();
-}
-
-double num(const json::value& v) { return v.to_number<double>(); }
-
-bool near(double a, double b, double rel) {
-    return std::fabs(a - b) <= rel * std::max(std::fabs(b), 1.0);
-}
-
-SimProcess start_sim(const TempDir& dir, const std::string& base_ip, const std::string& mix,
-                     int miners) {
-    return SimProcess(
-        HASHWATT_BINARY,
-        {"--miners", std::to_string(miners), "--mix", mix, "--base-ip", base_ip, "--http-port", "0",
-         "--wake-ramp", "2s", "--sleep-ramp", "1s", "--boot-time", "3s"},
-        dir.path() + "/sim");
 }
 
 // The sample agrees with the simulator's truth read just after it.
@@ -81,11 +62,8 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(s.driver == "antminer");
     CHECK(s.make == "Bitmain");
     CHECK(s.firmware == "stock");
-    CHECK(s.model == std::string(t.at("model").as_string()));
-    CHECK(s.mac == normalize_mac(t.at("mac").as_string()));
-    CHECK(s.miner_id == *s.mac);
+    check_identity_matches_truth(s, t);
     CHECK(s.serial == std::string(t.at("serial").as_string()));
-    CHECK(s.firmware_version == std::string(t.at("firmware_version").as_string()));
     CHECK(s.site == "lab");
     REQUIRE(s.hashrate_ths.has_value());
     // The 5 s figure carries noise that changes every 5 s: the truth may be a window later.
@@ -100,11 +78,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(!s.power_limit_w);
     REQUIRE(s.uptime_s.has_value());
     CHECK(std::abs(*s.uptime_s - t.at("elapsed_s").as_int64()) <= 3);
-    const auto& fans = t.at("fans_rpm").as_array();
-    REQUIRE(s.fans_rpm.size() == fans.size());
-    for (std::size_t i = 0; i < fans.size(); ++i) {
-        CHECK(near(static_cast<double>(s.fans_rpm[i]), num(fans[i]), 0.05));
-    }
+    check_fans_match_truth(s, t);
     const auto& boards = t.at("boards").as_array();
     REQUIRE(s.boards.size() == boards.size());
     for (std::size_t i = 0; i < boards.size(); ++i) {
@@ -139,7 +113,7 @@ void copy_capture(const std::string& fixture, const fs::path& to) {
 
 TEST_CASE("antminer driver: polls agree with the simulator's true state") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.31.0.1", "s19pro:1,s9:1,s21:1,s19jpro:1,s19xp:1", 5);
+    auto sim = start_driver_sim(dir, "127.31.0.1", "s19pro:1,s9:1,s21:1,s19jpro:1,s19xp:1", 5);
     Harness h;
     for (int i = 1; i <= 5; ++i) {
         const std::string ip = "127.31.0." + std::to_string(i);
@@ -171,7 +145,7 @@ TEST_CASE("antminer driver: polls agree with the simulator's true state") {
 
 TEST_CASE("antminer driver: sleep, wake, power target and reboot take effect") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.31.1.1", "s19pro:1", 1);
+    auto sim = start_driver_sim(dir, "127.31.1.1", "s19pro:1", 1);
     const std::string ip = "127.31.1.1";
     const MinerEndpoint ep = endpoint(ip, 4028, static_cast<std::uint16_t>(sim.http_port()));
     Harness h;
@@ -183,8 +157,7 @@ TEST_CASE("antminer driver: sleep, wake, power target and reboot take effect") {
     CHECK(o.status == CommandStatus::succeeded);
     CHECK(o.message.find("miner-mode 1") != std::string::npos);
     CHECK(work_mode(sim, ip) == 1);
-    MinerSample s =
-        poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::sleeping; });
+    MinerSample s = poll_until_state(h, ep, st, MinerState::sleeping);
     CHECK(s.state == MinerState::sleeping);
     CHECK(s.up);
     CHECK(truth_state(sim, ip) == "sleeping");
@@ -231,12 +204,11 @@ TEST_CASE("antminer driver: sleep, wake, power target and reboot take effect") {
     // reboot: booting (web up, bmminer not yet), then mining with the daemon's uptime restarted
     o = h.execute(ep, st, CommandType::reboot);
     CHECK(o.status == CommandStatus::succeeded);
-    s = poll_until(
-        h, ep, st, [](const MinerSample& x) { return x.state == MinerState::booting; }, 5s);
+    s = poll_until_state(h, ep, st, MinerState::booting, 5s);
     CHECK(s.state == MinerState::booting);
     CHECK(s.up);
     CHECK(truth_state(sim, ip) == "booting");
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    s = poll_until_state(h, ep, st, MinerState::mining);
     CHECK(s.state == MinerState::mining);
     REQUIRE(s.uptime_s.has_value());
     CHECK(*s.uptime_s < 30);
@@ -244,7 +216,7 @@ TEST_CASE("antminer driver: sleep, wake, power target and reboot take effect") {
 
 TEST_CASE("antminer driver: unsupported commands are refused without a word to the miner") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.31.3.1", "s9:1", 1);
+    auto sim = start_driver_sim(dir, "127.31.3.1", "s9:1", 1);
     const std::string ip = "127.31.3.1";
     const MinerEndpoint ep = endpoint(ip, 4028, static_cast<std::uint16_t>(sim.http_port()));
     Harness h;
@@ -262,7 +234,7 @@ TEST_CASE("antminer driver: unsupported commands are refused without a word to t
 
 TEST_CASE("antminer driver: faults map to the documented reasons") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.31.2.1", "s19pro:1,s19:1", 2);
+    auto sim = start_driver_sim(dir, "127.31.2.1", "s19pro:1,s19:1", 2);
     const std::string ip = "127.31.2.1";
     const std::string faults = "/api/v1/miners/" + ip + "/faults";
     const MinerEndpoint ep = endpoint(ip, 4028, static_cast<std::uint16_t>(sim.http_port()));
@@ -273,28 +245,12 @@ TEST_CASE("antminer driver: faults map to the documented reasons") {
     const MinerSample good = h.poll(ep, st);
     REQUIRE(good.up);
 
-    auto expect = [&](std::string_view kind, PollError reason) {
-        CAPTURE(kind);
-        REQUIRE(sim.post(faults, "{\"kind\":\"" + std::string(kind) + "\"}") == 200);
-        const MinerSample s = h.poll(ep, st);
-        CHECK_FALSE(s.up);
-        CHECK(s.state == MinerState::offline);
-        CHECK(s.error == reason);
-        CHECK(s.error_message.has_value());
-        CHECK(s.miner_id == good.miner_id);  // the cached MAC keeps the id stable
-        CHECK(s.model == good.model);
-        REQUIRE(sim.del(faults) == 200);
-        return s;
-    };
-    expect("offline", PollError::refused);
-    const MinerSample hung = expect("hung", PollError::timeout);
+    const FaultedPolls faulted = expect_poll_faults(h, sim, ip, ep, st, good, rpc_poll_faults());
+    const MinerSample& hung = faulted.at("hung");
     REQUIRE(hung.poll_duration_ms.has_value());
     CHECK(*hung.poll_duration_ms < 2500);  // within the 1 s deadline
-    const MinerSample garbage = expect("garbage", PollError::parse);
+    const MinerSample& garbage = faulted.at("garbage");
     CHECK(garbage.error_message->find("summary+stats+pools") != std::string::npos);
-    expect("truncated", PollError::parse);
-    expect("oversized", PollError::too_large);
-    expect("reset", PollError::reset);
     CHECK(h.poll(ep, st).up);
 
     // Miner-side problems are telemetry, not poll failures.
@@ -316,7 +272,7 @@ TEST_CASE("antminer driver: faults map to the documented reasons") {
     CHECK(s.fans_rpm[1] > 0);
     REQUIRE(sim.del(faults) == 200);
     REQUIRE(sim.post(faults, R"({"kind":"overheating"})") == 200);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::error; });
+    s = poll_until_state(h, ep, st, MinerState::error);
     CHECK(s.state == MinerState::error);  // the firmware's protection stop: not asleep
     CHECK(truth_state(sim, ip) == "protecting");
     REQUIRE_FALSE(s.errors.empty());
@@ -381,9 +337,7 @@ TEST_CASE("antminer driver: real captures polled end to end through replay") {
         copy_capture("s19pro_bmminer_devs.json", cap / "devs.json");
         copy_capture("s21_web_get_system_info.json",
                      cap / "http" / "cgi-bin" / "get_system_info.cgi");
-        SimProcess sim(HASHWATT_BINARY,
-                       {"--replay", cap.string(), "--listen", "127.31.9.1:0", "--http-port", "0"},
-                       dir.path() + "/replay1");
+        SimProcess sim = start_replay(dir, cap, "127.31.9.1");
         DriverState st;
         const MinerEndpoint ep = endpoint("127.31.9.1", static_cast<std::uint16_t>(sim.rpc_port()),
                                           static_cast<std::uint16_t>(sim.http_port()));
@@ -419,9 +373,7 @@ TEST_CASE("antminer driver: real captures polled end to end through replay") {
         copy_capture("s19_sleeping_pools.json", cap / "pools.json");
         copy_capture("s19_sleeping_web_get_miner_conf.json",
                      cap / "http" / "cgi-bin" / "get_miner_conf.cgi");
-        SimProcess sim(HASHWATT_BINARY,
-                       {"--replay", cap.string(), "--listen", "127.31.9.2:0", "--http-port", "0"},
-                       dir.path() + "/replay2");
+        SimProcess sim = start_replay(dir, cap, "127.31.9.2");
         DriverState st;
         const MinerEndpoint ep = endpoint("127.31.9.2", static_cast<std::uint16_t>(sim.rpc_port()),
                                           static_cast<std::uint16_t>(sim.http_port()));
@@ -450,9 +402,7 @@ TEST_CASE("antminer driver: real captures polled end to end through replay") {
         copy_capture("s9_hiveon_version.json", cap / "version.json");
         copy_capture("s9_hiveon_stats.txt", cap / "stats.txt");
         copy_capture("s9_hiveon_pools.json", cap / "pools.json");
-        SimProcess sim(HASHWATT_BINARY,
-                       {"--replay", cap.string(), "--listen", "127.31.9.3:0", "--http-port", "0"},
-                       dir.path() + "/replay3");
+        SimProcess sim = start_replay(dir, cap, "127.31.9.3");
         DriverState st;
         const MinerEndpoint ep = endpoint("127.31.9.3", static_cast<std::uint16_t>(sim.rpc_port()),
                                           static_cast<std::uint16_t>(sim.http_port()));

@@ -5,8 +5,11 @@
 #include "agent/drivers/drivers.hpp"
 #include "agent/transport/transport.hpp"
 #include "tests/support/driver_harness.hpp"
+#include "tests/support/driver_sim.hpp"
+#include "tests/support/poll_faults.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
+#include "tests/support/sim_truth.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -44,31 +47,8 @@ MinerEndpoint endpoint(const std::string& ip) {
     return ep;
 }
 
-json::object truth(const SimProcess& sim, const std::string& ip) {
-    return json::parse(sim.get("/api/v1/miners/" + ip)).as_object();
-}
-
-double num(const json::value& v) { return v.to_number<double>(); }
-
-std::string state_of(const SimProcess& sim, const std::string& ip) {
-    return std::string(truth(sim, ip).at("state").as_string());
-}
-
 std::int64_t workmode_of(const SimProcess& sim, const std::string& ip) {
     return truth(sim, ip).at("control").as_object().at("avalon_workmode").as_int64();
-}
-
-bool near(double a, double b, double rel) {
-    return std::fabs(a - b) <= rel * std::max(std::fabs(b), 1.0);
-}
-
-SimProcess start_sim(const TempDir& dir, const std::string& base_ip, const std::string& mix,
-                     int miners) {
-    return SimProcess(
-        HASHWATT_BINARY,
-        {"--miners", std::to_string(miners), "--mix", mix, "--base-ip", base_ip, "--http-port", "0",
-         "--wake-ramp", "2s", "--sleep-ramp", "1s", "--boot-time", "3s"},
-        dir.path() + "/sim");
 }
 
 // The sample agrees with the simulator's truth read just after it.
@@ -79,10 +59,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(s.driver == "avalon");
     CHECK(s.make == "Canaan");
     CHECK(s.firmware == "stock");
-    CHECK(s.model == std::string(t.at("model").as_string()));
-    CHECK(s.mac == normalize_mac(t.at("mac").as_string()));
-    CHECK(s.miner_id == *s.mac);
-    CHECK(s.firmware_version == std::string(t.at("firmware_version").as_string()));
+    check_identity_matches_truth(s, t);
     REQUIRE(s.serial.has_value());  // the DNA, a hash of the simulated serial
     CHECK(s.serial->size() == 16);
     CHECK(s.site == "lab");
@@ -103,11 +80,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(std::abs(*s.uptime_s - t.at("elapsed_s").as_int64()) <= 3);
     REQUIRE(s.inlet_temp_c.has_value());
     CHECK(std::fabs(*s.inlet_temp_c - num(t.at("ambient_c"))) <= 1);
-    const auto& fans = t.at("fans_rpm").as_array();
-    REQUIRE(s.fans_rpm.size() == fans.size());
-    for (std::size_t i = 0; i < fans.size(); ++i) {
-        CHECK(near(static_cast<double>(s.fans_rpm[i]), num(fans[i]), 0.05));
-    }
+    check_fans_match_truth(s, t);
     const auto& boards = t.at("boards").as_array();
     REQUIRE(s.boards.size() == boards.size());
     for (std::size_t i = 0; i < boards.size(); ++i) {
@@ -133,7 +106,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
 
 TEST_CASE("avalon driver: polls agree with the simulator's true state") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.3.1", "avalon1246:1,avalon1366:1", 2);
+    auto sim = start_driver_sim(dir, "127.34.3.1", "avalon1246:1,avalon1366:1", 2);
     Harness h;
     for (int i = 1; i <= 2; ++i) {
         const std::string ip = "127.34.3." + std::to_string(i);
@@ -162,7 +135,7 @@ TEST_CASE("avalon driver: polls agree with the simulator's true state") {
 
 TEST_CASE("avalon driver: the soft-off round trip, work modes and reboot take effect") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.3.11", "avalon1246:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.3.11", "avalon1246:1", 1);
     const std::string ip = "127.34.3.11";
     const MinerEndpoint ep = endpoint(ip);
     Harness h;
@@ -174,11 +147,10 @@ TEST_CASE("avalon driver: the soft-off round trip, work modes and reboot take ef
     CommandOutcome o = h.execute(ep, st, CommandType::sleep);
     CHECK(o.status == CommandStatus::succeeded);
     CHECK(o.message.find("success softoff:") != std::string::npos);
-    MinerSample s =
-        poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::sleeping; });
+    MinerSample s = poll_until_state(h, ep, st, MinerState::sleeping);
     CHECK(s.state == MinerState::sleeping);
     CHECK(s.up);
-    CHECK(state_of(sim, ip) == "sleeping");
+    CHECK(truth_state(sim, ip) == "sleeping");
     CHECK(h.estats(ep).find("SoftOFF[1]") != std::string::npos);
     CHECK(h.estats(ep).find("In Idle") != std::string::npos);
     REQUIRE(s.hashrate_ths.has_value());
@@ -192,7 +164,7 @@ TEST_CASE("avalon driver: the soft-off round trip, work modes and reboot take ef
         return x.state == MinerState::mining && x.hashrate_ths && *x.hashrate_ths > 80;
     });
     CHECK(s.state == MinerState::mining);
-    CHECK(state_of(sim, ip) == "mining");
+    CHECK(truth_state(sim, ip) == "mining");
     CHECK(h.estats(ep).find("SoftOFF[0]") != std::string::npos);
 
     // power target 3000 W on a 1246 (nominal 3420 W): the low mode (~2736 W) is the highest at
@@ -234,10 +206,9 @@ TEST_CASE("avalon driver: the soft-off round trip, work modes and reboot take ef
     // reboot: booting, then mining again with cgminer's uptime restarted.
     o = h.execute(ep, st, CommandType::reboot);
     CHECK(o.status == CommandStatus::succeeded);
-    s = poll_until(
-        h, ep, st, [](const MinerSample& x) { return x.state == MinerState::booting; }, 5s);
+    s = poll_until_state(h, ep, st, MinerState::booting, 5s);
     CHECK(s.state == MinerState::booting);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    s = poll_until_state(h, ep, st, MinerState::mining);
     CHECK(s.state == MinerState::mining);
     REQUIRE(s.uptime_s.has_value());
     CHECK(*s.uptime_s < 30);
@@ -245,7 +216,7 @@ TEST_CASE("avalon driver: the soft-off round trip, work modes and reboot take ef
 
 TEST_CASE("avalon driver: faults map to the documented reasons") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.3.21", "avalon1246:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.3.21", "avalon1246:1", 1);
     const std::string ip = "127.34.3.21";
     const std::string faults = "/api/v1/miners/" + ip + "/faults";
     const MinerEndpoint ep = endpoint(ip);
@@ -256,29 +227,18 @@ TEST_CASE("avalon driver: faults map to the documented reasons") {
     const MinerSample good = h.poll(ep, st);
     REQUIRE(good.up);
 
-    auto expect = [&](std::string_view kind, PollError reason) {
+    const FaultedPolls faulted = expect_poll_faults(h, sim, ip, ep, st, good, rpc_poll_faults());
+    for (const auto& entry : faulted) {
+        const std::string& kind = entry.first;
+        const MinerSample& s = entry.second;
         CAPTURE(kind);
-        REQUIRE(sim.post(faults, "{\"kind\":\"" + std::string(kind) + "\"}") == 200);
-        const MinerSample s = h.poll(ep, st);
-        CHECK_FALSE(s.up);
-        CHECK(s.state == MinerState::offline);
-        CHECK(s.error == reason);
-        CHECK(s.error_message.has_value());
-        CHECK(s.miner_id == good.miner_id);  // the cached MAC keeps the id stable
-        CHECK(s.model == good.model);
         CHECK_FALSE(s.hashrate_ths.has_value());
-        REQUIRE(sim.del(faults) == 200);
-        return s;
-    };
-    expect("offline", PollError::refused);
-    const MinerSample hung = expect("hung", PollError::timeout);
+    }
+    const MinerSample& hung = faulted.at("hung");
     REQUIRE(hung.poll_duration_ms.has_value());
     CHECK(*hung.poll_duration_ms < 2500);  // within the 1 s deadline: one request
-    const MinerSample garbage = expect("garbage", PollError::parse);
+    const MinerSample& garbage = faulted.at("garbage");
     CHECK(garbage.error_message->find("summary+estats+pools") != std::string::npos);
-    expect("truncated", PollError::parse);
-    expect("oversized", PollError::too_large);
-    expect("reset", PollError::reset);
     CHECK(h.poll(ep, st).up);
     CHECK_FALSE(st.joins_unsupported);  // failures are not mistaken for a refused join
 
@@ -299,11 +259,11 @@ TEST_CASE("avalon driver: faults map to the documented reasons") {
     CHECK(s.fans_rpm[0] == 0);  // a stopped fan reads 0, it is not dropped
     REQUIRE(sim.del(faults) == 200);
     REQUIRE(sim.post(faults, R"({"kind":"overheating"})") == 200);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::error; });
+    s = poll_until_state(h, ep, st, MinerState::error);
     CHECK(s.state == MinerState::error);  // the firmware's protection stop: not asleep
-    CHECK(state_of(sim, ip) == "protecting");
+    CHECK(truth_state(sim, ip) == "protecting");
     REQUIRE(sim.del(faults) == 200);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    s = poll_until_state(h, ep, st, MinerState::mining);
     REQUIRE(s.state == MinerState::mining);
 
     // sleep_ignored: the firmware acknowledges softoff and keeps hashing; polls show it.
@@ -312,7 +272,7 @@ TEST_CASE("avalon driver: faults map to the documented reasons") {
     CHECK(o.status == CommandStatus::succeeded);  // the reply is all the driver can judge
     s = h.poll(ep, st);
     CHECK(s.state == MinerState::mining);
-    CHECK(state_of(sim, ip) == "mining");
+    CHECK(truth_state(sim, ip) == "mining");
     REQUIRE(sim.del(faults) == 200);
 
     // password_changed does not apply: Canaan's cgminer RPC has no credentials, so reads and

@@ -5,8 +5,12 @@
 // Addresses: 127.34.2.10 upward (127.34.2.1-9 are the e2e suite's).
 #include "agent/drivers/drivers.hpp"
 #include "tests/support/driver_harness.hpp"
+#include "tests/support/driver_sim.hpp"
+#include "tests/support/poll_faults.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/replay.hpp"
 #include "tests/support/sim_process.hpp"
+#include "tests/support/sim_truth.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -42,39 +46,13 @@ MinerEndpoint endpoint(const std::string& ip, unsigned http_port, std::uint16_t 
     return ep;
 }
 
-json::object truth(const SimProcess& sim, const std::string& ip) {
-    return json::parse(sim.get("/api/v1/miners/" + ip)).as_object();
-}
-
-double num(const json::value& v) { return v.to_number<double>(); }
-
-bool near(double a, double b, double rel) {
-    return std::fabs(a - b) <= rel * std::max(std::fabs(b), 1.0);
-}
-
-SimProcess start_sim(const TempDir& dir, const std::string& base_ip, const std::string& mix,
-                     int miners) {
-    return SimProcess(
-        HASHWATT_BINARY,
-        {"--miners", std::to_string(miners), "--mix", mix, "--base-ip", base_ip, "--http-port", "0",
-         "--wake-ramp", "2s", "--sleep-ramp", "1s", "--boot-time", "3s"},
-        dir.path() + "/sim");
-}
-
-std::string state_of(const SimProcess& sim, const std::string& ip) {
-    return std::string(truth(sim, ip).at("state").as_string());
-}
-
 void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(s.up);
     CHECK(s.error == std::nullopt);
     CHECK(s.driver == "braiins");
     CHECK(s.firmware == "braiins");
     CHECK(s.make == std::string(t.at("make").as_string()));
-    CHECK(s.model == std::string(t.at("model").as_string()));
-    CHECK(s.mac == normalize_mac(t.at("mac").as_string()));
-    CHECK(s.miner_id == *s.mac);
-    CHECK(s.firmware_version == std::string(t.at("firmware_version").as_string()));
+    check_identity_matches_truth(s, t);
     CHECK(s.serial == std::string(t.at("serial").as_string()));
     CHECK(s.site == "lab");
     REQUIRE(s.hashrate_ths.has_value());
@@ -86,11 +64,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(*s.power_limit_w == doctest::Approx(num(t.at("power_target_w"))).epsilon(0.001));
     REQUIRE(s.uptime_s.has_value());
     CHECK(std::abs(*s.uptime_s - t.at("elapsed_s").as_int64()) <= 3);
-    const auto& fans = t.at("fans_rpm").as_array();
-    REQUIRE(s.fans_rpm.size() == fans.size());
-    for (std::size_t i = 0; i < fans.size(); ++i) {
-        CHECK(near(static_cast<double>(s.fans_rpm[i]), num(fans[i]), 0.05));
-    }
+    check_fans_match_truth(s, t);
     const auto& boards = t.at("boards").as_array();
     REQUIRE(s.boards.size() == boards.size());
     for (std::size_t i = 0; i < boards.size(); ++i) {
@@ -115,7 +89,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
 
 TEST_CASE("braiins driver: polls agree with the simulator's true state") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.2.10", "s19xp@braiins:1,s9@braiins:1", 2);
+    auto sim = start_driver_sim(dir, "127.34.2.10", "s19xp@braiins:1,s9@braiins:1", 2);
     Harness h;
     for (int i = 10; i <= 11; ++i) {
         const std::string ip = "127.34.2." + std::to_string(i);
@@ -151,7 +125,7 @@ TEST_CASE("braiins driver: polls agree with the simulator's true state") {
 
 TEST_CASE("braiins driver: pause, resume, power target within the constraints, reboot") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.2.20", "s19xp@braiins:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.2.20", "s19xp@braiins:1", 1);
     const std::string ip = "127.34.2.20";
     const MinerEndpoint ep = endpoint(ip, sim.http_port());
     Harness h;
@@ -164,11 +138,10 @@ TEST_CASE("braiins driver: pause, resume, power target within the constraints, r
     CHECK(o.status == CommandStatus::succeeded);
     CHECK(o.message.find("pause") != std::string::npos);
     CHECK(st.token == token);  // the session is reused, no second login
-    MinerSample s =
-        poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::sleeping; });
+    MinerSample s = poll_until_state(h, ep, st, MinerState::sleeping);
     CHECK(s.state == MinerState::sleeping);
     CHECK(s.up);
-    CHECK(state_of(sim, ip) == "sleeping");
+    CHECK(truth_state(sim, ip) == "sleeping");
 
     // wake = actions/resume
     o = h.execute(ep, st, CommandType::wake);
@@ -177,7 +150,7 @@ TEST_CASE("braiins driver: pause, resume, power target within the constraints, r
         return x.state == MinerState::mining && x.hashrate_ths && *x.hashrate_ths > 100;
     });
     CHECK(s.state == MinerState::mining);
-    CHECK(state_of(sim, ip) == "mining");
+    CHECK(truth_state(sim, ip) == "mining");
 
     // power target inside the miner's configuration/constraints: applied
     const Capabilities caps = h.driver.capabilities(s);
@@ -205,15 +178,14 @@ TEST_CASE("braiins driver: pause, resume, power target within the constraints, r
     o = h.execute(ep, st, CommandType::set_power_target, std::nullopt);
     CHECK(o.status == CommandStatus::unsupported);
     CHECK(num(truth(sim, ip).at("power_target_w")) == doctest::Approx(target));
-    CHECK(state_of(sim, ip) == "mining");
+    CHECK(truth_state(sim, ip) == "mining");
 
     // reboot: booting, then mining again with bosminer's uptime restarted
     o = h.execute(ep, st, CommandType::reboot);
     CHECK(o.status == CommandStatus::succeeded);
-    s = poll_until(
-        h, ep, st, [](const MinerSample& x) { return x.state == MinerState::booting; }, 5s);
+    s = poll_until_state(h, ep, st, MinerState::booting, 5s);
     CHECK(s.state == MinerState::booting);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    s = poll_until_state(h, ep, st, MinerState::mining);
     CHECK(s.state == MinerState::mining);
     REQUIRE(s.uptime_s.has_value());
     CHECK(*s.uptime_s < 30);
@@ -221,7 +193,7 @@ TEST_CASE("braiins driver: pause, resume, power target within the constraints, r
 
 TEST_CASE("braiins driver: faults map to the documented reasons") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.2.30", "s19xp@braiins:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.2.30", "s19xp@braiins:1", 1);
     const std::string ip = "127.34.2.30";
     const std::string faults = "/api/v1/miners/" + ip + "/faults";
     const MinerEndpoint ep = endpoint(ip, sim.http_port());
@@ -232,28 +204,12 @@ TEST_CASE("braiins driver: faults map to the documented reasons") {
     const MinerSample good = h.poll(ep, st);
     REQUIRE(good.up);
 
-    auto expect = [&](std::string_view kind, PollError reason) {
-        CAPTURE(kind);
-        REQUIRE(sim.post(faults, "{\"kind\":\"" + std::string(kind) + "\"}") == 200);
-        const MinerSample s = h.poll(ep, st);
-        CHECK_FALSE(s.up);
-        CHECK(s.state == MinerState::offline);
-        CHECK(s.error == reason);
-        CHECK(s.error_message.has_value());
-        CHECK(s.miner_id == good.miner_id);  // the cached MAC keeps the id stable
-        CHECK(s.model == good.model);
-        REQUIRE(sim.del(faults) == 200);
-        return s;
-    };
-    expect("offline", PollError::refused);
-    const MinerSample hung = expect("hung", PollError::timeout);
+    const FaultedPolls faulted = expect_poll_faults(h, sim, ip, ep, st, good, rpc_poll_faults());
+    const MinerSample& hung = faulted.at("hung");
     REQUIRE(hung.poll_duration_ms.has_value());
     CHECK(*hung.poll_duration_ms < 2500);  // one request, within the 1 s deadline
-    const MinerSample garbage = expect("garbage", PollError::parse);
+    const MinerSample& garbage = faulted.at("garbage");
     CHECK(garbage.error_message->find("summary+devs") != std::string::npos);
-    expect("truncated", PollError::parse);
-    expect("oversized", PollError::too_large);
-    expect("reset", PollError::reset);
     CHECK(h.poll(ep, st).up);
 
     // Miner-reported problems come through in the sample, not as poll failures.
@@ -273,11 +229,11 @@ TEST_CASE("braiins driver: faults map to the documented reasons") {
     CHECK(s.fans_rpm[0] == 0);  // a failed fan stays visible
     REQUIRE(sim.del(faults) == 200);
     REQUIRE(sim.post(faults, R"({"kind":"overheating"})") == 200);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::error; });
+    s = poll_until_state(h, ep, st, MinerState::error);
     CHECK(s.state == MinerState::error);  // the firmware's protection stop: not asleep
-    CHECK(state_of(sim, ip) == "protecting");
+    CHECK(truth_state(sim, ip) == "protecting");
     REQUIRE(sim.del(faults) == 200);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    s = poll_until_state(h, ep, st, MinerState::mining);
     REQUIRE(s.state == MinerState::mining);
 
     // A changed password: reads still work (the RPC needs none), writes fail with "auth:".
@@ -286,7 +242,7 @@ TEST_CASE("braiins driver: faults map to the documented reasons") {
     CommandOutcome o = h.execute(ep, st, CommandType::sleep);
     CHECK(o.status == CommandStatus::failed);
     CHECK(o.message.starts_with("auth:"));
-    CHECK(state_of(sim, ip) == "mining");
+    CHECK(truth_state(sim, ip) == "mining");
     REQUIRE(sim.del(faults) == 200);
 
     // A wrong configured password, with the identity already known: the same failure.
@@ -298,7 +254,7 @@ TEST_CASE("braiins driver: faults map to the documented reasons") {
     o = h.execute(wrong, st2, CommandType::reboot);
     CHECK(o.status == CommandStatus::failed);
     CHECK(o.message.starts_with("auth:"));
-    CHECK(state_of(sim, ip) == "mining");
+    CHECK(truth_state(sim, ip) == "mining");
 }
 
 TEST_CASE("braiins driver: firmware without REST (S9 BOSminer+ replay) is read-only") {
@@ -315,9 +271,7 @@ TEST_CASE("braiins driver: firmware without REST (S9 BOSminer+ replay) is read-o
         std::ofstream page(cap + "/http/api/v1/miner/details");
         page << "<html><body>LuCI - Lua Configuration Interface</body></html>";
     }
-    SimProcess sim(HASHWATT_BINARY,
-                   {"--replay", cap, "--listen", "127.34.2.40:0", "--http-port", "0"},
-                   dir.path() + "/replay");
+    SimProcess sim = start_replay(dir, cap, "127.34.2.40");
     Harness h;
     DriverState st;
     const MinerEndpoint ep =

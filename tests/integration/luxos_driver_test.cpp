@@ -6,8 +6,11 @@
 #include "agent/drivers/drivers.hpp"
 #include "agent/drivers/luxos/parse.hpp"
 #include "tests/support/driver_harness.hpp"
+#include "tests/support/driver_sim.hpp"
+#include "tests/support/poll_faults.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
+#include "tests/support/sim_truth.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -46,33 +49,10 @@ MinerEndpoint endpoint(const std::string& ip) {
     return ep;
 }
 
-json::object truth(const SimProcess& sim, const std::string& ip) {
-    return json::parse(sim.get("/api/v1/miners/" + ip)).as_object();
-}
-
 const json::object& control(const json::object& t) { return t.at("control").as_object(); }
 
 bool session_open(const SimProcess& sim, const std::string& ip) {
     return control(truth(sim, ip)).at("luxos_session_open").as_bool();
-}
-
-std::string sim_state(const SimProcess& sim, const std::string& ip) {
-    return std::string(truth(sim, ip).at("state").as_string());
-}
-
-double num(const json::value& v) { return v.to_number<double>(); }
-
-bool near(double a, double b, double rel) {
-    return std::fabs(a - b) <= rel * std::max(std::fabs(b), 1.0);
-}
-
-SimProcess start_sim(const TempDir& dir, const std::string& base_ip, const std::string& mix,
-                     int miners) {
-    return SimProcess(
-        HASHWATT_BINARY,
-        {"--miners", std::to_string(miners), "--mix", mix, "--base-ip", base_ip, "--http-port", "0",
-         "--wake-ramp", "2s", "--sleep-ramp", "1s", "--boot-time", "3s"},
-        dir.path() + "/sim");
 }
 
 // The sample agrees with the simulator's truth read just after it.
@@ -82,10 +62,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(s.driver == "luxos");
     CHECK(s.make == "Bitmain");
     CHECK(s.firmware == "luxos");
-    CHECK(s.model == std::string(t.at("model").as_string()));
-    CHECK(s.mac == normalize_mac(t.at("mac").as_string()));
-    CHECK(s.miner_id == *s.mac);
-    CHECK(s.firmware_version == std::string(t.at("firmware_version").as_string()));
+    check_identity_matches_truth(s, t);
     CHECK(s.serial == std::string(t.at("serial").as_string()));
     CHECK(s.site == "lab");
     REQUIRE(s.hashrate_ths.has_value());
@@ -102,12 +79,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(*s.power_limit_w == doctest::Approx(num(t.at("power_target_w"))).epsilon(0.005));
     REQUIRE(s.uptime_s.has_value());
     CHECK(std::abs(*s.uptime_s - t.at("elapsed_s").as_int64()) <= 3);
-    const auto& fans = t.at("fans_rpm").as_array();
-    REQUIRE(s.fans_rpm.size() == fans.size());
-    for (std::size_t i = 0; i < fans.size(); ++i) {
-        CAPTURE(i);
-        CHECK(near(static_cast<double>(s.fans_rpm[i]), num(fans[i]), 0.05));
-    }
+    check_fans_match_truth(s, t);
     const auto& boards = t.at("boards").as_array();
     REQUIRE(s.boards.size() == boards.size());
     for (std::size_t i = 0; i < boards.size(); ++i) {
@@ -144,7 +116,7 @@ std::vector<std::pair<std::string, double>> sim_profiles(Harness& h, const std::
 
 TEST_CASE("luxos driver: polls agree with the simulator's true state") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.1.1", "s19kpro@luxos:1,s19xp@luxos:1", 2);
+    auto sim = start_driver_sim(dir, "127.34.1.1", "s19kpro@luxos:1,s19xp@luxos:1", 2);
     Harness h;
     for (int i = 1; i <= 2; ++i) {
         const std::string ip = "127.34.1." + std::to_string(i);
@@ -177,7 +149,7 @@ TEST_CASE("luxos driver: polls agree with the simulator's true state") {
 
 TEST_CASE("luxos driver: another miner at the address is not read with the old one's cache") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.1.5", "s19kpro@luxos:1,s19xp@luxos:1", 2);
+    auto sim = start_driver_sim(dir, "127.34.1.5", "s19kpro@luxos:1,s19xp@luxos:1", 2);
     Harness h;
     DriverState st;
     const MinerSample a = h.poll(endpoint("127.34.1.5"), st);
@@ -195,7 +167,7 @@ TEST_CASE("luxos driver: another miner at the address is not read with the old o
 
 TEST_CASE("luxos driver: sleep, wake, power target and reboot take effect") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.1.10", "s19kpro@luxos:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.1.10", "s19kpro@luxos:1", 1);
     const std::string ip = "127.34.1.10";
     const MinerEndpoint ep = endpoint(ip);
     Harness h;
@@ -208,10 +180,9 @@ TEST_CASE("luxos driver: sleep, wake, power target and reboot take effect") {
     CHECK(o.status == CommandStatus::succeeded);
     CHECK(o.message.find("curtail sleep acknowledged") != std::string::npos);
     CHECK_FALSE(session_open(sim, ip));
-    MinerSample s =
-        poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::sleeping; });
+    MinerSample s = poll_until_state(h, ep, st, MinerState::sleeping);
     CHECK(s.state == MinerState::sleeping);
-    CHECK(sim_state(sim, ip) == "sleeping");
+    CHECK(truth_state(sim, ip) == "sleeping");
     CHECK(s.up);
     CHECK(s.errors.empty());  // the sleep event is not an error
 
@@ -223,7 +194,7 @@ TEST_CASE("luxos driver: sleep, wake, power target and reboot take effect") {
         return x.state == MinerState::mining && x.hashrate_ths && *x.hashrate_ths > 100;
     });
     CHECK(s.state == MinerState::mining);
-    CHECK(sim_state(sim, ip) == "mining");
+    CHECK(truth_state(sim, ip) == "mining");
 
     // power target 2000 W: the highest profile at or under it, ATM paused and re-enabled
     const auto profiles = sim_profiles(h, ip);
@@ -272,11 +243,10 @@ TEST_CASE("luxos driver: sleep, wake, power target and reboot take effect") {
     o = h.execute(ep, st, CommandType::reboot);
     CHECK(o.status == CommandStatus::succeeded);
     CHECK_FALSE(session_open(sim, ip));
-    s = poll_until(
-        h, ep, st, [](const MinerSample& x) { return x.state == MinerState::booting; }, 5s);
+    s = poll_until_state(h, ep, st, MinerState::booting, 5s);
     CHECK(s.state == MinerState::booting);
-    CHECK(sim_state(sim, ip) == "booting");
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    CHECK(truth_state(sim, ip) == "booting");
+    s = poll_until_state(h, ep, st, MinerState::mining);
     CHECK(s.state == MinerState::mining);
     REQUIRE(s.uptime_s.has_value());
     CHECK(*s.uptime_s < 30);
@@ -284,7 +254,7 @@ TEST_CASE("luxos driver: sleep, wake, power target and reboot take effect") {
 
 TEST_CASE("luxos driver: the single-session rule") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.1.20", "s19kpro@luxos:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.1.20", "s19kpro@luxos:1", 1);
     const std::string ip = "127.34.1.20";
     const MinerEndpoint ep = endpoint(ip);
     Harness h;
@@ -310,14 +280,13 @@ TEST_CASE("luxos driver: the single-session rule") {
     CHECK(o.status == CommandStatus::succeeded);
     CHECK(o.message.find("a session was already open") != std::string::npos);
     CHECK_FALSE(session_open(sim, ip));
-    MinerSample s =
-        poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::sleeping; });
+    MinerSample s = poll_until_state(h, ep, st, MinerState::sleeping);
     CHECK(s.state == MinerState::sleeping);
-    CHECK(sim_state(sim, ip) == "sleeping");
+    CHECK(truth_state(sim, ip) == "sleeping");
     // The old session id is gone with it.
     const std::string stale = luxos::rpc_json("curtail", first.session_id + ",wakeup");
     CHECK_FALSE(luxos::read_status(h.raw(ip, stale), "curtail").ok);
-    CHECK(sim_state(sim, ip) == "sleeping");
+    CHECK(truth_state(sim, ip) == "sleeping");
 
     // With no session open the driver opens its own and closes it: nothing is left behind, and
     // a fresh logon by anyone else works at once.
@@ -338,7 +307,7 @@ TEST_CASE("luxos driver: the single-session rule") {
 
 TEST_CASE("luxos driver: firmware without joins is polled and commanded command by command") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.1.25", "s19kpro@luxos:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.1.25", "s19kpro@luxos:1", 1);
     const std::string ip = "127.34.1.25";
     const MinerEndpoint ep = endpoint(ip);
     Harness h;
@@ -364,7 +333,7 @@ TEST_CASE("luxos driver: firmware without joins is polled and commanded command 
 
 TEST_CASE("luxos driver: faults map to the documented reasons") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.1.30", "s19kpro@luxos:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.1.30", "s19kpro@luxos:1", 1);
     const std::string ip = "127.34.1.30";
     const std::string faults = "/api/v1/miners/" + ip + "/faults";
     const MinerEndpoint ep = endpoint(ip);
@@ -375,28 +344,16 @@ TEST_CASE("luxos driver: faults map to the documented reasons") {
     const MinerSample good = h.poll(ep, st);
     REQUIRE(good.up);
 
-    auto expect = [&](std::string_view kind, PollError reason) {
+    const FaultedPolls faulted = expect_poll_faults(h, sim, ip, ep, st, good, rpc_poll_faults());
+    for (const auto& entry : faulted) {
+        const std::string& kind = entry.first;
+        const MinerSample& s = entry.second;
         CAPTURE(kind);
-        REQUIRE(sim.post(faults, "{\"kind\":\"" + std::string(kind) + "\"}") == 200);
-        const MinerSample s = h.poll(ep, st);
-        CHECK_FALSE(s.up);
-        CHECK(s.state == MinerState::offline);
-        CHECK(s.error == reason);
-        CHECK(s.error_message.has_value());
-        CHECK(s.miner_id == good.miner_id);  // the cached MAC keeps the id stable
-        CHECK(s.model == good.model);
         REQUIRE(s.poll_duration_ms.has_value());
         CHECK(*s.poll_duration_ms < 2500);  // within the 1 s deadline
-        REQUIRE(sim.del(faults) == 200);
-        return s;
-    };
-    expect("offline", PollError::refused);
-    expect("hung", PollError::timeout);
-    const MinerSample garbage = expect("garbage", PollError::parse);
+    }
+    const MinerSample& garbage = faulted.at("garbage");
     CHECK(garbage.error_message->starts_with("joined poll: "));
-    expect("truncated", PollError::parse);
-    expect("oversized", PollError::too_large);
-    expect("reset", PollError::reset);
     CHECK(h.poll(ep, st).up);
     CHECK_FALSE(st.joins_unsupported);  // a fault is not a refused join
 
@@ -406,7 +363,7 @@ TEST_CASE("luxos driver: faults map to the documented reasons") {
     CHECK(o.status == CommandStatus::failed);
     CHECK(o.message.starts_with("logon: refused"));
     REQUIRE(sim.del(faults) == 200);
-    CHECK(sim_state(sim, ip) == "mining");
+    CHECK(truth_state(sim, ip) == "mining");
 
     // LuxOS sessions need no password: a changed password does not apply, reads and writes go on.
     REQUIRE(sim.post(faults, R"({"kind":"password_changed"})") == 200);
@@ -437,9 +394,9 @@ TEST_CASE("luxos driver: faults map to the documented reasons") {
     CHECK(s.errors[0].code == "FAN_FAILURE");
     REQUIRE(sim.del(faults) == 200);
     REQUIRE(sim.post(faults, R"({"kind":"overheating"})") == 200);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::error; });
+    s = poll_until_state(h, ep, st, MinerState::error);
     CHECK(s.state == MinerState::error);  // the firmware's protection stop: not asleep
-    CHECK(sim_state(sim, ip) == "protecting");
+    CHECK(truth_state(sim, ip) == "protecting");
     REQUIRE(sim.del(faults) == 200);
 
     // sleep_ignored: acknowledged, but the true state says the miner hashes on (the caller's
@@ -449,6 +406,6 @@ TEST_CASE("luxos driver: faults map to the documented reasons") {
     CHECK(o.status == CommandStatus::succeeded);
     s = h.poll(ep, st);
     CHECK(s.state != MinerState::sleeping);
-    CHECK(sim_state(sim, ip) != "sleeping");
+    CHECK(truth_state(sim, ip) != "sleeping");
     CHECK_FALSE(session_open(sim, ip));
 }

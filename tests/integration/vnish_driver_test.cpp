@@ -7,8 +7,11 @@
 #include "agent/drivers/drivers.hpp"
 #include "common/models.hpp"
 #include "tests/support/driver_harness.hpp"
+#include "tests/support/driver_sim.hpp"
+#include "tests/support/poll_faults.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
+#include "tests/support/sim_truth.hpp"
 
 #include <cctype>
 #include <chrono>
@@ -61,31 +64,8 @@ MinerEndpoint endpoint(const std::string& ip, const SimProcess& sim) {
     return ep;
 }
 
-json::object truth(const SimProcess& sim, const std::string& ip) {
-    return json::parse(sim.get("/api/v1/miners/" + ip)).as_object();
-}
-
-std::string truth_state(const SimProcess& sim, const std::string& ip) {
-    return std::string(truth(sim, ip).at("state").as_string());
-}
-
 std::string preset_of(const SimProcess& sim, const std::string& ip) {
     return std::string(truth(sim, ip).at("control").as_object().at("vnish_preset").as_string());
-}
-
-double num(const json::value& v) { return v.to_number<double>(); }
-
-bool near(double a, double b, double rel) {
-    return std::fabs(a - b) <= rel * std::max(std::fabs(b), 1.0);
-}
-
-SimProcess start_sim(const TempDir& dir, const std::string& base_ip, const std::string& mix,
-                     int miners) {
-    return SimProcess(
-        HASHWATT_BINARY,
-        {"--miners", std::to_string(miners), "--mix", mix, "--base-ip", base_ip, "--http-port", "0",
-         "--wake-ramp", "2s", "--sleep-ramp", "1s", "--boot-time", "3s"},
-        dir.path() + "/sim");
 }
 
 void check_against_truth(const MinerSample& s, const json::object& t) {
@@ -96,11 +76,8 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(s.driver == "vnish");
     CHECK(s.make == "Bitmain");
     CHECK(s.firmware == "vnish");
-    CHECK(s.model == std::string(t.at("model").as_string()));
-    CHECK(s.mac == normalize_mac(t.at("mac").as_string()));
-    CHECK(s.miner_id == *s.mac);
+    check_identity_matches_truth(s, t);
     CHECK(s.serial == std::string(t.at("serial").as_string()));
-    CHECK(s.firmware_version == std::string(t.at("firmware_version").as_string()));
     CHECK(s.site == "lab");
     // The simulator's truth is the chains' rate; the miner-level figure the sample reports is
     // 0.7 x it, as in the captures (agent/drivers/vnish/README.md).
@@ -119,11 +96,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     // system.uptime has minute resolution.
     REQUIRE(s.uptime_s.has_value());
     CHECK(std::abs(*s.uptime_s - t.at("uptime_s").as_int64()) <= 61);
-    const auto& fans = t.at("fans_rpm").as_array();
-    REQUIRE(s.fans_rpm.size() == fans.size());
-    for (std::size_t i = 0; i < fans.size(); ++i) {
-        CHECK(near(static_cast<double>(s.fans_rpm[i]), num(fans[i]), 0.05));
-    }
+    check_fans_match_truth(s, t);
     const auto& boards = t.at("boards").as_array();
     REQUIRE(s.boards.size() == boards.size());
     for (std::size_t i = 0; i < boards.size(); ++i) {
@@ -264,7 +237,7 @@ std::string summary_capture() {
 
 TEST_CASE("vnish driver: detection, and polls agree with the simulator's true state") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.4.1", "s19jpro@vnish:1,s19pro@vnish:1,s21@vnish:1", 3);
+    auto sim = start_driver_sim(dir, "127.34.4.1", "s19jpro@vnish:1,s19pro@vnish:1,s21@vnish:1", 3);
     Harness h;
     for (int i = 1; i <= 3; ++i) {
         const std::string ip = "127.34.4." + std::to_string(i);
@@ -294,7 +267,7 @@ TEST_CASE("vnish driver: detection, and polls agree with the simulator's true st
 
 TEST_CASE("vnish driver: sleep, wake, power target by preset and reboot take effect") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.4.10", "s19jpro@vnish:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.4.10", "s19jpro@vnish:1", 1);
     const std::string ip = "127.34.4.10";
     const MinerEndpoint ep = endpoint(ip, sim);
     Harness h;
@@ -305,8 +278,7 @@ TEST_CASE("vnish driver: sleep, wake, power target by preset and reboot take eff
     CommandOutcome o = h.execute(ep, st, CommandType::sleep);
     CHECK(o.status == CommandStatus::succeeded);
     CHECK_FALSE(st.token.empty());
-    MinerSample s =
-        poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::sleeping; });
+    MinerSample s = poll_until_state(h, ep, st, MinerState::sleeping);
     CHECK(s.state == MinerState::sleeping);
     CHECK(s.up);
     REQUIRE(wait_until([&] { return truth_state(sim, ip) == "sleeping"; }, 10s));
@@ -351,12 +323,11 @@ TEST_CASE("vnish driver: sleep, wake, power target by preset and reboot take eff
     o = h.execute(ep, st, CommandType::reboot);
     CHECK(o.status == CommandStatus::succeeded);
     CHECK(st.token.empty());  // the miner forgets its tokens
-    s = poll_until(
-        h, ep, st, [](const MinerSample& x) { return x.state == MinerState::booting; }, 5s);
+    s = poll_until_state(h, ep, st, MinerState::booting, 5s);
     CHECK(s.state == MinerState::booting);
     CHECK(s.up);
     CHECK(truth_state(sim, ip) == "booting");
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    s = poll_until_state(h, ep, st, MinerState::mining);
     CHECK(s.state == MinerState::mining);
     REQUIRE(s.uptime_s.has_value());
     CHECK(*s.uptime_s < 120);
@@ -368,7 +339,7 @@ TEST_CASE("vnish driver: sleep, wake, power target by preset and reboot take eff
 
 TEST_CASE("vnish driver: unsupported commands are refused and change nothing") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.4.20", "s19jpro@vnish:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.4.20", "s19jpro@vnish:1", 1);
     const std::string ip = "127.34.4.20";
     const MinerEndpoint ep = endpoint(ip, sim);
     Harness h;
@@ -400,7 +371,7 @@ TEST_CASE("vnish driver: unsupported commands are refused and change nothing") {
 
 TEST_CASE("vnish driver: token expiry and a changed password") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.4.30", "s19jpro@vnish:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.4.30", "s19jpro@vnish:1", 1);
     const std::string ip = "127.34.4.30";
     const std::string faults = "/api/v1/miners/" + ip + "/faults";
     const MinerEndpoint ep = endpoint(ip, sim);
@@ -459,7 +430,7 @@ TEST_CASE("vnish driver: token expiry and a changed password") {
 
 TEST_CASE("vnish driver: faults map to the documented reasons") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.34.4.40", "s19jpro@vnish:1", 1);
+    auto sim = start_driver_sim(dir, "127.34.4.40", "s19jpro@vnish:1", 1);
     const std::string ip = "127.34.4.40";
     const std::string faults = "/api/v1/miners/" + ip + "/faults";
     const MinerEndpoint ep = endpoint(ip, sim);
@@ -470,33 +441,25 @@ TEST_CASE("vnish driver: faults map to the documented reasons") {
     const MinerSample good = h.poll(ep, st);
     REQUIRE(good.up);
 
-    auto expect = [&](std::string_view kind, PollError reason) {
-        CAPTURE(kind);
-        REQUIRE(sim.post(faults, "{\"kind\":\"" + std::string(kind) + "\"}") == 200);
-        const MinerSample s = h.poll(ep, st);
-        INFO("error_message: " << s.error_message.value_or("<none>"));
-        CHECK_FALSE(s.up);
-        CHECK(s.state == MinerState::offline);
-        CHECK(s.error == reason);
-        CHECK(s.error_message.has_value());
-        CHECK(s.miner_id == good.miner_id);  // the cached MAC keeps the id stable
-        CHECK(s.model == good.model);
-        CHECK_FALSE(s.hashrate_ths);
-        REQUIRE(sim.del(faults) == 200);
-        return s;
-    };
-    expect("offline", PollError::refused);
-    const MinerSample hung = expect("hung", PollError::timeout);
-    REQUIRE(hung.poll_duration_ms.has_value());
-    CHECK(*hung.poll_duration_ms < 2500);  // within the 1 s deadline
-    expect("garbage", PollError::parse);
     // The simulator's output faults on HTTP (sim/server.cpp) are not HTTP-shaped: `truncated`
     // sends half of a 40-byte header block and closes without reading the request, which the
     // kernel turns into a TCP reset; `oversized` sends the RPC-style 4 MiB blob with no status
     // line. The driver reports what arrives: reset, and a malformed HTTP response (parse).
-    expect("truncated", PollError::reset);
-    expect("oversized", PollError::parse);
-    expect("reset", PollError::reset);
+    const std::vector<PollFault> http_faults{
+        {"offline", PollError::refused}, {"hung", PollError::timeout},
+        {"garbage", PollError::parse},   {"truncated", PollError::reset},
+        {"oversized", PollError::parse}, {"reset", PollError::reset},
+    };
+    const FaultedPolls faulted = expect_poll_faults(h, sim, ip, ep, st, good, http_faults);
+    for (const auto& entry : faulted) {
+        const std::string& kind = entry.first;
+        const MinerSample& s = entry.second;
+        CAPTURE(kind);
+        CHECK_FALSE(s.hashrate_ths);
+    }
+    const MinerSample& hung = faulted.at("hung");
+    REQUIRE(hung.poll_duration_ms.has_value());
+    CHECK(*hung.poll_duration_ms < 2500);  // within the 1 s deadline
     CHECK(h.poll(ep, st).up);
     // A real reply over the size bound is too_large (the bound is 1 MiB by default; the summary
     // is ~3.9 KB).
@@ -531,7 +494,7 @@ TEST_CASE("vnish driver: faults map to the documented reasons") {
     CHECK(s.fans_rpm[1] > 0);
     REQUIRE(sim.del(faults) == 200);
     REQUIRE(sim.post(faults, R"({"kind":"overheating"})") == 200);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::error; });
+    s = poll_until_state(h, ep, st, MinerState::error);
     CHECK(s.state == MinerState::error);  // miner_state "failure": the protection stop
     CHECK(truth_state(sim, ip) == "protecting");
     REQUIRE(sim.del(faults) == 200);

@@ -4,8 +4,12 @@
 // Addresses: 127.32.0.x upward (replay 127.32.9.x).
 #include "agent/drivers/drivers.hpp"
 #include "tests/support/driver_harness.hpp"
+#include "tests/support/driver_sim.hpp"
+#include "tests/support/poll_faults.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/replay.hpp"
 #include "tests/support/sim_process.hpp"
+#include "tests/support/sim_truth.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -50,25 +54,6 @@ MinerEndpoint endpoint(const std::string& ip, std::uint16_t port = 4028) {
     return ep;
 }
 
-json::object truth(const SimProcess& sim, const std::string& ip) {
-    return json::parse(sim.get("/api/v1/miners/" + ip)).as_object();
-}
-
-double num(const json::value& v) { return v.to_number<double>(); }
-
-bool near(double a, double b, double rel) {
-    return std::fabs(a - b) <= rel * std::max(std::fabs(b), 1.0);
-}
-
-SimProcess start_sim(const TempDir& dir, const std::string& base_ip, const std::string& mix,
-                     int miners) {
-    return SimProcess(
-        HASHWATT_BINARY,
-        {"--miners", std::to_string(miners), "--mix", mix, "--base-ip", base_ip, "--http-port", "0",
-         "--wake-ramp", "2s", "--sleep-ramp", "1s", "--boot-time", "3s"},
-        dir.path() + "/sim");
-}
-
 std::string read_file(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     REQUIRE_MESSAGE(in.good(), "cannot open " << p.string());
@@ -82,10 +67,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(s.driver == "whatsminer");
     CHECK(s.make == "MicroBT");
     CHECK(s.firmware == "stock");
-    CHECK(s.model == std::string(t.at("model").as_string()));
-    CHECK(s.mac == normalize_mac(t.at("mac").as_string()));
-    CHECK(s.miner_id == *s.mac);
-    CHECK(s.firmware_version == std::string(t.at("firmware_version").as_string()));
+    check_identity_matches_truth(s, t);
     CHECK(s.serial == std::string(t.at("serial").as_string()));
     CHECK(s.site == "lab");
     REQUIRE(s.hashrate_ths.has_value());
@@ -96,11 +78,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
     CHECK(s.power_limit_w == num(t.at("control").as_object().at("whatsminer_power_limit_w")));
     REQUIRE(s.uptime_s.has_value());
     CHECK(std::abs(*s.uptime_s - t.at("elapsed_s").as_int64()) <= 3);
-    const auto& fans = t.at("fans_rpm").as_array();
-    REQUIRE(s.fans_rpm.size() == fans.size());
-    for (std::size_t i = 0; i < fans.size(); ++i) {
-        CHECK(near(static_cast<double>(s.fans_rpm[i]), num(fans[i]), 0.05));
-    }
+    check_fans_match_truth(s, t);
     const auto& boards = t.at("boards").as_array();
     REQUIRE(s.boards.size() == boards.size());
     for (std::size_t i = 0; i < boards.size(); ++i) {
@@ -127,7 +105,7 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
 
 TEST_CASE("whatsminer driver: polls agree with the simulator's true state") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.32.0.1", "m30s++:1,m50:1,m60:1", 3);
+    auto sim = start_driver_sim(dir, "127.32.0.1", "m30s++:1,m50:1,m60:1", 3);
     Harness h;
     for (int i = 1; i <= 3; ++i) {
         const std::string ip = "127.32.0." + std::to_string(i);
@@ -154,7 +132,7 @@ TEST_CASE("whatsminer driver: polls agree with the simulator's true state") {
 
 TEST_CASE("whatsminer driver: sleep, wake, power target and reboot take effect") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.32.1.1", "m30s++:1", 1);
+    auto sim = start_driver_sim(dir, "127.32.1.1", "m30s++:1", 1);
     const std::string ip = "127.32.1.1";
     const MinerEndpoint ep = endpoint(ip);
     Harness h;
@@ -167,8 +145,7 @@ TEST_CASE("whatsminer driver: sleep, wake, power target and reboot take effect")
     CHECK(o.message.find("power_off") != std::string::npos);
     CHECK_FALSE(st.token.empty());
     const TimePoint token_at = st.token_at;
-    MinerSample s =
-        poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::sleeping; });
+    MinerSample s = poll_until_state(h, ep, st, MinerState::sleeping);
     CHECK(s.state == MinerState::sleeping);
     CHECK(std::string(truth(sim, ip).at("state").as_string()) == "sleeping");
     CHECK(s.up);
@@ -213,10 +190,9 @@ TEST_CASE("whatsminer driver: sleep, wake, power target and reboot take effect")
     // reboot: booting, then mining again with btminer's uptime restarted
     o = h.execute(ep, st, CommandType::reboot);
     CHECK(o.status == CommandStatus::succeeded);
-    s = poll_until(
-        h, ep, st, [](const MinerSample& x) { return x.state == MinerState::booting; }, 5s);
+    s = poll_until_state(h, ep, st, MinerState::booting, 5s);
     CHECK(s.state == MinerState::booting);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::mining; });
+    s = poll_until_state(h, ep, st, MinerState::mining);
     CHECK(s.state == MinerState::mining);
     REQUIRE(s.uptime_s.has_value());
     CHECK(*s.uptime_s < 30);
@@ -224,7 +200,7 @@ TEST_CASE("whatsminer driver: sleep, wake, power target and reboot take effect")
 
 TEST_CASE("whatsminer driver: faults map to the documented reasons") {
     TempDir dir;
-    auto sim = start_sim(dir, "127.32.2.1", "m30s++:1,m50:1", 2);
+    auto sim = start_driver_sim(dir, "127.32.2.1", "m30s++:1,m50:1", 2);
     const std::string ip = "127.32.2.1";
     const std::string faults = "/api/v1/miners/" + ip + "/faults";
     const MinerEndpoint ep = endpoint(ip);
@@ -235,28 +211,12 @@ TEST_CASE("whatsminer driver: faults map to the documented reasons") {
     const MinerSample good = h.poll(ep, st);
     REQUIRE(good.up);
 
-    auto expect = [&](std::string_view kind, PollError reason) {
-        CAPTURE(kind);
-        REQUIRE(sim.post(faults, "{\"kind\":\"" + std::string(kind) + "\"}") == 200);
-        const MinerSample s = h.poll(ep, st);
-        CHECK_FALSE(s.up);
-        CHECK(s.state == MinerState::offline);
-        CHECK(s.error == reason);
-        CHECK(s.error_message.has_value());
-        CHECK(s.miner_id == good.miner_id);  // the cached MAC keeps the id stable
-        CHECK(s.model == good.model);
-        REQUIRE(sim.del(faults) == 200);
-        return s;
-    };
-    expect("offline", PollError::refused);
-    const MinerSample hung = expect("hung", PollError::timeout);
+    const FaultedPolls faulted = expect_poll_faults(h, sim, ip, ep, st, good, rpc_poll_faults());
+    const MinerSample& hung = faulted.at("hung");
     REQUIRE(hung.poll_duration_ms.has_value());
     CHECK(*hung.poll_duration_ms < 2500);  // within the 1 s deadline, requests in parallel
-    const MinerSample garbage = expect("garbage", PollError::parse);
+    const MinerSample& garbage = faulted.at("garbage");
     CHECK(garbage.error_message->find("summary+devs+pools") != std::string::npos);
-    expect("truncated", PollError::parse);
-    expect("oversized", PollError::too_large);
-    expect("reset", PollError::reset);
     CHECK(h.poll(ep, st).up);
 
     // Miner-reported problems come through as errors, not as poll failures.
@@ -279,7 +239,7 @@ TEST_CASE("whatsminer driver: faults map to the documented reasons") {
     CHECK(s.errors[0].code == "110");
     REQUIRE(sim.del(faults) == 200);
     REQUIRE(sim.post(faults, R"({"kind":"overheating"})") == 200);
-    s = poll_until(h, ep, st, [](const MinerSample& x) { return x.state == MinerState::error; });
+    s = poll_until_state(h, ep, st, MinerState::error);
     CHECK(s.state == MinerState::error);  // the firmware's protection stop: not asleep
     CHECK(std::string(truth(sim, ip).at("state").as_string()) == "protecting");
     REQUIRE(sim.del(faults) == 200);
@@ -367,9 +327,7 @@ TEST_CASE("whatsminer driver: real captures polled end to end through replay") {
     fs::create_directories(cap);
     fs::copy_file(kFixtures / "m30s_summary.json", cap + "/summary.json");
     fs::copy_file(kFixtures / "m30s_edevs.json", cap + "/devs.json");
-    SimProcess sim(HASHWATT_BINARY,
-                   {"--replay", cap, "--listen", "127.32.9.1:0", "--http-port", "0"},
-                   dir.path() + "/replay");
+    SimProcess sim = start_replay(dir, cap, "127.32.9.1");
     Harness h;
     DriverState st;
     const MinerEndpoint ep = endpoint("127.32.9.1", static_cast<std::uint16_t>(sim.rpc_port()));
@@ -405,9 +363,7 @@ TEST_CASE("whatsminer driver: real captures polled end to end through replay") {
     const std::string bad = dir.path() + "/code24";
     fs::create_directories(bad);
     fs::copy_file(kFixtures / "m30s_error_cmd_key_multicommand.json", bad + "/summary.json");
-    SimProcess sim2(HASHWATT_BINARY,
-                    {"--replay", bad, "--listen", "127.32.9.2:0", "--http-port", "0"},
-                    dir.path() + "/replay2");
+    SimProcess sim2 = start_replay(dir, bad, "127.32.9.2");
     DriverState st2;
     s = h.poll(endpoint("127.32.9.2", static_cast<std::uint16_t>(sim2.rpc_port())), st2);
     CHECK_FALSE(s.up);

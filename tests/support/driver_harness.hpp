@@ -63,4 +63,13 @@ MinerSample poll_until(DriverHarness& h, const agent::MinerEndpoint& ep, agent::
     return last;
 }
 
+// Polls until a sample is in `state` (the common wait after a command); returns the last one,
+// which the caller checks: a timeout is not an error here.
+inline MinerSample poll_until_state(DriverHarness& h, const agent::MinerEndpoint& ep,
+                                    agent::DriverState& st, MinerState state,
+                                    std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
+    return poll_until(
+        h, ep, st, [state](const MinerSample& x) { return x.state == state; }, deadline);
+}
+
 }  // namespace hashwatt::test
