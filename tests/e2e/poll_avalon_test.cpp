@@ -2,8 +2,7 @@
 // tests/fixtures/avalon is served by `hashwatt sim --replay`, polled by `hashwatt poll` in a child
 // process, and the printed sample is checked against the shared EXPECTED.md (hash rates to 3
 // decimals in TH/s, max chip and board temperatures, fans, power/limit, uptime, model/firmware,
-// state). The helpers are small twins of those in poll_cli_test.cpp, kept here so the two files
-// do not depend on each other.
+// state). The replay and sample readers are shared with the other e2e suites (tests/support).
 //
 // Addresses: 127.34.3.101 upward (the integration suite uses 127.34.3.1 .. 99).
 //
