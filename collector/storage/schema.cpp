@@ -1,0 +1,134 @@
+#include "collector/storage/schema.hpp"
+
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace hashwatt::collector {
+
+namespace {
+
+// Append only: an applied migration is never edited, a change is a new entry. Index i brings
+// the file from user_version i to i + 1. docs/storage.md describes the resulting schema.
+constexpr std::array<std::string_view, 1> kMigrations = {
+    R"sql(
+CREATE TABLE miners (
+    miner_id TEXT PRIMARY KEY NOT NULL,
+    site TEXT,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    make TEXT,
+    model TEXT,
+    firmware TEXT,
+    firmware_version TEXT,
+    driver TEXT,
+    serial TEXT,
+    mac TEXT,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    last_up_ms INTEGER,
+    labels_json TEXT NOT NULL DEFAULT '{}'
+) STRICT;
+
+CREATE TABLE samples (
+    sample_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    miner_id TEXT NOT NULL REFERENCES miners(miner_id),
+    observed_at_ms INTEGER NOT NULL,
+    up INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    hashrate_ths REAL,
+    hashrate_avg_ths REAL,
+    expected_hashrate_ths REAL,
+    power_w REAL,
+    power_source TEXT,
+    power_limit_w REAL,
+    chip_temp_max_c REAL,
+    board_temp_max_c REAL,
+    inlet_temp_c REAL,
+    fans_rpm_json TEXT NOT NULL,
+    hw_errors_total INTEGER,
+    uptime_s INTEGER,
+    boards_json TEXT NOT NULL,
+    sample_json TEXT NOT NULL
+) STRICT;
+-- One miner's range, and the latest per miner (the last entry of each miner's run).
+CREATE UNIQUE INDEX samples_miner_time ON samples(miner_id, observed_at_ms);
+-- Retention deletes by time across all miners.
+CREATE INDEX samples_time ON samples(observed_at_ms);
+
+CREATE TABLE ingest_batches (
+    agent_id TEXT NOT NULL,
+    batch_seq INTEGER NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, batch_seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX ingest_batches_received ON ingest_batches(received_at_ms);
+
+CREATE TABLE rollups_5m (
+    miner_id TEXT NOT NULL,
+    bucket_start_ms INTEGER NOT NULL,
+    sample_count INTEGER NOT NULL,
+    hashrate_avg_ths REAL, hashrate_min_ths REAL, hashrate_max_ths REAL,
+    power_avg_w REAL, power_min_w REAL, power_max_w REAL,
+    chip_temp_avg_c REAL, chip_temp_min_c REAL, chip_temp_max_c REAL,
+    up_fraction REAL NOT NULL,
+    PRIMARY KEY (miner_id, bucket_start_ms)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX rollups_5m_time ON rollups_5m(bucket_start_ms);
+
+CREATE TABLE rollups_1h (
+    miner_id TEXT NOT NULL,
+    bucket_start_ms INTEGER NOT NULL,
+    sample_count INTEGER NOT NULL,
+    hashrate_avg_ths REAL, hashrate_min_ths REAL, hashrate_max_ths REAL,
+    power_avg_w REAL, power_min_w REAL, power_max_w REAL,
+    chip_temp_avg_c REAL, chip_temp_min_c REAL, chip_temp_max_c REAL,
+    up_fraction REAL NOT NULL,
+    PRIMARY KEY (miner_id, bucket_start_ms)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX rollups_1h_time ON rollups_1h(bucket_start_ms);
+
+-- How far each rollup level has got: buckets before done_until_ms are rolled up, and samples
+-- with sample_id <= last_sample_id have been seen (a later, smaller observed_at_ms is a late
+-- sample whose bucket is recomputed).
+CREATE TABLE rollup_progress (
+    level TEXT PRIMARY KEY NOT NULL,
+    done_until_ms INTEGER NOT NULL,
+    last_sample_id INTEGER NOT NULL
+) STRICT;
+)sql",
+};
+
+}  // namespace
+
+int schema_version() noexcept { return static_cast<int>(kMigrations.size()); }
+
+void configure_connection(sqlite::Database& db) {
+    db.busy_timeout_ms(5000);
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec("PRAGMA synchronous=NORMAL");
+    db.exec("PRAGMA foreign_keys=ON");
+}
+
+int migrate(sqlite::Database& db) {
+    int version = static_cast<int>(db.query_int("PRAGMA user_version"));
+    if (version > schema_version()) {
+        throw sqlite::Error(0,
+                            "database schema version " + std::to_string(version) +
+                                " is newer than this hashwatt knows (" +
+                                std::to_string(schema_version()) + ")",
+                            "PRAGMA user_version");
+    }
+    while (version < schema_version()) {
+        sqlite::Transaction tx(db);
+        db.exec(kMigrations[static_cast<std::size_t>(version)]);
+        ++version;
+        db.exec("PRAGMA user_version=" + std::to_string(version));
+        tx.commit();
+    }
+    return version;
+}
+
+}  // namespace hashwatt::collector

@@ -1,0 +1,488 @@
+#include "collector/storage/store.hpp"
+
+#include "collector/storage/schema.hpp"
+#include "collector/storage/sqlite.hpp"
+#include "common/json_codec.hpp"
+#include "common/json_writer.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <string_view>
+
+#include <boost/json.hpp>
+
+namespace hashwatt::collector {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::int64_t kFiveMinutesMs = 5 * 60 * 1000;
+constexpr std::int64_t kOneHourMs = 60 * 60 * 1000;
+
+std::int64_t to_ms(TimePoint t) { return t.time_since_epoch().count(); }
+TimePoint from_ms(std::int64_t ms) { return TimePoint{milliseconds{ms}}; }
+
+std::optional<double> max_over_boards(const MinerSample& s,
+                                      std::optional<double> BoardSample::*field) {
+    std::optional<double> out;
+    for (const auto& b : s.boards) {
+        const auto& v = b.*field;
+        if (v && (!out || *v > *out)) out = *v;
+    }
+    return out;
+}
+
+std::string fans_json(const MinerSample& s) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_array();
+    for (auto rpm : s.fans_rpm) w.value(rpm);
+    w.end_array();
+    return out;
+}
+
+std::string boards_json(const MinerSample& s) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_array();
+    for (const auto& b : s.boards) {
+        w.begin_object();
+        w.field("index", b.index);
+        w.field("hashrate_ths", b.hashrate_ths);
+        w.field("expected_hashrate_ths", b.expected_hashrate_ths);
+        w.field("chip_temp_max_c", b.chip_temp_max_c);
+        w.field("board_temp_max_c", b.board_temp_max_c);
+        w.field("chips", b.chips);
+        w.field("expected_chips", b.expected_chips);
+        w.field("hw_errors", b.hw_errors);
+        w.field("ok", b.ok);
+        w.end_object();
+    }
+    w.end_array();
+    return out;
+}
+
+std::map<std::string, std::string> parse_labels(const std::string& text) {
+    std::map<std::string, std::string> out;
+    const auto v = boost::json::parse(text);
+    for (const auto& [k, val] : v.as_object()) {
+        if (val.is_string()) out.emplace(std::string(k), std::string(val.as_string()));
+    }
+    return out;
+}
+
+std::string labels_json(const std::map<std::string, std::string>& labels) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object();
+    for (const auto& [k, v] : labels) w.field(k, v);
+    w.end_object();
+    return out;
+}
+
+constexpr std::string_view kMinerColumns =
+    "miner_id, site, host, port, make, model, firmware, firmware_version, driver, serial, mac, "
+    "first_seen_ms, last_seen_ms, last_up_ms, labels_json";
+
+MinerRecord read_miner(const sqlite::Statement& s) {
+    MinerRecord m;
+    m.miner_id = s.column_text(0);
+    m.site = s.column_opt_text(1);
+    m.host = s.column_text(2);
+    m.port = static_cast<std::uint16_t>(s.column_int(3));
+    m.make = s.column_opt_text(4);
+    m.model = s.column_opt_text(5);
+    m.firmware = s.column_opt_text(6);
+    m.firmware_version = s.column_opt_text(7);
+    m.driver = s.column_opt_text(8);
+    m.serial = s.column_opt_text(9);
+    m.mac = s.column_opt_text(10);
+    m.first_seen = from_ms(s.column_int(11));
+    m.last_seen = from_ms(s.column_int(12));
+    if (auto up = s.column_opt_int(13)) m.last_up = from_ms(*up);
+    m.labels = parse_labels(s.column_text(14));
+    return m;
+}
+
+// Identity columns follow the newest sample; a sample that does not report a field (a failed
+// poll knows no model) keeps what was known, and an older sample (a spooled batch arriving
+// late) only fills gaps.
+std::string miner_upsert_sql() {
+    std::string sql =
+        "INSERT INTO miners (miner_id, site, host, port, make, model, firmware, "
+        "firmware_version, driver, serial, mac, first_seen_ms, last_seen_ms, last_up_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13) "
+        "ON CONFLICT (miner_id) DO UPDATE SET ";
+    const std::string newer = "excluded.last_seen_ms >= miners.last_seen_ms";
+    for (std::string_view col :
+         {"site", "make", "model", "firmware", "firmware_version", "driver", "serial", "mac"}) {
+        const std::string c(col);
+        sql += c + " = CASE WHEN " + newer + " THEN coalesce(excluded." + c + ", miners." + c +
+               ") ELSE coalesce(miners." + c + ", excluded." + c + ") END, ";
+    }
+    for (std::string_view col : {"host", "port"}) {
+        const std::string c(col);
+        sql += c + " = CASE WHEN " + newer + " THEN excluded." + c + " ELSE miners." + c + " END, ";
+    }
+    sql +=
+        "first_seen_ms = min(miners.first_seen_ms, excluded.first_seen_ms), "
+        "last_seen_ms = max(miners.last_seen_ms, excluded.last_seen_ms), "
+        "last_up_ms = max(coalesce(miners.last_up_ms, excluded.last_up_ms), "
+        "coalesce(excluded.last_up_ms, miners.last_up_ms))";
+    return sql;
+}
+
+constexpr std::string_view kSampleInsertSql =
+    "INSERT INTO samples (miner_id, observed_at_ms, up, state, error, hashrate_ths, "
+    "hashrate_avg_ths, expected_hashrate_ths, power_w, power_source, power_limit_w, "
+    "chip_temp_max_c, board_temp_max_c, inlet_temp_c, fans_rpm_json, hw_errors_total, uptime_s, "
+    "boards_json, sample_json) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
+    "ON CONFLICT (miner_id, observed_at_ms) DO NOTHING";
+
+void validate(const IngestBatch& batch) {
+    if (batch.agent_id.empty()) throw InvalidBatch(std::nullopt, "agent_id", "empty");
+    for (std::size_t i = 0; i < batch.samples.size(); ++i) {
+        const auto& s = batch.samples[i];
+        if (s.miner_id.empty()) throw InvalidBatch(i, "miner_id", "empty");
+        if (to_ms(s.observed_at) <= 0)
+            throw InvalidBatch(i, "observed_at", "missing or before 1970");
+        if (s.host.empty()) throw InvalidBatch(i, "host", "empty");
+    }
+}
+
+struct Level {
+    std::string_view name;   // rollup_progress.level
+    std::string_view table;  // rollups_5m, rollups_1h
+    std::int64_t step_ms;
+};
+
+constexpr Level kLevels[] = {{"5m", "rollups_5m", kFiveMinutesMs},
+                             {"1h", "rollups_1h", kOneHourMs}};
+
+std::string_view table_for(Resolution r) {
+    return r == Resolution::five_minutes ? "rollups_5m" : "rollups_1h";
+}
+
+}  // namespace
+
+InvalidBatch::InvalidBatch(std::optional<std::size_t> sample_index, std::string field,
+                           const std::string& why)
+    : std::runtime_error((sample_index ? "samples[" + std::to_string(*sample_index) + "]." : "") +
+                         field + ": " + why)
+    , sample_index_(sample_index)
+    , field_(std::move(field)) {}
+
+struct Store::Impl {
+    explicit Impl(const std::string& path) : write_db(path), read_db(migrated(write_db, path)) {
+        configure_connection(read_db);
+    }
+
+    // Migrates through the write connection before the read connection opens, so that the
+    // reader never sees a half-built schema.
+    static const std::string& migrated(sqlite::Database& db, const std::string& path) {
+        configure_connection(db);
+        migrate(db);
+        return path;
+    }
+
+    std::mutex write_mutex;
+    sqlite::Database write_db;
+    mutable std::mutex read_mutex;
+    mutable sqlite::Database read_db;
+};
+
+Store::Store(const std::string& path) : impl_(std::make_unique<Impl>(path)) {}
+
+Store::~Store() = default;
+
+IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
+    validate(batch);
+    if (received_at == TimePoint{}) {
+        received_at = std::chrono::time_point_cast<milliseconds>(Clock::now());
+    }
+    std::lock_guard lock(impl_->write_mutex);
+    auto& db = impl_->write_db;
+    sqlite::Transaction tx(db);
+
+    auto mark = db.prepare(
+        "INSERT INTO ingest_batches (agent_id, batch_seq, received_at_ms, samples) "
+        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING");
+    mark.bind(1, batch.agent_id)
+        .bind(2, batch.batch_seq)
+        .bind(3, to_ms(received_at))
+        .bind(4, static_cast<std::int64_t>(batch.samples.size()));
+    mark.run();
+    if (db.changes() == 0) return IngestResult{0, true};  // the transaction rolls back: no-op
+
+    auto upsert = db.prepare(miner_upsert_sql());
+    auto insert = db.prepare(kSampleInsertSql);
+    IngestResult result;
+    for (const auto& original : batch.samples) {
+        const MinerSample* s = &original;
+        MinerSample with_site;
+        if (!original.site && batch.site) {
+            with_site = original;
+            with_site.site = batch.site;
+            s = &with_site;
+        }
+        const std::int64_t at = to_ms(s->observed_at);
+
+        upsert.reset();
+        upsert.bind(1, s->miner_id)
+            .bind(2, s->site)
+            .bind(3, s->host)
+            .bind(4, static_cast<std::int64_t>(s->port))
+            .bind(5, s->make)
+            .bind(6, s->model)
+            .bind(7, s->firmware)
+            .bind(8, s->firmware_version)
+            .bind(9, s->driver)
+            .bind(10, s->serial)
+            .bind(11, s->mac)
+            .bind(12, at);
+        if (s->up) {
+            upsert.bind(13, at);
+        } else {
+            upsert.bind_null(13);
+        }
+        upsert.run();
+
+        insert.reset();
+        insert.bind(1, s->miner_id)
+            .bind(2, at)
+            .bind(3, s->up)
+            .bind(4, to_string(s->state))
+            .bind(5,
+                  s->error ? std::optional<std::string_view>(to_string(*s->error)) : std::nullopt)
+            .bind(6, s->hashrate_ths)
+            .bind(7, s->hashrate_avg_ths)
+            .bind(8, s->expected_hashrate_ths)
+            .bind(9, s->power_w)
+            .bind(10, s->power_source ? std::optional<std::string_view>(to_string(*s->power_source))
+                                      : std::nullopt)
+            .bind(11, s->power_limit_w)
+            .bind(12, max_over_boards(*s, &BoardSample::chip_temp_max_c))
+            .bind(13, max_over_boards(*s, &BoardSample::board_temp_max_c))
+            .bind(14, s->inlet_temp_c)
+            .bind(15, fans_json(*s))
+            .bind(16, s->hw_errors_total)
+            .bind(17, s->uptime_s)
+            .bind(18, boards_json(*s))
+            .bind(19, encode_sample(*s));
+        insert.run();
+        result.stored += static_cast<std::size_t>(db.changes());
+    }
+    tx.commit();
+    return result;
+}
+
+std::vector<MinerRecord> Store::miners() const {
+    std::lock_guard lock(impl_->read_mutex);
+    auto s = impl_->read_db.prepare("SELECT " + std::string(kMinerColumns) +
+                                    " FROM miners ORDER BY miner_id");
+    std::vector<MinerRecord> out;
+    while (s.step()) out.push_back(read_miner(s));
+    return out;
+}
+
+std::optional<MinerRecord> Store::miner(const std::string& miner_id) const {
+    std::lock_guard lock(impl_->read_mutex);
+    auto s = impl_->read_db.prepare("SELECT " + std::string(kMinerColumns) +
+                                    " FROM miners WHERE miner_id = ?1");
+    s.bind(1, miner_id);
+    if (!s.step()) return std::nullopt;
+    return read_miner(s);
+}
+
+void Store::set_labels(const std::string& miner_id,
+                       const std::map<std::string, std::string>& labels) {
+    std::lock_guard lock(impl_->write_mutex);
+    auto s = impl_->write_db.prepare("UPDATE miners SET labels_json = ?2 WHERE miner_id = ?1");
+    s.bind(1, miner_id).bind(2, labels_json(labels));
+    s.run();
+    if (impl_->write_db.changes() == 0) {
+        throw std::out_of_range("no miner with id '" + miner_id + "'");
+    }
+}
+
+std::vector<MinerSample> Store::samples(const std::string& miner_id, TimePoint from,
+                                        TimePoint to) const {
+    std::lock_guard lock(impl_->read_mutex);
+    auto s = impl_->read_db.prepare(
+        "SELECT sample_json FROM samples WHERE miner_id = ?1 AND observed_at_ms >= ?2 "
+        "AND observed_at_ms < ?3 ORDER BY observed_at_ms");
+    s.bind(1, miner_id).bind(2, to_ms(from)).bind(3, to_ms(to));
+    std::vector<MinerSample> out;
+    while (s.step()) out.push_back(decode_sample(s.column_text(0)));
+    return out;
+}
+
+std::vector<MinerSample> Store::latest_samples() const {
+    std::lock_guard lock(impl_->read_mutex);
+    // The miners table knows each miner's newest time, so this is one index probe per miner.
+    auto s = impl_->read_db.prepare(
+        "SELECT s.sample_json FROM miners m JOIN samples s "
+        "ON s.miner_id = m.miner_id AND s.observed_at_ms = m.last_seen_ms ORDER BY m.miner_id");
+    std::vector<MinerSample> out;
+    while (s.step()) out.push_back(decode_sample(s.column_text(0)));
+    return out;
+}
+
+Resolution Store::resolution_for(std::chrono::milliseconds range) noexcept {
+    if (range <= std::chrono::hours{6}) return Resolution::raw;
+    if (range <= std::chrono::days{7}) return Resolution::five_minutes;
+    return Resolution::one_hour;
+}
+
+RollupSeries Store::rollup(const std::string& miner_id, TimePoint from, TimePoint to,
+                           std::optional<Resolution> resolution) const {
+    RollupSeries series;
+    series.resolution = resolution ? *resolution : resolution_for(to - from);
+    std::string sql;
+    std::int64_t start_ms = to_ms(from);
+    if (series.resolution == Resolution::raw) {
+        sql =
+            "SELECT observed_at_ms, 1, hashrate_ths, hashrate_ths, hashrate_ths, power_w, "
+            "power_w, power_w, chip_temp_max_c, chip_temp_max_c, chip_temp_max_c, up "
+            "FROM samples WHERE miner_id = ?1 AND observed_at_ms >= ?2 AND observed_at_ms < ?3 "
+            "ORDER BY observed_at_ms";
+    } else {
+        // A bucket that starts before `from` but overlaps it is included.
+        const std::int64_t step =
+            series.resolution == Resolution::five_minutes ? kFiveMinutesMs : kOneHourMs;
+        start_ms -= ((start_ms % step) + step) % step;
+        sql =
+            "SELECT bucket_start_ms, sample_count, hashrate_avg_ths, hashrate_min_ths, "
+            "hashrate_max_ths, power_avg_w, power_min_w, power_max_w, chip_temp_avg_c, "
+            "chip_temp_min_c, chip_temp_max_c, up_fraction FROM " +
+            std::string(table_for(series.resolution)) +
+            " WHERE miner_id = ?1 AND bucket_start_ms >= ?2 AND bucket_start_ms < ?3 "
+            "ORDER BY bucket_start_ms";
+    }
+    std::lock_guard lock(impl_->read_mutex);
+    auto s = impl_->read_db.prepare(sql);
+    s.bind(1, miner_id).bind(2, start_ms).bind(3, to_ms(to));
+    while (s.step()) {
+        RollupPoint p;
+        p.bucket_start = from_ms(s.column_int(0));
+        p.sample_count = s.column_int(1);
+        p.hashrate_avg_ths = s.column_opt_double(2);
+        p.hashrate_min_ths = s.column_opt_double(3);
+        p.hashrate_max_ths = s.column_opt_double(4);
+        p.power_avg_w = s.column_opt_double(5);
+        p.power_min_w = s.column_opt_double(6);
+        p.power_max_w = s.column_opt_double(7);
+        p.chip_temp_avg_c = s.column_opt_double(8);
+        p.chip_temp_min_c = s.column_opt_double(9);
+        p.chip_temp_max_c = s.column_opt_double(10);
+        p.up_fraction = s.column_double(11);
+        series.points.push_back(p);
+    }
+    return series;
+}
+
+RollupResult Store::run_rollups(TimePoint now) {
+    std::lock_guard lock(impl_->write_mutex);
+    auto& db = impl_->write_db;
+    sqlite::Transaction tx(db);
+    const std::int64_t max_id = db.query_int("SELECT coalesce(max(sample_id), 0) FROM samples");
+    RollupResult result;
+    for (const auto& level : kLevels) {
+        std::int64_t done_until = 0;
+        std::int64_t last_id = 0;
+        {
+            auto p = db.prepare(
+                "SELECT done_until_ms, last_sample_id FROM rollup_progress WHERE level = ?1");
+            p.bind(1, level.name);
+            if (p.step()) {
+                done_until = p.column_int(0);
+                last_id = p.column_int(1);
+            }
+        }
+        const std::int64_t complete_end = to_ms(now) / level.step_ms * level.step_ms;
+        if (complete_end <= done_until && max_id <= last_id) continue;
+
+        // Dirty buckets: those completed since the last run, and older ones that received a
+        // late sample (sample_id beyond what the last run saw). Each is recomputed whole.
+        auto roll = db.prepare(
+            "WITH dirty AS (SELECT DISTINCT miner_id, (observed_at_ms / ?1) * ?1 AS b "
+            "FROM samples WHERE (observed_at_ms >= ?2 AND observed_at_ms < ?3) "
+            "OR (sample_id > ?4 AND sample_id <= ?5 AND observed_at_ms < ?2)) "
+            "INSERT OR REPLACE INTO " +
+            std::string(level.table) +
+            " (miner_id, bucket_start_ms, sample_count, hashrate_avg_ths, hashrate_min_ths, "
+            "hashrate_max_ths, power_avg_w, power_min_w, power_max_w, chip_temp_avg_c, "
+            "chip_temp_min_c, chip_temp_max_c, up_fraction) "
+            "SELECT s.miner_id, d.b, count(*), avg(s.hashrate_ths), min(s.hashrate_ths), "
+            "max(s.hashrate_ths), avg(s.power_w), min(s.power_w), max(s.power_w), "
+            "avg(s.chip_temp_max_c), min(s.chip_temp_max_c), max(s.chip_temp_max_c), avg(s.up) "
+            "FROM dirty d JOIN samples s ON s.miner_id = d.miner_id "
+            "AND s.observed_at_ms >= d.b AND s.observed_at_ms < d.b + ?1 "
+            "GROUP BY s.miner_id, d.b");
+        roll.bind(1, level.step_ms)
+            .bind(2, done_until)
+            .bind(3, std::max(complete_end, done_until))
+            .bind(4, last_id)
+            .bind(5, max_id);
+        roll.run();
+        const std::int64_t written = db.changes();
+        (level.step_ms == kFiveMinutesMs ? result.buckets_5m : result.buckets_1h) = written;
+
+        auto save = db.prepare(
+            "INSERT INTO rollup_progress (level, done_until_ms, last_sample_id) "
+            "VALUES (?1, ?2, ?3) ON CONFLICT (level) DO UPDATE SET "
+            "done_until_ms = excluded.done_until_ms, last_sample_id = excluded.last_sample_id");
+        save.bind(1, level.name).bind(2, std::max(complete_end, done_until)).bind(3, max_id);
+        save.run();
+    }
+    tx.commit();
+    return result;
+}
+
+RetentionResult Store::apply_retention(TimePoint now, const RetentionHorizons& horizons) {
+    std::lock_guard lock(impl_->write_mutex);
+    auto& db = impl_->write_db;
+    sqlite::Transaction tx(db);
+    RetentionResult result;
+    const auto delete_before = [&](std::string_view sql, std::int64_t cutoff_ms) {
+        auto s = db.prepare(sql);
+        s.bind(1, cutoff_ms);
+        s.run();
+        return db.changes();
+    };
+    if (horizons.raw) {
+        const std::int64_t cutoff = to_ms(now) - horizons.raw->count();
+        result.samples_deleted =
+            delete_before("DELETE FROM samples WHERE observed_at_ms < ?1", cutoff);
+        result.batches_deleted =
+            delete_before("DELETE FROM ingest_batches WHERE received_at_ms < ?1", cutoff);
+    }
+    // A bucket goes once all of it is past the horizon.
+    if (horizons.rollup_5m) {
+        const std::int64_t cutoff = to_ms(now) - horizons.rollup_5m->count() - kFiveMinutesMs;
+        result.rollups_5m_deleted =
+            delete_before("DELETE FROM rollups_5m WHERE bucket_start_ms < ?1", cutoff + 1);
+    }
+    if (horizons.rollup_1h) {
+        const std::int64_t cutoff = to_ms(now) - horizons.rollup_1h->count() - kOneHourMs;
+        result.rollups_1h_deleted =
+            delete_before("DELETE FROM rollups_1h WHERE bucket_start_ms < ?1", cutoff + 1);
+    }
+    tx.commit();
+    return result;
+}
+
+std::string Store::integrity_check() const {
+    std::lock_guard lock(impl_->read_mutex);
+    auto s = impl_->read_db.prepare("PRAGMA integrity_check");
+    return s.step() ? s.column_text(0) : std::string("no result");
+}
+
+int Store::schema_version() const {
+    std::lock_guard lock(impl_->read_mutex);
+    return static_cast<int>(impl_->read_db.query_int("PRAGMA user_version"));
+}
+
+}  // namespace hashwatt::collector

@@ -1,0 +1,155 @@
+// The collector's storage: ingest of agent batches, the miners table, raw samples, rollups and
+// retention, on one SQLite file (schema in docs/storage.md). Writes go through one connection
+// and reads through another, so a long read never waits on a commit (WAL). Each public call is
+// safe from any thread; the write side is meant to be driven by one StoreWriter thread.
+#pragma once
+
+#include "common/miner_sample.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hashwatt::collector {
+
+// What POST /api/v1/ingest carries.
+struct IngestBatch {
+    std::string agent_id;
+    std::optional<std::string> site;  // fills in samples that carry no site of their own
+    std::int64_t batch_seq = 0;
+    std::vector<MinerSample> samples;
+};
+
+struct IngestResult {
+    std::size_t stored = 0;  // samples written (a repeat of a stored (miner_id, time) is skipped)
+    bool duplicate = false;  // (agent_id, batch_seq) was seen before; nothing was written
+};
+
+// A batch refused as a whole before anything was written. sample_index is nullopt when the
+// batch itself is wrong (empty agent_id); field names what ("miner_id").
+class InvalidBatch : public std::runtime_error {
+  public:
+    InvalidBatch(std::optional<std::size_t> sample_index, std::string field,
+                 const std::string& why);
+    const std::optional<std::size_t>& sample_index() const noexcept { return sample_index_; }
+    const std::string& field() const noexcept { return field_; }
+
+  private:
+    std::optional<std::size_t> sample_index_;
+    std::string field_;
+};
+
+// One row of the miners table: identity as last reported, and when it was seen.
+struct MinerRecord {
+    std::string miner_id;
+    std::optional<std::string> site;
+    std::string host;
+    std::uint16_t port = 0;
+    std::optional<std::string> make;
+    std::optional<std::string> model;
+    std::optional<std::string> firmware;
+    std::optional<std::string> firmware_version;
+    std::optional<std::string> driver;
+    std::optional<std::string> serial;
+    std::optional<std::string> mac;
+    TimePoint first_seen{};
+    TimePoint last_seen{};
+    std::optional<TimePoint> last_up;  // last sample with up == true
+    std::map<std::string, std::string> labels;
+
+    bool operator==(const MinerRecord&) const = default;
+};
+
+enum class Resolution { raw, five_minutes, one_hour };
+
+// One bucket of a series. For raw resolution each sample is one point with sample_count 1.
+// Averages, minima and maxima are over the samples that reported the value (nullopt if none).
+struct RollupPoint {
+    TimePoint bucket_start{};
+    std::int64_t sample_count = 0;
+    std::optional<double> hashrate_avg_ths, hashrate_min_ths, hashrate_max_ths;
+    std::optional<double> power_avg_w, power_min_w, power_max_w;
+    std::optional<double> chip_temp_avg_c, chip_temp_min_c, chip_temp_max_c;
+    double up_fraction = 0;
+
+    bool operator==(const RollupPoint&) const = default;
+};
+
+struct RollupSeries {
+    Resolution resolution = Resolution::raw;
+    std::vector<RollupPoint> points;
+};
+
+// How long each level is kept; nullopt keeps it forever. Ingest batch records (for idempotence)
+// follow the raw horizon.
+struct RetentionHorizons {
+    std::optional<std::chrono::milliseconds> raw = std::chrono::days{14};
+    std::optional<std::chrono::milliseconds> rollup_5m = std::chrono::days{365};
+    std::optional<std::chrono::milliseconds> rollup_1h = std::nullopt;
+};
+
+struct RetentionResult {
+    std::int64_t samples_deleted = 0;
+    std::int64_t batches_deleted = 0;
+    std::int64_t rollups_5m_deleted = 0;
+    std::int64_t rollups_1h_deleted = 0;
+};
+
+struct RollupResult {
+    std::int64_t buckets_5m = 0;  // buckets written (new or recomputed for late samples)
+    std::int64_t buckets_1h = 0;
+};
+
+class Store {
+  public:
+    // Opens or creates the file, migrating it to the current schema.
+    explicit Store(const std::string& path);
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    // One transaction per batch: all of it or nothing. Throws InvalidBatch (nothing written)
+    // for a batch that fails validation; sqlite::Error on storage failure (rolled back).
+    // `received_at` (ingest_batches.received_at_ms, which retention goes by) defaults to now.
+    IngestResult ingest(const IngestBatch& batch, TimePoint received_at = TimePoint{});
+
+    std::vector<MinerRecord> miners() const;
+    std::optional<MinerRecord> miner(const std::string& miner_id) const;
+    // Replaces a known miner's labels (operator metadata: rack, row, ...); ingest never
+    // touches them. Throws std::out_of_range for an unknown miner.
+    void set_labels(const std::string& miner_id, const std::map<std::string, std::string>& labels);
+    // Samples with from <= observed_at < to, oldest first, exactly as ingested.
+    std::vector<MinerSample> samples(const std::string& miner_id, TimePoint from,
+                                     TimePoint to) const;
+    // The newest sample of every miner, ordered by miner_id.
+    std::vector<MinerSample> latest_samples() const;
+    // A series for [from, to): the resolution is `resolution` if given, else chosen by the
+    // range: raw up to 6 h, 5 min up to 7 days, 1 h beyond.
+    RollupSeries rollup(const std::string& miner_id, TimePoint from, TimePoint to,
+                        std::optional<Resolution> resolution = std::nullopt) const;
+    static Resolution resolution_for(std::chrono::milliseconds range) noexcept;
+
+    // Rolls up every bucket that is complete at `now` and not yet rolled up, plus buckets that
+    // received late samples since the last run. Idempotent: a second run at the same `now`
+    // writes nothing.
+    RollupResult run_rollups(TimePoint now);
+    // Deletes what is older than each horizon at `now`. Idempotent.
+    RetentionResult apply_retention(TimePoint now, const RetentionHorizons& horizons = {});
+
+    // PRAGMA integrity_check's first line ("ok" when healthy).
+    std::string integrity_check() const;
+    // PRAGMA user_version of the file.
+    int schema_version() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hashwatt::collector

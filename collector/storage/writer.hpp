@@ -1,0 +1,81 @@
+// The single writer: one thread owns the Store's write side and commits each batch in its own
+// transaction, in arrival order, so the HTTP layer never writes and can answer an agent only
+// after its batch is durable. Between batches it runs the periodic rollup and retention jobs.
+#pragma once
+
+#include "collector/storage/store.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace hashwatt::collector {
+
+struct StoreWriterOptions {
+    std::size_t queue_capacity = 256;  // batches waiting; beyond it try_submit refuses
+    // How often rollups and retention run on the writer thread; nullopt never (tests, tools).
+    std::optional<std::chrono::milliseconds> maintenance_interval = std::chrono::minutes{1};
+    RetentionHorizons horizons;
+};
+
+class StoreWriter {
+  public:
+    // `store` must outlive the writer.
+    StoreWriter(Store& store, StoreWriterOptions options = {});
+    // Drains the queue and stops (shutdown()).
+    ~StoreWriter();
+    StoreWriter(const StoreWriter&) = delete;
+    StoreWriter& operator=(const StoreWriter&) = delete;
+
+    // Queues a batch, waiting while the queue is full. The future holds the IngestResult once
+    // the batch is committed, or the exception ingest threw (InvalidBatch, sqlite::Error).
+    // Throws std::runtime_error after shutdown().
+    std::future<IngestResult> submit(IngestBatch batch);
+    // As submit, but returns nullopt at once when the queue is full (the caller answers 503 and
+    // the agent retries from its spool).
+    std::optional<std::future<IngestResult>> try_submit(IngestBatch batch);
+
+    // Called on the writer thread once the batch is committed (error == nullptr) or refused
+    // (result empty, error holds InvalidBatch or sqlite::Error). For an event loop that must
+    // not block on a future: post the answer back to its own executor. Should not throw (a
+    // std::exception thrown is logged and swallowed).
+    using Callback = std::function<void(const IngestResult& result, std::exception_ptr error)>;
+    // As try_submit with a callback: false (callback never called) when the queue is full.
+    bool try_submit(IngestBatch batch, Callback done);
+
+    // Stops accepting batches, commits every queued one, and joins the thread. Idempotent.
+    void shutdown();
+
+    std::size_t queued() const;
+
+  private:
+    struct Job {
+        IngestBatch batch;
+        std::promise<IngestResult> done;
+        Callback callback;  // when set, used instead of `done`
+    };
+
+    // Queues under the lock; false when full. Throws after shutdown().
+    bool enqueue(Job& job, bool wait);
+
+    void run();
+    void maintain(TimePoint now);
+
+    Store& store_;
+    StoreWriterOptions options_;
+    mutable std::mutex mutex_;
+    std::condition_variable not_empty_;
+    std::condition_variable not_full_;
+    std::deque<Job> queue_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace hashwatt::collector

@@ -1,0 +1,544 @@
+#include "collector/storage/store.hpp"
+
+#include "collector/storage/schema.hpp"
+#include "collector/storage/sqlite.hpp"
+#include "collector/storage/writer.hpp"
+#include "tests/support/process.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+using namespace hashwatt;
+using namespace hashwatt::collector;
+using namespace std::chrono;
+
+namespace {
+
+// 2026-11-25T09:00:00Z: on a whole hour, so bucket arithmetic in the tests is plain.
+constexpr std::int64_t kT0Ms = 1795597200000;
+static_assert(kT0Ms % 3600000 == 0);
+
+TimePoint at_ms(std::int64_t ms) { return TimePoint{milliseconds{ms}}; }
+TimePoint t0_plus(milliseconds d) { return at_ms(kT0Ms) + d; }
+
+MinerSample make_sample(const std::string& id, TimePoint at, std::optional<double> hashrate_ths,
+                        std::optional<double> power_w, std::optional<double> chip_temp_c,
+                        bool up = true) {
+    MinerSample s;
+    s.miner_id = id;
+    s.host = "10.0.0.7";
+    s.port = 4028;
+    s.make = "Bitmain";
+    s.model = "Antminer S19";
+    s.driver = "antminer";
+    s.observed_at = at;
+    s.up = up;
+    s.state = up ? MinerState::mining : MinerState::offline;
+    if (!up) s.error = PollError::timeout;
+    s.hashrate_ths = hashrate_ths;
+    s.power_w = power_w;
+    if (power_w) s.power_source = PowerSource::measured;
+    if (chip_temp_c) {
+        BoardSample cooler;
+        cooler.index = 0;
+        cooler.chip_temp_max_c = *chip_temp_c - 5;
+        BoardSample hotter;
+        hotter.index = 1;
+        hotter.chip_temp_max_c = *chip_temp_c;
+        s.boards = {cooler, hotter};
+    }
+    return s;
+}
+
+IngestBatch make_batch(const std::string& agent, std::int64_t seq, std::vector<MinerSample> v) {
+    return IngestBatch{agent, "north", seq, std::move(v)};
+}
+
+StoreWriterOptions writer_options(std::size_t capacity) {
+    StoreWriterOptions o;
+    o.queue_capacity = capacity;
+    o.maintenance_interval = std::nullopt;  // the tests drive rollups and retention themselves
+    return o;
+}
+
+std::int64_t count(const std::string& path, const std::string& sql) {
+    sqlite::Database db(path);
+    return db.query_int(sql);
+}
+
+}  // namespace
+
+TEST_CASE("a new file is migrated, and re-opening it keeps data and version") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/hashwatt.db";
+    {
+        Store store(path);
+        CHECK(store.schema_version() == collector::schema_version());
+        CHECK(store.schema_version() == 1);
+        store.ingest(make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100.5, 3250, 70)}));
+    }
+    sqlite::Database raw(path);
+    CHECK(raw.query_int("PRAGMA user_version") == 1);
+    auto mode = raw.prepare("PRAGMA journal_mode");
+    REQUIRE(mode.step());
+    CHECK(mode.column_text(0) == "wal");
+    // Migrating an up-to-date file is a no-op.
+    CHECK(migrate(raw) == 1);
+
+    Store again(path);
+    CHECK(again.schema_version() == 1);
+    CHECK(again.miners().size() == 1);
+    CHECK(again.integrity_check() == "ok");
+}
+
+TEST_CASE("a file from a newer schema is refused") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/future.db";
+    {
+        sqlite::Database db(path);
+        db.exec("PRAGMA user_version=99");
+    }
+    CHECK_THROWS_AS(Store{path}, sqlite::Error);
+}
+
+TEST_CASE("sqlite errors carry the message and the statement") {
+    test::TempDir dir;
+    sqlite::Database db(dir.path() + "/e.db");
+    try {
+        db.exec("SELEC 1");
+        FAIL("no error");
+    } catch (const sqlite::Error& e) {
+        CHECK(std::string(e.what()).find("syntax error") != std::string::npos);
+        CHECK(e.sql() == "SELEC 1");
+    }
+}
+
+TEST_CASE("an ingested batch reads back with the same values, absent stays absent") {
+    test::TempDir dir;
+    Store store(dir.path() + "/s.db");
+    auto full = make_sample("m1", t0_plus(0s), 104.123, 3250.5, 71.25);
+    full.hashrate_avg_ths = 103.9;
+    full.expected_hashrate_ths = 110;
+    full.fans_rpm = {5400, 5460};
+    full.inlet_temp_c = 24.5;
+    full.hw_errors_total = 17;
+    full.uptime_s = 86400;
+    full.serial = "SN123";
+    full.mac = "aa:bb:cc:dd:ee:ff";
+    PoolSample pool;
+    pool.url = "stratum+tcp://pool:3333";
+    pool.accepted = 12;
+    full.pools.push_back(pool);
+    auto down = make_sample("m1", t0_plus(30s), std::nullopt, std::nullopt, std::nullopt, false);
+    down.make.reset();  // a failed poll does not know the make: the miners row keeps it
+
+    const auto r = store.ingest(make_batch("a1", 7, {full, down}));
+    CHECK(r.stored == 2);
+    CHECK_FALSE(r.duplicate);
+
+    const auto back = store.samples("m1", t0_plus(0s), t0_plus(1min));
+    REQUIRE(back.size() == 2);
+    auto expected_full = full;
+    expected_full.site = "north";  // filled in from the batch
+    CHECK(back[0] == expected_full);
+    CHECK(back[0].hashrate_ths == 104.123);
+    CHECK(back[0].boards.at(1).chip_temp_max_c == 71.25);
+    CHECK_FALSE(back[1].hashrate_ths.has_value());
+    CHECK_FALSE(back[1].power_w.has_value());
+    CHECK(back[1].error == PollError::timeout);
+
+    // The queryable columns hold the same values, and NULL (not 0) where nothing was reported.
+    sqlite::Database raw(dir.path() + "/s.db");
+    auto q = raw.prepare(
+        "SELECT hashrate_ths, power_w, chip_temp_max_c, board_temp_max_c, fans_rpm_json, "
+        "hw_errors_total, state, error FROM samples ORDER BY observed_at_ms");
+    REQUIRE(q.step());
+    CHECK(q.column_double(0) == 104.123);
+    CHECK(q.column_double(1) == 3250.5);
+    CHECK(q.column_double(2) == 71.25);
+    CHECK(q.is_null(3));
+    CHECK(q.column_text(4) == "[5400,5460]");
+    CHECK(q.column_int(5) == 17);
+    CHECK(q.column_text(6) == "mining");
+    CHECK(q.is_null(7));
+    REQUIRE(q.step());
+    CHECK(q.is_null(0));
+    CHECK(q.is_null(1));
+    CHECK(q.is_null(2));
+    CHECK(q.column_text(6) == "offline");
+    CHECK(q.column_text(7) == "timeout");
+
+    const auto m = store.miner("m1");
+    REQUIRE(m.has_value());
+    CHECK(m->make == "Bitmain");
+    CHECK(m->site == "north");
+    CHECK(m->serial == "SN123");
+    CHECK(m->port == 4028);
+    CHECK(m->first_seen == t0_plus(0s));
+    CHECK(m->last_seen == t0_plus(30s));
+    CHECK(m->last_up == t0_plus(0s));
+    CHECK(m->labels.empty());
+    CHECK_FALSE(store.miner("nope").has_value());
+
+    store.set_labels("m1", {{"rack", "r7"}, {"row", "3"}});
+    CHECK(store.miner("m1")->labels ==
+          std::map<std::string, std::string>{{"rack", "r7"}, {"row", "3"}});
+    CHECK_THROWS_AS(store.set_labels("nope", {}), std::out_of_range);
+
+    const auto latest = store.latest_samples();
+    REQUIRE(latest.size() == 1);
+    CHECK(latest[0].observed_at == t0_plus(30s));
+}
+
+TEST_CASE("an older batch arriving late does not roll the miner's identity back") {
+    test::TempDir dir;
+    Store store(dir.path() + "/s.db");
+    auto newer = make_sample("m1", t0_plus(10min), 100, 3000, 70);
+    newer.firmware_version = "2.0";
+    auto older = make_sample("m1", t0_plus(5min), 100, 3000, 70);
+    older.firmware_version = "1.0";
+    older.serial = "SN9";
+    store.ingest(make_batch("a1", 2, {newer}));
+    store.ingest(make_batch("a1", 1, {older}));
+    const auto m = store.miner("m1");
+    REQUIRE(m.has_value());
+    CHECK(m->firmware_version == "2.0");
+    CHECK(m->serial == "SN9");  // a gap is filled from the older sample
+    CHECK(m->first_seen == t0_plus(5min));
+    CHECK(m->last_seen == t0_plus(10min));
+}
+
+TEST_CASE("a repeated (agent_id, batch_seq) is acknowledged and stores nothing") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/s.db";
+    Store store(path);
+    const auto batch = make_batch("a1", 42,
+                                  {make_sample("m1", t0_plus(0s), 100, 3000, 70),
+                                   make_sample("m2", t0_plus(0s), 90, 2900, 65)});
+    CHECK(store.ingest(batch).stored == 2);
+    auto retry = batch;
+    retry.samples.push_back(make_sample("m3", t0_plus(0s), 1, 1, 1));
+    const auto r = store.ingest(retry);
+    CHECK(r.duplicate);
+    CHECK(r.stored == 0);
+    CHECK(count(path, "SELECT count(*) FROM samples") == 2);
+    CHECK(count(path, "SELECT count(*) FROM miners") == 2);
+    CHECK(count(path, "SELECT samples FROM ingest_batches WHERE agent_id='a1' AND batch_seq=42") ==
+          2);
+    // The same sequence number from another agent is another batch.
+    CHECK(store.ingest(make_batch("a2", 42, {make_sample("m9", t0_plus(0s), 1, 1, 1)})).stored ==
+          1);
+}
+
+TEST_CASE("a batch with one bad sample stores nothing and names the sample") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/s.db";
+    Store store(path);
+    auto bad = make_sample("", t0_plus(1s), 100, 3000, 70);
+    const auto batch = make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100, 3000, 70), bad});
+    try {
+        store.ingest(batch);
+        FAIL("accepted");
+    } catch (const InvalidBatch& e) {
+        CHECK(e.sample_index() == std::optional<std::size_t>{1});
+        CHECK(e.field() == "miner_id");
+        CHECK(std::string(e.what()) == "samples[1].miner_id: empty");
+    }
+    CHECK(count(path, "SELECT count(*) FROM samples") == 0);
+    CHECK(count(path, "SELECT count(*) FROM miners") == 0);
+    // Not recorded as seen either: the corrected batch under the same seq is stored.
+    CHECK(count(path, "SELECT count(*) FROM ingest_batches") == 0);
+    CHECK(
+        store.ingest(make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100, 3000, 70)})).stored ==
+        1);
+    CHECK_THROWS_AS(store.ingest(make_batch("", 2, {})), InvalidBatch);
+}
+
+TEST_CASE("rollups give the exact avg/min/max of known samples, incrementally") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/s.db";
+    Store store(path);
+    // Bucket [T0, T0+5m): three samples, one down (no hashrate, no power, no temp).
+    // Bucket [T0+5m, T0+10m): one sample. Bucket [T0+10m, ...): incomplete at `now`.
+    store.ingest(make_batch(
+        "a1", 1,
+        {make_sample("m1", t0_plus(0s), 100, 3000, 70),
+         make_sample("m1", t0_plus(60s), 110, 3300, 80),
+         make_sample("m1", t0_plus(120s), std::nullopt, std::nullopt, std::nullopt, false),
+         make_sample("m1", t0_plus(6min), 90, 2700, 60),
+         make_sample("m1", t0_plus(11min), 50, 1000, 40)}));
+    const auto now = t0_plus(12min);
+    const auto r = store.run_rollups(now);
+    CHECK(r.buckets_5m == 2);
+    CHECK(r.buckets_1h == 0);  // the hour is not complete
+
+    const auto s = store.rollup("m1", t0_plus(0s), t0_plus(15min), Resolution::five_minutes);
+    CHECK(s.resolution == Resolution::five_minutes);
+    REQUIRE(s.points.size() == 2);
+    const auto& b = s.points[0];
+    CHECK(b.bucket_start == t0_plus(0s));
+    CHECK(b.sample_count == 3);
+    CHECK(b.hashrate_avg_ths == 105.0);
+    CHECK(b.hashrate_min_ths == 100.0);
+    CHECK(b.hashrate_max_ths == 110.0);
+    CHECK(b.power_avg_w == 3150.0);
+    CHECK(b.power_min_w == 3000.0);
+    CHECK(b.power_max_w == 3300.0);
+    CHECK(b.chip_temp_avg_c == 75.0);
+    CHECK(b.chip_temp_min_c == 70.0);
+    CHECK(b.chip_temp_max_c == 80.0);
+    CHECK(b.up_fraction == doctest::Approx(2.0 / 3.0));
+    CHECK(s.points[1].bucket_start == t0_plus(5min));
+    CHECK(s.points[1].sample_count == 1);
+    CHECK(s.points[1].hashrate_avg_ths == 90.0);
+    CHECK(s.points[1].up_fraction == 1.0);
+
+    // Idempotent: nothing new, nothing written.
+    const auto again = store.run_rollups(now);
+    CHECK(again.buckets_5m == 0);
+    CHECK(again.buckets_1h == 0);
+
+    // A late sample into a rolled-up bucket recomputes that bucket only.
+    store.ingest(make_batch("a1", 2, {make_sample("m1", t0_plus(4min), 120, 3600, 90)}));
+    CHECK(store.run_rollups(now).buckets_5m == 1);
+    const auto late = store.rollup("m1", t0_plus(0s), t0_plus(5min), Resolution::five_minutes);
+    REQUIRE(late.points.size() == 1);
+    CHECK(late.points[0].sample_count == 4);
+    CHECK(late.points[0].hashrate_max_ths == 120.0);
+    CHECK(late.points[0].hashrate_avg_ths == doctest::Approx(110.0));
+    CHECK(late.points[0].up_fraction == 0.75);
+
+    // Past the hour: the 10-15 min bucket and the hour bucket complete.
+    const auto hour = store.run_rollups(t0_plus(61min));
+    CHECK(hour.buckets_5m == 1);
+    CHECK(hour.buckets_1h == 1);
+    const auto h = store.rollup("m1", t0_plus(0s), t0_plus(1h), Resolution::one_hour);
+    REQUIRE(h.points.size() == 1);
+    CHECK(h.points[0].sample_count == 6);
+    CHECK(h.points[0].hashrate_min_ths == 50.0);
+    CHECK(h.points[0].hashrate_max_ths == 120.0);
+    CHECK(h.points[0].hashrate_avg_ths == doctest::Approx((100 + 110 + 120 + 90 + 50) / 5.0));
+    CHECK(h.points[0].power_max_w == 3600.0);
+    CHECK(h.points[0].up_fraction == doctest::Approx(5.0 / 6.0));
+    CHECK(count(path, "SELECT count(*) FROM rollups_5m") == 3);
+}
+
+TEST_CASE("the series resolution follows the range") {
+    CHECK(Store::resolution_for(1h) == Resolution::raw);
+    CHECK(Store::resolution_for(6h) == Resolution::raw);
+    CHECK(Store::resolution_for(7h) == Resolution::five_minutes);
+    CHECK(Store::resolution_for(days{7}) == Resolution::five_minutes);
+    CHECK(Store::resolution_for(days{8}) == Resolution::one_hour);
+
+    test::TempDir dir;
+    Store store(dir.path() + "/s.db");
+    store.ingest(make_batch("a1", 1,
+                            {make_sample("m1", t0_plus(0s), 100, 3000, 70),
+                             make_sample("m1", t0_plus(60s), 110, 3300, 80)}));
+    const auto raw = store.rollup("m1", t0_plus(0s), t0_plus(1h));
+    CHECK(raw.resolution == Resolution::raw);
+    REQUIRE(raw.points.size() == 2);
+    CHECK(raw.points[1].hashrate_avg_ths == 110.0);
+    CHECK(raw.points[1].hashrate_min_ths == 110.0);
+    CHECK(raw.points[1].chip_temp_max_c == 80.0);
+    CHECK(raw.points[1].sample_count == 1);
+    store.run_rollups(t0_plus(2h));
+    const auto week = store.rollup("m1", t0_plus(0s), t0_plus(days{2}));
+    CHECK(week.resolution == Resolution::five_minutes);
+    REQUIRE(week.points.size() == 1);
+    CHECK(week.points[0].sample_count == 2);
+    // A bucket that starts before `from` but overlaps it is part of the series.
+    CHECK(store.rollup("m1", t0_plus(2min), t0_plus(days{2})).points.size() == 1);
+}
+
+TEST_CASE("retention deletes only what is past its horizon") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/s.db";
+    Store store(path);
+    const auto now = t0_plus(days{30});
+    // Samples at T0 (30 days old), T0+15d (15 days old), T0+20d (10 days old).
+    store.ingest(make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100, 3000, 70)}), t0_plus(0s));
+    store.ingest(make_batch("a1", 2, {make_sample("m1", t0_plus(days{15}), 100, 3000, 70)}),
+                 t0_plus(days{15}));
+    store.ingest(make_batch("a1", 3, {make_sample("m1", t0_plus(days{20}), 100, 3000, 70)}),
+                 t0_plus(days{20}));
+    store.run_rollups(now);
+    CHECK(count(path, "SELECT count(*) FROM rollups_5m") == 3);
+    CHECK(count(path, "SELECT count(*) FROM rollups_1h") == 3);
+
+    RetentionHorizons h;  // defaults: raw 14 days, 5 min one year, 1 h forever
+    CHECK(h.raw == milliseconds{days{14}});
+    CHECK(h.rollup_5m == milliseconds{days{365}});
+    CHECK_FALSE(h.rollup_1h.has_value());
+    const auto r = store.apply_retention(now, h);
+    CHECK(r.samples_deleted == 2);
+    CHECK(r.batches_deleted == 2);
+    CHECK(r.rollups_5m_deleted == 0);
+    CHECK(r.rollups_1h_deleted == 0);
+    CHECK(count(path, "SELECT count(*) FROM samples") == 1);
+    CHECK(count(path, "SELECT min(observed_at_ms) FROM samples") == kT0Ms + 20LL * 86400000);
+    CHECK(count(path, "SELECT batch_seq FROM ingest_batches") == 3);
+    // Idempotent.
+    CHECK(store.apply_retention(now, h).samples_deleted == 0);
+
+    // Short rollup horizons: a bucket goes only once all of it is past the horizon. The
+    // T0+20d 5 min bucket ends 10 days minus 5 minutes before `now`.
+    const auto bucket_end_age = milliseconds{days{10} - 5min};
+    RetentionHorizons tight{
+        .raw = std::nullopt, .rollup_5m = bucket_end_age + 1ms, .rollup_1h = days{20}};
+    const auto t = store.apply_retention(now, tight);
+    CHECK(t.rollups_5m_deleted == 2);  // T0 and T0+15d; T0+20d is 1 ms short of its horizon
+    CHECK(t.rollups_1h_deleted == 1);  // T0 only; the T0+15d hour is 15 days old
+    CHECK(count(path, "SELECT count(*) FROM rollups_5m") == 1);
+    CHECK(count(path, "SELECT count(*) FROM rollups_1h") == 2);
+    tight.rollup_5m = bucket_end_age;
+    CHECK(store.apply_retention(now, tight).rollups_5m_deleted == 1);
+    CHECK(count(path, "SELECT count(*) FROM rollups_5m") == 0);
+    CHECK(store.miners().size() == 1);  // the miners table is never pruned
+    CHECK(store.integrity_check() == "ok");
+}
+
+TEST_CASE("the writer thread stores many batches from several threads exactly once") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/w.db";
+    Store store(path);
+    constexpr int kThreads = 4;
+    constexpr int kBatches = 50;
+    std::atomic<int> stored{0};
+    std::atomic<int> duplicates{0};
+    {
+        StoreWriter writer(store, writer_options(8));
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kThreads; ++t) {
+            threads.emplace_back([&, t] {
+                const std::string agent = "agent-" + std::to_string(t);
+                for (int b = 0; b < kBatches; ++b) {
+                    std::vector<MinerSample> v;
+                    for (int m = 0; m < 3; ++m) {
+                        v.push_back(make_sample(agent + "-m" + std::to_string(m),
+                                                t0_plus(seconds{30 * b}), 100 + b, 3000, 70));
+                    }
+                    const auto batch = make_batch(agent, b, v);
+                    stored += static_cast<int>(writer.submit(batch).get().stored);
+                    // Every batch is sent twice, as an agent retrying after a lost reply.
+                    if (writer.submit(batch).get().duplicate) ++duplicates;
+                }
+            });
+        }
+        for (auto& th : threads) th.join();
+    }
+    CHECK(stored == kThreads * kBatches * 3);
+    CHECK(duplicates == kThreads * kBatches);
+    CHECK(count(path, "SELECT count(*) FROM samples") == kThreads * kBatches * 3);
+    CHECK(count(path, "SELECT count(*) FROM ingest_batches") == kThreads * kBatches);
+    CHECK(count(path, "SELECT count(*) FROM miners") == kThreads * 3);
+    CHECK(store.integrity_check() == "ok");
+}
+
+TEST_CASE("shutdown drains the queue; a bad batch fails only its own future") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/w.db";
+    Store store(path);
+    std::vector<std::future<IngestResult>> futures;
+    std::future<IngestResult> bad;
+    {
+        StoreWriter writer(store, writer_options(1000));
+        for (int b = 0; b < 200; ++b) {
+            futures.push_back(writer.submit(
+                make_batch("a1", b, {make_sample("m1", t0_plus(seconds{b}), 100, 3000, 70)})));
+        }
+        bad = writer.submit(make_batch("a1", 999, {make_sample("", t0_plus(0s), 1, 1, 1)}));
+        writer.shutdown();  // returns only once all 201 are done
+        CHECK(writer.queued() == 0);
+        CHECK_THROWS_AS(writer.submit(make_batch("a1", 1000, {})), std::runtime_error);
+        CHECK(count(path, "SELECT count(*) FROM samples") == 200);
+    }
+    for (auto& f : futures) {
+        REQUIRE(f.wait_for(0s) == std::future_status::ready);
+        CHECK(f.get().stored == 1);
+    }
+    CHECK_THROWS_AS(bad.get(), InvalidBatch);
+}
+
+TEST_CASE("try_submit refuses when the queue is full") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/w.db";
+    Store store(path);
+    StoreWriter writer(store, writer_options(1));
+    const auto batch = [](std::int64_t seq) {
+        return make_batch("a1", seq, {make_sample("m1", t0_plus(seconds{seq}), 100, 3000, 70)});
+    };
+    std::optional<std::future<IngestResult>> first, second;
+    {
+        // Another connection holding the write lock stalls the writer inside its first commit
+        // (it waits on the busy timeout), so the one-slot queue stays full.
+        sqlite::Database blocker(path);
+        blocker.exec("BEGIN IMMEDIATE");
+        first = writer.try_submit(batch(1));
+        REQUIRE(first.has_value());
+        REQUIRE(test::wait_until([&] { return writer.queued() == 0; }, 5s));
+        second = writer.try_submit(batch(2));
+        REQUIRE(second.has_value());
+        CHECK(writer.queued() == 1);
+        CHECK_FALSE(writer.try_submit(batch(3)).has_value());
+        blocker.exec("ROLLBACK");
+    }
+    CHECK(first->get().stored == 1);
+    CHECK(second->get().stored == 1);
+    writer.shutdown();
+    CHECK(count(path, "SELECT count(*) FROM samples") == 2);
+}
+
+TEST_CASE("a callback submission is called on commit and on refusal") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/w.db";
+    Store store(path);
+    std::mutex m;
+    std::vector<std::pair<std::size_t, bool>> calls;  // (stored, failed)
+    {
+        StoreWriter writer(store, writer_options(16));
+        const auto record = [&](const IngestResult& r, std::exception_ptr e) {
+            std::lock_guard lock(m);
+            calls.emplace_back(r.stored, e != nullptr);
+        };
+        CHECK(writer.try_submit(
+            make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100, 3000, 70)}), record));
+        CHECK(writer.try_submit(make_batch("a1", 2, {make_sample("", t0_plus(1s), 1, 1, 1)}),
+                                record));
+        CHECK(writer.try_submit(
+            make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100, 3000, 70)}), record));
+    }  // the destructor drains
+    REQUIRE(calls.size() == 3);
+    CHECK(calls[0] == std::pair<std::size_t, bool>{1, false});
+    CHECK(calls[1] == std::pair<std::size_t, bool>{0, true});
+    CHECK(calls[2] == std::pair<std::size_t, bool>{0, false});  // the duplicate
+    CHECK(count(path, "SELECT count(*) FROM samples") == 1);
+}
+
+TEST_CASE("the writer runs rollups and retention on its own thread when idle") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/w.db";
+    Store store(path);
+    StoreWriterOptions o;
+    o.maintenance_interval = 10ms;
+    // Samples far in the past: the raw horizon removes them, the 5 min rollup keeps them.
+    o.horizons.raw = days{1};
+    o.horizons.rollup_5m = std::nullopt;
+    StoreWriter writer(store, o);
+    const auto old = at_ms(kT0Ms - 3650LL * 86400000);  // ten years before T0
+    CHECK(writer
+              .submit(make_batch("a1", 1,
+                                 {make_sample("m1", old, 100, 3000, 70),
+                                  make_sample("m1", old + 1min, 120, 3000, 70)}))
+              .get()
+              .stored == 2);
+    CHECK(test::wait_until([&] { return count(path, "SELECT count(*) FROM samples") == 0; }, 10s));
+    writer.shutdown();
+    const auto s = store.rollup("m1", old, old + 5min, Resolution::five_minutes);
+    REQUIRE(s.points.size() == 1);
+    CHECK(s.points[0].sample_count == 2);
+    CHECK(s.points[0].hashrate_avg_ths == 110.0);
+}
