@@ -61,6 +61,11 @@ std::size_t StoreWriter::queued() const {
     return queue_.size();
 }
 
+bool StoreWriter::accepting() const {
+    std::lock_guard lock(mutex_);
+    return !stopping_;
+}
+
 void StoreWriter::run() {
     auto next_maintenance = std::chrono::steady_clock::now();
     for (;;) {

@@ -54,6 +54,8 @@ class StoreWriter {
     void shutdown();
 
     std::size_t queued() const;
+    // False once shutdown() has begun; /readyz reports it.
+    bool accepting() const;
 
   private:
     struct Job {

@@ -1,0 +1,199 @@
+// POST /api/v1/ingest: decode the whole batch strictly before anything reaches the writer, so a
+// rejected request stores nothing, then answer only once the writer has committed it.
+#include "collector/api/routes.hpp"
+#include "collector/storage/store.hpp"
+#include "collector/storage/writer.hpp"
+#include "common/json_codec.hpp"
+#include "common/json_writer.hpp"
+#include "common/log.hpp"
+
+#include <exception>
+#include <memory>
+#include <tuple>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+namespace hashwatt::collector {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+struct BadRequest {
+    std::string message;
+    std::string path;
+};
+
+std::string_view kind_of(const json::value& v) {
+    switch (v.kind()) {
+        case json::kind::null:
+            return "null";
+        case json::kind::bool_:
+            return "a boolean";
+        case json::kind::int64:
+        case json::kind::uint64:
+            return "an integer";
+        case json::kind::double_:
+            return "a number";
+        case json::kind::string:
+            return "a string";
+        case json::kind::array:
+            return "an array";
+        case json::kind::object:
+            return "an object";
+    }
+    return "unknown";
+}
+
+// Throws BadRequest naming the field; DecodeError from sample_from_json passes through.
+IngestBatch decode_batch(const json::value& doc) {
+    if (!doc.is_object()) {
+        throw BadRequest{"expected a JSON object, got " + std::string(kind_of(doc)), ""};
+    }
+    const auto& obj = doc.get_object();
+    IngestBatch batch;
+
+    const auto* agent = obj.if_contains("agent_id");
+    if (agent == nullptr || agent->is_null())
+        throw BadRequest{"required field missing", "agent_id"};
+    if (!agent->is_string()) {
+        throw BadRequest{"expected a string, got " + std::string(kind_of(*agent)), "agent_id"};
+    }
+    batch.agent_id = std::string(agent->get_string());
+
+    if (const auto* site = obj.if_contains("site"); site != nullptr && !site->is_null()) {
+        if (!site->is_string()) {
+            throw BadRequest{"expected a string, got " + std::string(kind_of(*site)), "site"};
+        }
+        batch.site = std::string(site->get_string());
+    }
+
+    const auto* seq = obj.if_contains("batch_seq");
+    if (seq == nullptr || seq->is_null()) throw BadRequest{"required field missing", "batch_seq"};
+    if (seq->is_int64()) {
+        batch.batch_seq = seq->get_int64();
+    } else if (seq->is_uint64()) {
+        throw BadRequest{"integer out of range", "batch_seq"};
+    } else {
+        throw BadRequest{"expected an integer, got " + std::string(kind_of(*seq)), "batch_seq"};
+    }
+
+    const auto* samples = obj.if_contains("samples");
+    if (samples == nullptr || samples->is_null()) {
+        throw BadRequest{"required field missing", "samples"};
+    }
+    if (!samples->is_array()) {
+        throw BadRequest{"expected an array, got " + std::string(kind_of(*samples)), "samples"};
+    }
+    const auto& arr = samples->get_array();
+    batch.samples.reserve(arr.size());
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+        batch.samples.push_back(sample_from_json(arr[i], "samples[" + std::to_string(i) + "]"));
+    }
+    return batch;
+}
+
+// What the writer reports back: queued == false when the queue was full.
+struct Outcome {
+    bool queued = false;
+    IngestResult result;
+    std::exception_ptr error;
+};
+
+// Submits to the writer and resumes the coroutine on its own executor once the batch is
+// committed or refused; the writer thread never touches the connection.
+template <typename CompletionToken>
+auto async_submit(StoreWriter& writer, IngestBatch batch, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(Outcome)>(
+        [&writer](auto handler, IngestBatch b) {
+            using Handler = decltype(handler);
+            auto ex = asio::get_associated_executor(handler);
+            // std::function needs a copyable callback; the handler is move-only.
+            auto shared = std::make_shared<Handler>(std::move(handler));
+            bool accepted = false;
+            try {
+                accepted = writer.try_submit(
+                    std::move(b), [shared, ex](const IngestResult& r, std::exception_ptr e) {
+                        asio::post(ex, [shared, r, e]() mutable {
+                            std::move (*shared)(Outcome{true, r, e});
+                        });
+                    });
+            } catch (...) {
+                // try_submit throws after shutdown: report it as an error outcome.
+                auto e = std::current_exception();
+                asio::post(ex, [shared, e]() mutable {
+                    std::move (*shared)(Outcome{true, IngestResult{}, e});
+                });
+                return;
+            }
+            if (!accepted) {
+                asio::post(ex, [shared]() mutable { std::move (*shared)(Outcome{}); });
+            }
+        },
+        token, std::move(batch));
+}
+
+}  // namespace
+
+asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& body,
+                                     StoreWriter& writer) {
+    IngestBatch batch;
+    try {
+        json::error_code ec;
+        json::value doc = json::parse(body, ec);
+        if (ec) co_return json_error(400, "malformed JSON: " + ec.message());
+        batch = decode_batch(doc);
+    } catch (const BadRequest& e) {
+        co_return json_error(400, e.path.empty() ? e.message : e.path + ": " + e.message, e.path);
+    } catch (const DecodeError& e) {
+        co_return json_error(400, e.what(), e.path());
+    }
+    if (caller.role == Role::agent && caller.agent_id != batch.agent_id) {
+        co_return json_error(403,
+                             "this token belongs to agent \"" + caller.agent_id +
+                                 "\" and may not post for agent \"" + batch.agent_id + "\"",
+                             "agent_id");
+    }
+
+    const std::size_t count = batch.samples.size();
+    Outcome outcome = co_await async_submit(writer, std::move(batch), asio::use_awaitable);
+    if (!outcome.queued) {
+        Reply r = json_error(503, "ingest queue is full; retry later");
+        r.headers.emplace_back("Retry-After", "1");
+        co_return r;
+    }
+    if (outcome.error) {
+        try {
+            std::rethrow_exception(outcome.error);
+        } catch (const InvalidBatch& e) {
+            std::string path;
+            if (e.sample_index()) path = "samples[" + std::to_string(*e.sample_index()) + "].";
+            path += e.field();
+            co_return json_error(400, e.what(), path);
+        } catch (const std::exception& e) {
+            log::error("ingest failed", {{"agent_id", caller.agent_id}, {"error", e.what()}});
+            Reply r = json_error(503, "batch could not be stored; retry later");
+            r.headers.emplace_back("Retry-After", "5");
+            co_return r;
+        }
+    }
+    log::debug("ingest", {{"samples", count},
+                          {"stored", outcome.result.stored},
+                          {"duplicate", outcome.result.duplicate}});
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object();
+    w.field("stored", static_cast<std::uint64_t>(outcome.result.stored));
+    w.field("duplicate", outcome.result.duplicate);
+    w.end_object();
+    co_return json_reply(200, std::move(out));
+}
+
+}  // namespace hashwatt::collector

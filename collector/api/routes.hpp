@@ -1,0 +1,35 @@
+// Internal to collector/api: what the connection loop hands the route handlers and gets back.
+// Kept apart from server.hpp so that Asio and Boost.URL stay out of the public header.
+#pragma once
+
+#include "collector/api/server.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/url/url_view.hpp>
+
+namespace hashwatt::collector {
+
+struct Reply {
+    unsigned status = 200;
+    std::string body;  // always JSON
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Reply json_reply(unsigned status, std::string body);
+// {"error": message, "path": path}; path only when known.
+Reply json_error(unsigned status, std::string_view message, std::string_view path = {});
+
+// POST /api/v1/ingest for an authenticated caller (role agent or admin).
+boost::asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& body,
+                                            StoreWriter& writer);
+
+// GET routes under /api/v1 for role read or admin; nullopt when no route matches the path.
+std::optional<Reply> handle_query(const Store& store, const boost::urls::url_view& target);
+
+}  // namespace hashwatt::collector

@@ -1,0 +1,355 @@
+#include "collector/api/server.hpp"
+
+#include "collector/api/routes.hpp"
+#include "collector/storage/store.hpp"
+#include "collector/storage/writer.hpp"
+#include "common/json_writer.hpp"
+#include "common/log.hpp"
+
+#include <list>
+#include <stdexcept>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <openssl/crypto.h>
+
+namespace hashwatt::collector {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string_view to_string(Role r) noexcept {
+    switch (r) {
+        case Role::agent:
+            return "agent";
+        case Role::read:
+            return "read";
+        case Role::admin:
+            return "admin";
+    }
+    return "unknown";
+}
+
+std::optional<Role> parse_role(std::string_view s) noexcept {
+    if (s == "agent") return Role::agent;
+    if (s == "read") return Role::read;
+    if (s == "admin") return Role::admin;
+    return std::nullopt;
+}
+
+Reply json_reply(unsigned status, std::string body) {
+    Reply r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+}
+
+Reply json_error(unsigned status, std::string_view message, std::string_view path) {
+    std::string out;
+    JsonWriter w(out);
+    w.begin_object();
+    w.field("error", message);
+    if (!path.empty()) w.field("path", path);
+    w.end_object();
+    return json_reply(status, std::move(out));
+}
+
+namespace {
+
+// Every token is compared, each in constant time, so neither the position of a match nor the
+// length of a common prefix shows in the timing. Secrets of another length are compared
+// against themselves so that the work does not depend on the length either.
+const Token* find_token(const std::vector<Token>& tokens, std::string_view presented) {
+    const Token* found = nullptr;
+    for (const auto& t : tokens) {
+        const bool same_length = t.secret.size() == presented.size();
+        const void* other = same_length ? presented.data() : t.secret.data();
+        const bool equal =
+            CRYPTO_memcmp(t.secret.data(), other, t.secret.size()) == 0 && same_length;
+        if (equal && found == nullptr && !t.secret.empty()) found = &t;
+    }
+    return found;
+}
+
+std::optional<std::string_view> bearer_of(std::string_view header) {
+    constexpr std::string_view scheme = "Bearer ";
+    if (header.size() <= scheme.size()) return std::nullopt;
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+        const char c = header[i];
+        const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        const char want = scheme[i];
+        const char want_lower =
+            (want >= 'A' && want <= 'Z') ? static_cast<char>(want - 'A' + 'a') : want;
+        if (lower != want_lower) return std::nullopt;
+    }
+    auto token = header.substr(scheme.size());
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    if (token.empty()) return std::nullopt;
+    return token;
+}
+
+Reply unauthorized(std::string_view why) {
+    Reply r = json_error(401, why);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hashwatt\"");
+    return r;
+}
+
+}  // namespace
+
+struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
+    Impl(asio::io_context& io_, Store& store_, StoreWriter& writer_, ApiOptions options_)
+        : io(io_), store(store_), writer(writer_), options(std::move(options_)), acceptor(io_) {}
+
+    asio::io_context& io;
+    Store& store;
+    StoreWriter& writer;
+    ApiOptions options;
+    tcp::acceptor acceptor;
+    std::uint16_t bound_port = 0;
+    bool stopped = false;
+    // Streams of open connections, so that stop() can close them; each connection removes
+    // its own entry when it ends.
+    std::list<beast::tcp_stream*> connections;
+
+    asio::awaitable<void> accept_loop();
+    asio::awaitable<void> serve(tcp::socket& socket);
+    asio::awaitable<Reply> dispatch(const http::request<http::string_body>& req);
+    Reply readiness();
+};
+
+asio::awaitable<void> ApiServer::Impl::accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+        boost::system::error_code ec;
+        tcp::socket socket =
+            co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            if (stopped || ec == asio::error::operation_aborted) co_return;
+            log::warn("api accept failed", {{"error", ec.message()}});
+            continue;
+        }
+        asio::co_spawn(
+            io,
+            [self, s = std::move(socket)]() mutable -> asio::awaitable<void> {
+                tcp::socket mine = std::move(s);
+                co_await self->serve(mine);
+            },
+            asio::detached);
+    }
+}
+
+Reply ApiServer::Impl::readiness() {
+    try {
+        if (store.schema_version() <= 0) return json_error(503, "store not initialised");
+    } catch (const std::exception& e) {
+        return json_error(503, std::string("store unavailable: ") + e.what());
+    }
+    if (!writer.accepting()) return json_error(503, "writer is not accepting batches");
+    return json_reply(200, R"({"status":"ready"})");
+}
+
+asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::string_body>& req) {
+    const std::string_view target(req.target().data(), req.target().size());
+    auto parsed = boost::urls::parse_origin_form(target);
+    if (!parsed) co_return json_error(400, "request target is not a valid origin-form URL");
+    const boost::urls::url_view url = *parsed;
+    const std::string path = url.path();
+
+    const bool is_get = req.method() == http::verb::get;
+    if (path == "/healthz") {
+        if (!is_get) co_return json_error(405, "method not allowed; use GET");
+        co_return json_reply(200, R"({"status":"ok"})");
+    }
+    if (path == "/readyz") {
+        if (!is_get) co_return json_error(405, "method not allowed; use GET");
+        co_return readiness();
+    }
+
+    const bool ingest = path == "/api/v1/ingest";
+    const bool query =
+        path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") || path == "/api/v1/sites";
+    if (!ingest && !query) co_return json_error(404, "no such route");
+    if (ingest && req.method() != http::verb::post) {
+        Reply r = json_error(405, "method not allowed; use POST");
+        r.headers.emplace_back("Allow", "POST");
+        co_return r;
+    }
+    if (query && !is_get) {
+        Reply r = json_error(405, "method not allowed; use GET");
+        r.headers.emplace_back("Allow", "GET");
+        co_return r;
+    }
+
+    auto auth = req.find(http::field::authorization);
+    if (auth == req.end()) co_return unauthorized("missing bearer token");
+    auto presented = bearer_of(std::string_view(auth->value().data(), auth->value().size()));
+    if (!presented) co_return unauthorized("authorization is not a bearer token");
+    const Token* caller = find_token(options.tokens, *presented);
+    if (caller == nullptr) co_return unauthorized("unknown token");
+
+    if (ingest) {
+        if (caller->role == Role::read) {
+            co_return json_error(403, "role read may not ingest; use an agent token");
+        }
+        co_return co_await handle_ingest(*caller, req.body(), writer);
+    }
+    if (caller->role == Role::agent) {
+        co_return json_error(403, "role agent may not read; use a read token");
+    }
+    std::optional<Reply> r;
+    try {
+        r = handle_query(store, url);
+    } catch (const std::exception& e) {
+        log::error("api query failed", {{"path", path}, {"error", e.what()}});
+        co_return json_error(500, "internal error reading the store");
+    }
+    if (!r) co_return json_error(404, "no such route");
+    co_return std::move(*r);
+}
+
+asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
+    beast::tcp_stream stream(std::move(socket));
+    auto entry = connections.insert(connections.end(), &stream);
+    beast::flat_buffer buffer;
+    boost::system::error_code ec;
+    for (;;) {
+        // The idle deadline covers the wait for a request's first byte; from then on the
+        // request deadline covers the whole request, so a client that trickles bytes is cut.
+        if (buffer.size() == 0) {
+            stream.expires_after(options.idle_timeout);
+            const std::size_t n = co_await stream.async_read_some(
+                buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) break;
+            buffer.commit(n);
+        }
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(options.body_limit_bytes);
+        parser.header_limit(static_cast<std::uint32_t>(options.header_limit_bytes));
+        // A timer that cancels rather than tcp_stream's expiry, which would close the socket
+        // and leave no way to tell the client why (408).
+        stream.expires_never();
+        bool timed_out = false;
+        asio::steady_timer deadline(stream.get_executor(), options.request_timeout);
+        deadline.async_wait([&stream, &timed_out](boost::system::error_code e) {
+            if (e) return;  // cancelled: the request arrived in time
+            timed_out = true;
+            boost::system::error_code ignored;
+            stream.socket().cancel(ignored);
+        });
+        co_await http::async_read(stream, buffer, parser,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+        deadline.cancel();
+        if (ec && timed_out && !stopped) ec = beast::error::timeout;
+        if (ec) {
+            std::optional<Reply> refusal;
+            if (ec == http::error::body_limit) {
+                refusal = json_error(413, "request body exceeds " +
+                                              std::to_string(options.body_limit_bytes) + " bytes");
+            } else if (ec == http::error::header_limit) {
+                refusal =
+                    json_error(431, "request headers exceed " +
+                                        std::to_string(options.header_limit_bytes) + " bytes");
+            } else if (ec == beast::error::timeout) {
+                refusal =
+                    json_error(408, "request not completed within " +
+                                        std::to_string(options.request_timeout.count()) + " ms");
+            } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
+                       ec != asio::error::eof && ec != asio::error::connection_reset) {
+                refusal = json_error(400, "malformed HTTP request: " + ec.message());
+            }
+            if (refusal) {
+                http::response<http::string_body> res{static_cast<http::status>(refusal->status),
+                                                      11};
+                res.set(http::field::content_type, "application/json");
+                res.body() = std::move(refusal->body);
+                res.keep_alive(false);
+                res.prepare_payload();
+                stream.expires_after(options.request_timeout);
+                co_await http::async_write(stream, res,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+                // Half-close and drain briefly so the client reads the answer instead of a
+                // reset caused by the body it is still sending.
+                stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+                stream.expires_after(
+                    std::min(options.request_timeout, std::chrono::milliseconds(2000)));
+                for (std::size_t drained = 0; !ec && drained < 64 * 1024 * 1024;) {
+                    buffer.clear();
+                    drained += co_await stream.async_read_some(
+                        buffer.prepare(64 * 1024), asio::redirect_error(asio::use_awaitable, ec));
+                }
+            }
+            break;
+        }
+        const auto& req = parser.get();
+        Reply answer = co_await dispatch(req);
+        if (stopped) break;
+        http::response<http::string_body> res{static_cast<http::status>(answer.status),
+                                              req.version()};
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::cache_control, "no-store");
+        for (const auto& [k, v] : answer.headers) res.set(k, v);
+        res.body() = std::move(answer.body);
+        res.keep_alive(req.keep_alive());
+        res.prepare_payload();
+        stream.expires_after(options.request_timeout);
+        co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec || !res.keep_alive() || stopped) break;
+    }
+    connections.erase(entry);
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+}
+
+ApiServer::ApiServer(asio::io_context& io, Store& store, StoreWriter& writer, ApiOptions options)
+    : impl_(std::make_shared<Impl>(io, store, writer, std::move(options))) {}
+
+ApiServer::~ApiServer() {
+    // Connections hold the Impl alive; closing them makes each coroutine end on its own.
+    if (impl_ && !impl_->stopped) {
+        boost::system::error_code ignored;
+        impl_->stopped = true;
+        impl_->acceptor.close(ignored);
+        for (auto* s : impl_->connections) s->socket().close(ignored);
+    }
+}
+
+void ApiServer::start() {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(impl_->options.address, ec);
+    if (ec) throw std::runtime_error("api: bad listen address " + impl_->options.address);
+    const tcp::endpoint ep(address, impl_->options.port);
+    const std::string where = impl_->options.address + ":" + std::to_string(impl_->options.port);
+    impl_->acceptor.open(ep.protocol(), ec);
+    if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) impl_->acceptor.bind(ep, ec);
+    if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("api: cannot listen on " + where + ": " + ec.message());
+    impl_->bound_port = impl_->acceptor.local_endpoint().port();
+    asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+    log::info("api listening", {{"address", impl_->options.address},
+                                {"port", static_cast<unsigned>(impl_->bound_port)}});
+}
+
+std::uint16_t ApiServer::port() const noexcept { return impl_->bound_port; }
+
+void ApiServer::stop() {
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+    boost::system::error_code ignored;
+    impl_->acceptor.close(ignored);
+    for (auto* s : impl_->connections) s->socket().close(ignored);
+}
+
+}  // namespace hashwatt::collector

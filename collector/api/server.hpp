@@ -1,0 +1,72 @@
+// The collector's HTTP API: agents POST sample batches, operators and dashboards read miners,
+// series and site totals. One coroutine per connection on the caller's io_context; every
+// request is authenticated with a bearer token and every error is a JSON body naming the
+// problem. Routes, roles and limits are documented in docs/api.md.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace hashwatt::collector {
+
+class Store;
+class StoreWriter;
+
+// agent: may only POST batches for its own agent_id; read: the query routes; admin: all.
+enum class Role { agent, read, admin };
+
+std::string_view to_string(Role r) noexcept;
+std::optional<Role> parse_role(std::string_view s) noexcept;
+
+struct Token {
+    std::string secret;
+    Role role = Role::read;
+    std::string agent_id;  // for role agent: the only agent_id it may post for
+};
+
+struct ApiOptions {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 0;  // 0 picks a free port (ApiServer::port() tells which)
+    std::size_t body_limit_bytes = 16 * 1024 * 1024;
+    std::size_t header_limit_bytes = 64 * 1024;
+    // From the first byte of a request to its last; also bounds writing the answer.
+    std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+    // How long a kept-alive connection may sit between requests.
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+    std::vector<Token> tokens;
+};
+
+class ApiServer {
+  public:
+    // `store` and `writer` must outlive the server, and the writer must be shut down before the
+    // io_context is destroyed (its commit callbacks post to it). The io_context is expected to
+    // run on one thread: connection bookkeeping is not locked.
+    ApiServer(boost::asio::io_context& io, Store& store, StoreWriter& writer, ApiOptions options);
+    ~ApiServer();
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+    // Binds and starts accepting. Throws std::runtime_error naming the address on failure.
+    void start();
+    std::uint16_t port() const noexcept;  // the port actually bound
+    // Closes the listener and every open connection; in-flight ingest commits still finish
+    // on the writer. Call on the io_context's thread (or post it there). Idempotent.
+    void stop();
+
+    struct Impl;
+
+  private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace hashwatt::collector
