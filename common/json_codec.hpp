@@ -32,6 +32,8 @@ class JsonWriter;
 // Encoding writes through a JsonWriter (common/json_writer.hpp) so that batches and API
 // replies are built in one buffer.
 void write_json(JsonWriter& w, const MinerSample& s);
+// One board as it stands inside a sample's "boards" (also stored on its own by the collector).
+void write_json(JsonWriter& w, const BoardSample& b);
 void write_json(JsonWriter& w, const Command& c);
 void write_json(JsonWriter& w, const CommandResult& r);
 

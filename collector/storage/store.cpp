@@ -46,19 +46,7 @@ std::string boards_json(const MinerSample& s) {
     std::string out;
     JsonWriter w(out);
     w.begin_array();
-    for (const auto& b : s.boards) {
-        w.begin_object();
-        w.field("index", b.index);
-        w.field("hashrate_ths", b.hashrate_ths);
-        w.field("expected_hashrate_ths", b.expected_hashrate_ths);
-        w.field("chip_temp_max_c", b.chip_temp_max_c);
-        w.field("board_temp_max_c", b.board_temp_max_c);
-        w.field("chips", b.chips);
-        w.field("expected_chips", b.expected_chips);
-        w.field("hw_errors", b.hw_errors);
-        w.field("ok", b.ok);
-        w.end_object();
-    }
+    for (const auto& b : s.boards) write_json(w, b);
     w.end_array();
     return out;
 }
