@@ -92,10 +92,13 @@ void check_against_truth(const MinerSample& s, const json::object& t) {
         CHECK(sb.ok == b.at("alive").as_bool());
         REQUIRE(sb.chip_temp_max_c.has_value());
         CHECK(std::fabs(*sb.chip_temp_max_c - num(b.at("chip_temp_max_c"))) <= 1.5);
-        // MTavg, the board's chip average: between the board (PCB) and the hottest chip.
+        // MTavg, the board's chip average. The simulated board's four chip sensors read
+        // max-16, max-14, max-1 and max, so the average is 7.75 under the true hottest chip
+        // (each sensor rounded: within 1.5). It is not the PCB reading the truth calls
+        // board_temp_max_c, whose gap to the chips carries its own noise.
         REQUIRE(sb.board_temp_max_c.has_value());
         CHECK(*sb.board_temp_max_c <= *sb.chip_temp_max_c);
-        CHECK(std::fabs(*sb.board_temp_max_c - num(b.at("board_temp_max_c"))) <= 8);
+        CHECK(std::fabs(*sb.board_temp_max_c - (num(b.at("chip_temp_max_c")) - 7.75)) <= 1.5);
     }
     REQUIRE_FALSE(s.pools.empty());
     CHECK(s.pools[0].active == true);
