@@ -117,6 +117,7 @@ TEST_CASE("antminer driver: polls agree with the simulator's true state") {
     Harness h;
     for (int i = 1; i <= 5; ++i) {
         const std::string ip = "127.31.0." + std::to_string(i);
+        REQUIRE(wait_until_daemon_ran(sim, ip));  // GHS av is an average since start
         CAPTURE(ip);
         DriverState st;
         const MinerSample s =

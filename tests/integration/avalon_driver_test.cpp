@@ -114,6 +114,7 @@ TEST_CASE("avalon driver: polls agree with the simulator's true state") {
     for (int i = 1; i <= 2; ++i) {
         const std::string ip = "127.34.3." + std::to_string(i);
         CAPTURE(ip);
+        REQUIRE(wait_until_daemon_ran(sim, ip));  // GHSavg and MGHS are averages since start
         DriverState st;
         const MinerSample s = h.poll(endpoint(ip), st);
         CHECK(s.state == MinerState::mining);

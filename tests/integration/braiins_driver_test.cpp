@@ -93,6 +93,7 @@ TEST_CASE("braiins driver: polls agree with the simulator's true state") {
     Harness h;
     for (int i = 10; i <= 11; ++i) {
         const std::string ip = "127.34.2." + std::to_string(i);
+        REQUIRE(wait_until_daemon_ran(sim, ip));  // MHS av is an average since start
         CAPTURE(ip);
         DriverState st;
         const MinerEndpoint ep = endpoint(ip, sim.http_port());

@@ -120,6 +120,7 @@ TEST_CASE("luxos driver: polls agree with the simulator's true state") {
     Harness h;
     for (int i = 1; i <= 2; ++i) {
         const std::string ip = "127.34.1." + std::to_string(i);
+        REQUIRE(wait_until_daemon_ran(sim, ip));  // GHS av is an average since start
         CAPTURE(ip);
         DriverState st;
         const MinerSample s = h.poll(endpoint(ip), st);

@@ -248,6 +248,7 @@ TEST_CASE("vnish driver: detection, and polls agree with the simulator's true st
         REQUIRE(id.driver != nullptr);
         CHECK(id.driver->name() == "vnish");
 
+        REQUIRE(wait_until_daemon_ran(sim, ip));  // hr_average is an average since start
         DriverState st;
         const MinerSample s = h.poll(ep, st);
         CHECK(s.host == ip);

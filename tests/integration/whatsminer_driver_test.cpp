@@ -109,6 +109,7 @@ TEST_CASE("whatsminer driver: polls agree with the simulator's true state") {
     Harness h;
     for (int i = 1; i <= 3; ++i) {
         const std::string ip = "127.32.0." + std::to_string(i);
+        REQUIRE(wait_until_daemon_ran(sim, ip));  // MHS av is an average since start
         CAPTURE(ip);
         DriverState st;
         const MinerSample s = h.poll(endpoint(ip), st);

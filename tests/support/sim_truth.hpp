@@ -3,9 +3,11 @@
 #pragma once
 
 #include "common/miner_sample.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -27,6 +29,14 @@ inline std::string truth_state(const SimProcess& sim, const std::string& ip) {
 
 // Any JSON number (int64, uint64 or double) as a double.
 inline double num(const boost::json::value& v) { return v.to_number<double>(); }
+
+// Waits until the simulated mining daemon at `ip` has run for `seconds` whole seconds. Firmware
+// averages since start are work over whole seconds of uptime, so they read 0 in the first one,
+// which a loaded machine can reach between starting the simulator and polling it.
+inline bool wait_until_daemon_ran(const SimProcess& sim, const std::string& ip, int seconds = 2) {
+    return wait_until([&] { return truth(sim, ip).at("elapsed_s").as_int64() >= seconds; },
+                      std::chrono::seconds(10));
+}
 
 // `a` is within `rel` of `b`, relative to |b| but never tighter than `rel` in absolute terms, so
 // values near zero compare sensibly.
