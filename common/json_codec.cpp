@@ -14,11 +14,7 @@ namespace json = boost::json;
 DecodeError::DecodeError(std::string path, const std::string& what)
     : std::runtime_error(path.empty() ? what : path + ": " + what), path_(std::move(path)) {}
 
-namespace {
-
-// ---- decoding -------------------------------------------------------------------------------
-
-std::string_view kind_name(const json::value& v) {
+std::string_view json_kind_name(const json::value& v) {
     switch (v.kind()) {
         case json::kind::null:
             return "null";
@@ -38,13 +34,17 @@ std::string_view kind_name(const json::value& v) {
     return "a value";
 }
 
+namespace {
+
+// ---- decoding -------------------------------------------------------------------------------
+
 // Reads the fields of one JSON object, keeping the path for error messages.
 class Reader {
   public:
     Reader(const json::value& v, std::string path) : path_(std::move(path)) {
         if (!v.is_object()) {
-            throw DecodeError(path_,
-                              std::string("expected an object, got ") + std::string(kind_name(v)));
+            throw DecodeError(
+                path_, std::string("expected an object, got ") + std::string(json_kind_name(v)));
         }
         obj_ = &v.get_object();
     }
@@ -67,7 +67,7 @@ class Reader {
     [[noreturn]] void wrong(std::string_view key, std::string_view expected,
                             const json::value& got) const {
         throw DecodeError(field_path(key), "expected " + std::string(expected) + ", got " +
-                                               std::string(kind_name(got)));
+                                               std::string(json_kind_name(got)));
     }
 
     std::string str(std::string_view key) const { return as_string(key, need(key)); }
@@ -331,7 +331,7 @@ MinerSample sample_from_json(const json::value& v, std::string_view path) {
                        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
             s.fans_rpm.push_back(static_cast<std::int64_t>(e.get_uint64()));
         } else {
-            throw DecodeError(p, "expected an integer, got " + std::string(kind_name(e)));
+            throw DecodeError(p, "expected an integer, got " + std::string(json_kind_name(e)));
         }
     });
     s.inlet_temp_c = r.opt_num("inlet_temp_c");

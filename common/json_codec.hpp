@@ -38,6 +38,9 @@ void write_json(JsonWriter& w, const Command& c);
 void write_json(JsonWriter& w, const CommandResult& r);
 
 // `path` prefixes error paths, e.g. "samples[3]" when decoding inside an ingest batch.
+// How a JSON value's kind reads in an error message: "a string", "a number", "an array"...
+std::string_view json_kind_name(const boost::json::value& v);
+
 MinerSample sample_from_json(const boost::json::value& v, std::string_view path = {});
 Command command_from_json(const boost::json::value& v, std::string_view path = {});
 CommandResult command_result_from_json(const boost::json::value& v, std::string_view path = {});

@@ -69,6 +69,17 @@ std::optional<std::string> normalize_mac(std::string_view mac) {
     return out;
 }
 
+MinerSample identity_fields(const MinerSample& s) {
+    MinerSample id;
+    id.make = s.make;
+    id.model = s.model;
+    id.firmware = s.firmware;
+    id.firmware_version = s.firmware_version;
+    id.serial = s.serial;
+    id.mac = s.mac;
+    return id;
+}
+
 std::string make_miner_id(std::string_view configured_id, std::string_view mac,
                           std::string_view host, std::uint16_t port) {
     if (!configured_id.empty()) return std::string(configured_id);

@@ -118,6 +118,10 @@ struct MinerSample {
 };
 
 // The stable identity rule: configured id, else MAC (lower case, colon separated), else host:port.
+// The identity fields of a sample (make, model, firmware, firmware_version, serial, mac) and
+// nothing else: what drivers cache between identity refreshes and carry into failed polls.
+MinerSample identity_fields(const MinerSample& sample);
+
 std::string make_miner_id(std::string_view configured_id, std::string_view mac,
                           std::string_view host, std::uint16_t port);
 

@@ -22,17 +22,6 @@ bool contains_upper(std::string_view hay, std::string_view upper) noexcept {
     return false;
 }
 
-MinerSample identity_fields(const MinerSample& s) {
-    MinerSample id;
-    id.make = s.make;
-    id.model = s.model;
-    id.firmware = s.firmware;
-    id.firmware_version = s.firmware_version;
-    id.serial = s.serial;
-    id.mac = s.mac;
-    return id;
-}
-
 MinerSample failed_poll(const DriverState& state, PollError reason, std::string message) {
     // Drivers that cache a setting with the identity (the power limit) must not report it for a
     // poll that read nothing: only the identity fields are kept.

@@ -30,10 +30,6 @@ TimePoint now_ms();
 // upper case already. For `claims`, which looks for a firmware's name in probe replies.
 bool contains_upper(std::string_view hay, std::string_view upper) noexcept;
 
-// The identity fields of a sample (make, model, firmware, firmware_version, serial, mac) and
-// nothing else.
-MinerSample identity_fields(const MinerSample& sample);
-
 // A failed poll: the identity fields of the cached identity (so the miner id does not change),
 // up=false, state offline, the reason and message; no telemetry, no settings.
 MinerSample failed_poll(const DriverState& state, PollError reason, std::string message);

@@ -31,31 +31,10 @@ struct BadRequest {
     std::string path;
 };
 
-std::string_view kind_of(const json::value& v) {
-    switch (v.kind()) {
-        case json::kind::null:
-            return "null";
-        case json::kind::bool_:
-            return "a boolean";
-        case json::kind::int64:
-        case json::kind::uint64:
-            return "an integer";
-        case json::kind::double_:
-            return "a number";
-        case json::kind::string:
-            return "a string";
-        case json::kind::array:
-            return "an array";
-        case json::kind::object:
-            return "an object";
-    }
-    return "unknown";
-}
-
 // Throws BadRequest naming the field; DecodeError from sample_from_json passes through.
 IngestBatch decode_batch(const json::value& doc) {
     if (!doc.is_object()) {
-        throw BadRequest{"expected a JSON object, got " + std::string(kind_of(doc)), ""};
+        throw BadRequest{"expected a JSON object, got " + std::string(json_kind_name(doc)), ""};
     }
     const auto& obj = doc.get_object();
     IngestBatch batch;
@@ -64,13 +43,15 @@ IngestBatch decode_batch(const json::value& doc) {
     if (agent == nullptr || agent->is_null())
         throw BadRequest{"required field missing", "agent_id"};
     if (!agent->is_string()) {
-        throw BadRequest{"expected a string, got " + std::string(kind_of(*agent)), "agent_id"};
+        throw BadRequest{"expected a string, got " + std::string(json_kind_name(*agent)),
+                         "agent_id"};
     }
     batch.agent_id = std::string(agent->get_string());
 
     if (const auto* site = obj.if_contains("site"); site != nullptr && !site->is_null()) {
         if (!site->is_string()) {
-            throw BadRequest{"expected a string, got " + std::string(kind_of(*site)), "site"};
+            throw BadRequest{"expected a string, got " + std::string(json_kind_name(*site)),
+                             "site"};
         }
         batch.site = std::string(site->get_string());
     }
@@ -82,7 +63,8 @@ IngestBatch decode_batch(const json::value& doc) {
     } else if (seq->is_uint64()) {
         throw BadRequest{"integer out of range", "batch_seq"};
     } else {
-        throw BadRequest{"expected an integer, got " + std::string(kind_of(*seq)), "batch_seq"};
+        throw BadRequest{"expected an integer, got " + std::string(json_kind_name(*seq)),
+                         "batch_seq"};
     }
 
     const auto* samples = obj.if_contains("samples");
@@ -90,7 +72,8 @@ IngestBatch decode_batch(const json::value& doc) {
         throw BadRequest{"required field missing", "samples"};
     }
     if (!samples->is_array()) {
-        throw BadRequest{"expected an array, got " + std::string(kind_of(*samples)), "samples"};
+        throw BadRequest{"expected an array, got " + std::string(json_kind_name(*samples)),
+                         "samples"};
     }
     const auto& arr = samples->get_array();
     batch.samples.reserve(arr.size());

@@ -490,13 +490,7 @@ MinerSample parse_whatsminer(const WhatsminerReplies& replies, const MinerSample
 }
 
 MinerSample whatsminer_identity(const MinerSample& s) {
-    MinerSample id;
-    id.make = s.make;
-    id.model = s.model;
-    id.firmware = s.firmware;
-    id.firmware_version = s.firmware_version;
-    id.serial = s.serial;
-    id.mac = s.mac;
+    MinerSample id = identity_fields(s);
     id.power_limit_w = s.power_limit_w;
     return id;
 }
