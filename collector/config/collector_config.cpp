@@ -1,0 +1,138 @@
+#include "collector/config/collector_config.hpp"
+
+#include "common/config.hpp"
+
+#include <charconv>
+
+namespace hashwatt::collector {
+
+namespace {
+
+// "IP:PORT" or "[IPv6]:PORT"; the port may be 0 (any free port, logged at start).
+void read_listen(const config::Table& t, ApiOptions& api) {
+    const auto text = t.string("listen");
+    if (!text) return;
+    std::string_view s = *text;
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) t.fail("listen", "expected IP:PORT, got '" + *text + "'");
+    std::string_view host = s.substr(0, colon);
+    const std::string_view digits = s.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    unsigned port = 0;
+    const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (host.empty() || digits.empty() || r.ec != std::errc() ||
+        r.ptr != digits.data() + digits.size() || port > 65535) {
+        t.fail("listen", "expected IP:PORT, got '" + *text + "'");
+    }
+    api.address = std::string(host);
+    api.port = static_cast<std::uint16_t>(port);
+}
+
+// A horizon: a duration, or "forever".
+std::optional<std::chrono::milliseconds> read_horizon(
+    const config::Table& t, std::string_view key, std::optional<std::chrono::milliseconds> dflt) {
+    const auto text = t.string(key);
+    if (!text) return dflt;
+    if (*text == "forever") return std::nullopt;
+    return t.duration(key, std::chrono::hours(1), std::chrono::days(365 * 100));
+}
+
+void read_tokens(const config::Table& root, ApiOptions& api) {
+    for (const auto& t : root.tables("token")) {
+        Token tok;
+        const auto role_name = t.choice("role", {"agent", "read", "admin"});
+        if (!role_name) t.fail("role", "missing (one of: agent, read, admin)");
+        tok.role = *parse_role(*role_name);
+        const auto agent_id = t.string("agent_id");
+        if (tok.role == Role::agent) {
+            if (!agent_id || agent_id->empty()) {
+                t.fail("agent_id", "missing: an agent token is issued to one agent_id");
+            }
+            tok.agent_id = *agent_id;
+        } else if (agent_id) {
+            t.fail("agent_id", "only agent tokens name an agent_id");
+        }
+        const bool inline_secret = t.has("secret");
+        const bool file_secret = t.has("secret_file");
+        if (inline_secret == file_secret) {
+            t.fail(inline_secret ? "secret_file" : "secret",
+                   "give exactly one of secret and secret_file");
+        }
+        const std::string key = inline_secret ? "secret" : "secret_file";
+        tok.secret = inline_secret ? *t.string("secret") : *t.secret_file("secret_file");
+        if (tok.secret.size() < kMinTokenLength) {
+            t.fail(key, "token too short (" + std::to_string(tok.secret.size()) +
+                            " characters; at least " + std::to_string(kMinTokenLength) + ")");
+        }
+        for (const char c : tok.secret) {
+            if (c <= ' ' || c == 0x7f) {
+                t.fail(key, "token contains whitespace or a control character");
+            }
+        }
+        for (const auto& earlier : api.tokens) {
+            if (earlier.secret == tok.secret) t.fail(key, "the same token is given twice");
+        }
+        api.tokens.push_back(std::move(tok));
+    }
+}
+
+CollectorConfig read(const config::Document& doc) {
+    CollectorConfig c;
+    const config::Table root = doc.root();
+    if (auto s = root.table("storage")) {
+        c.database_path = s->path_value("path").value_or(c.database_path);
+        c.writer.queue_capacity =
+            static_cast<std::size_t>(s->integer("queue_batches", 1, 1 << 20).value_or(256));
+        c.writer.maintenance_interval =
+            s->duration("maintenance_interval", std::chrono::seconds(1), std::chrono::hours(24))
+                .value_or(*c.writer.maintenance_interval);
+    }
+    if (auto r = root.table("retention")) {
+        auto& h = c.writer.horizons;
+        h.raw = read_horizon(*r, "raw", h.raw);
+        h.rollup_5m = read_horizon(*r, "rollup_5m", h.rollup_5m);
+        h.rollup_1h = read_horizon(*r, "rollup_1h", h.rollup_1h);
+        // Rollups are computed from raw rows: keeping a coarser level for less time than a
+        // finer one is almost certainly a typo.
+        auto shorter = [](const std::optional<std::chrono::milliseconds>& a,
+                          const std::optional<std::chrono::milliseconds>& b) {
+            return a && (!b || *a < *b);  // a is shorter than b
+        };
+        if (shorter(h.rollup_5m, h.raw)) r->fail("rollup_5m", "is kept for less time than raw");
+        if (shorter(h.rollup_1h, h.rollup_5m)) {
+            r->fail("rollup_1h", "is kept for less time than rollup_5m");
+        }
+    }
+    if (auto a = root.table("api")) {
+        read_listen(*a, c.api);
+        c.api.body_limit_bytes =
+            static_cast<std::size_t>(a->size("max_body_size", 4096, std::uint64_t{1} << 30)
+                                         .value_or(c.api.body_limit_bytes));
+        c.api.header_limit_bytes =
+            static_cast<std::size_t>(a->size("max_header_size", 1024, std::uint64_t{1} << 20)
+                                         .value_or(c.api.header_limit_bytes));
+        c.api.request_timeout =
+            a->duration("request_timeout", std::chrono::seconds(1), std::chrono::minutes(10))
+                .value_or(c.api.request_timeout);
+        c.api.idle_timeout =
+            a->duration("idle_timeout", std::chrono::seconds(1), std::chrono::hours(1))
+                .value_or(c.api.idle_timeout);
+    }
+    read_tokens(root, c.api);
+    doc.finish();
+    return c;
+}
+
+}  // namespace
+
+CollectorConfig load_collector_config(const std::string& path) {
+    return read(config::Document::load_file(path));
+}
+
+CollectorConfig parse_collector_config(std::string_view text, const std::string& source_name) {
+    return read(config::Document::parse(text, source_name));
+}
+
+}  // namespace hashwatt::collector

@@ -1,0 +1,87 @@
+#include "collector/service.hpp"
+
+#include "collector/api/server.hpp"
+#include "collector/storage/store.hpp"
+#include "collector/storage/writer.hpp"
+#include "common/log.hpp"
+
+#include <future>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+namespace hashwatt::collector {
+
+struct CollectorService::Impl {
+    CollectorConfig config;
+    Store store;
+    StoreWriter writer;
+    boost::asio::io_context io{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{
+        io.get_executor()};
+    ApiServer api;
+    std::thread thread;
+    bool stopped = false;
+
+    explicit Impl(CollectorConfig c)
+        : config(std::move(c))
+        , store(config.database_path)
+        , writer(store, config.writer)
+        , api(io, store, writer, config.api) {}
+};
+
+CollectorService::CollectorService(CollectorConfig config)
+    : impl_(std::make_unique<Impl>(std::move(config))) {
+    try {
+        impl_->api.start();
+    } catch (...) {
+        impl_->writer.shutdown();
+        throw;
+    }
+    impl_->thread = std::thread([this] {
+        try {
+            impl_->io.run();
+        } catch (const std::exception& e) {
+            log::error("collector event loop failed", {{"error", e.what()}});
+        }
+    });
+    log::info("collector listening",
+              {{"url", base_url()}, {"database", impl_->config.database_path}});
+}
+
+CollectorService::~CollectorService() { stop(); }
+
+std::uint16_t CollectorService::port() const noexcept { return impl_->api.port(); }
+const std::string& CollectorService::address() const noexcept { return impl_->config.api.address; }
+
+std::string CollectorService::base_url() const {
+    const auto& a = impl_->config.api.address;
+    const bool v6 = a.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + a + "]" : a) + ":" + std::to_string(port());
+}
+
+Store& CollectorService::store() noexcept { return impl_->store; }
+StoreWriter& CollectorService::writer() noexcept { return impl_->writer; }
+
+void CollectorService::stop() {
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+    // The server is closed on its own thread; the writer then drains what was accepted. Its
+    // commit callbacks post answers to the io_context, which keeps running (work guard) until
+    // the writer is done, so no accepted batch loses its acknowledgement path mid-flight.
+    std::promise<void> closed;
+    boost::asio::post(impl_->io, [this, &closed] {
+        impl_->api.stop();
+        closed.set_value();
+    });
+    closed.get_future().wait();
+    impl_->writer.shutdown();
+    impl_->work.reset();
+    impl_->io.stop();
+    if (impl_->thread.joinable()) impl_->thread.join();
+    log::info("collector stopped", {{"database", impl_->config.database_path}});
+}
+
+}  // namespace hashwatt::collector

@@ -1,0 +1,42 @@
+// A running collector: the store, its writer thread, and the HTTP API on an event-loop thread,
+// started and stopped as one. `hashwatt collector` and `hashwatt demo` run one of these.
+#pragma once
+
+#include "collector/config/collector_config.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace hashwatt::collector {
+
+class CollectorService {
+  public:
+    // Opens (creating or migrating) the database and binds the API; throws std::runtime_error
+    // (or sqlite::Error) naming the file or address when either fails. Serving begins at once
+    // on the service's own thread.
+    explicit CollectorService(CollectorConfig config);
+    // stop(), if not done yet.
+    ~CollectorService();
+    CollectorService(const CollectorService&) = delete;
+    CollectorService& operator=(const CollectorService&) = delete;
+
+    std::uint16_t port()
+        const noexcept;  // the API's port (the configured one, or the free one picked)
+    const std::string& address() const noexcept;
+    // "http://IP:PORT", IPv6 bracketed.
+    std::string base_url() const;
+
+    Store& store() noexcept;
+    StoreWriter& writer() noexcept;
+
+    // Stops accepting connections, commits every batch already accepted, and joins the threads.
+    // Idempotent; safe from any thread but the service's own.
+    void stop();
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hashwatt::collector
