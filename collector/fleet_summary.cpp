@@ -31,8 +31,8 @@ FleetSummary summarize_fleet(const std::vector<MinerSample>& latest) {
             eff_hashrate_ths += *s.hashrate_ths;
         }
         for (const auto& b : s.boards) {
-            const bool idle_board = s.state == MinerState::mining && b.hashrate_ths &&
-                                    *b.hashrate_ths <= 0;
+            const bool idle_board =
+                s.state == MinerState::mining && b.hashrate_ths && *b.hashrate_ths <= 0;
             if ((b.ok && !*b.ok) || idle_board) out.faults.dead_board.insert(s.miner_id);
             if (b.chip_temp_max_c && *b.chip_temp_max_c >= kHotChipTempC) {
                 out.faults.overheating.insert(s.miner_id);

@@ -1,6 +1,7 @@
 #include "collector/service.hpp"
 
 #include "collector/api/server.hpp"
+#include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/log.hpp"

@@ -1,6 +1,7 @@
 // POST /api/v1/ingest: decode the whole batch strictly before anything reaches the writer, so a
 // rejected request stores nothing, then answer only once the writer has committed it.
 #include "collector/api/routes.hpp"
+#include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/json_codec.hpp"
@@ -123,10 +124,8 @@ auto async_submit(StoreWriter& writer, IngestBatch batch, CompletionToken&& toke
         token, std::move(batch));
 }
 
-}  // namespace
-
-asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& body,
-                                     StoreWriter& writer) {
+asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, StoreWriter& writer,
+                              CollectorMetrics* metrics) {
     IngestBatch batch;
     try {
         json::error_code ec;
@@ -146,6 +145,10 @@ asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& bod
     }
 
     const std::size_t count = batch.samples.size();
+    // Compacted before the commit, applied only after it: /metrics never shows a sample the
+    // store does not hold.
+    std::vector<LatestMinerPtr> pending;
+    if (metrics != nullptr) pending = metrics->latest().prepare(batch.samples, batch.site);
     Outcome outcome = co_await async_submit(writer, std::move(batch), asio::use_awaitable);
     if (!outcome.queued) {
         Reply r = json_error(503, "ingest queue is full; retry later");
@@ -167,6 +170,12 @@ asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& bod
             co_return r;
         }
     }
+    if (metrics != nullptr) {
+        const bool duplicate = outcome.result.duplicate;
+        metrics->record_ingest(duplicate ? IngestOutcome::duplicate : IngestOutcome::stored,
+                               outcome.result.stored);
+        if (!duplicate) metrics->latest().apply(pending);
+    }
     log::debug("ingest", {{"samples", count},
                           {"stored", outcome.result.stored},
                           {"duplicate", outcome.result.duplicate}});
@@ -177,6 +186,15 @@ asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& bod
     w.field("duplicate", outcome.result.duplicate);
     w.end_object();
     co_return json_reply(200, std::move(out));
+}
+
+}  // namespace
+
+asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& body,
+                                     StoreWriter& writer, CollectorMetrics* metrics) {
+    Reply r = co_await ingest(caller, body, writer, metrics);
+    if (metrics != nullptr && r.status != 200) metrics->record_ingest(IngestOutcome::rejected, 0);
+    co_return r;
 }
 
 }  // namespace hashwatt::collector

@@ -17,7 +17,7 @@ namespace hashwatt::collector {
 
 struct Reply {
     unsigned status = 200;
-    std::string body;  // always JSON
+    std::string body;  // JSON unless a Content-Type in `headers` says otherwise
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
@@ -25,9 +25,15 @@ Reply json_reply(unsigned status, std::string body);
 // {"error": message, "path": path}; path only when known.
 Reply json_error(unsigned status, std::string_view message, std::string_view path = {});
 
-// POST /api/v1/ingest for an authenticated caller (role agent or admin).
+// POST /api/v1/ingest for an authenticated caller (role agent or admin). With `metrics`, the
+// outcome is counted and, once committed, the samples update its latest state.
 boost::asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& body,
-                                            StoreWriter& writer);
+                                            StoreWriter& writer,
+                                            CollectorMetrics* metrics = nullptr);
+
+// The route pattern a path belongs to, for metric labels ("/api/v1/miners/{id}"); "unmatched"
+// for a path no route serves. Never returns the raw path, so label values stay few.
+std::string_view route_pattern(std::string_view path);
 
 // GET routes under /api/v1 for role read or admin; nullopt when no route matches the path.
 std::optional<Reply> handle_query(const Store& store, const boost::urls::url_view& target);

@@ -1,6 +1,7 @@
 #include "collector/api/server.hpp"
 
 #include "collector/api/routes.hpp"
+#include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/json_writer.hpp"
@@ -108,13 +109,20 @@ Reply unauthorized(std::string_view why) {
 }  // namespace
 
 struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
-    Impl(asio::io_context& io_, Store& store_, StoreWriter& writer_, ApiOptions options_)
-        : io(io_), store(store_), writer(writer_), options(std::move(options_)), acceptor(io_) {}
+    Impl(asio::io_context& io_, Store& store_, StoreWriter& writer_, ApiOptions options_,
+         std::shared_ptr<CollectorMetrics> metrics_)
+        : io(io_)
+        , store(store_)
+        , writer(writer_)
+        , options(std::move(options_))
+        , metrics(metrics_ ? std::move(metrics_) : std::make_shared<CollectorMetrics>())
+        , acceptor(io_) {}
 
     asio::io_context& io;
     Store& store;
     StoreWriter& writer;
     ApiOptions options;
+    std::shared_ptr<CollectorMetrics> metrics;
     tcp::acceptor acceptor;
     std::uint16_t bound_port = 0;
     bool stopped = false;
@@ -126,6 +134,7 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
     asio::awaitable<void> serve(tcp::socket& socket);
     asio::awaitable<Reply> dispatch(const http::request<http::string_body>& req);
     Reply readiness();
+    Reply metrics_reply();
 };
 
 asio::awaitable<void> ApiServer::Impl::accept_loop() {
@@ -159,6 +168,18 @@ Reply ApiServer::Impl::readiness() {
     return json_reply(200, R"({"status":"ready"})");
 }
 
+Reply ApiServer::Impl::metrics_reply() {
+    Reply r;
+    try {
+        r.body = metrics->render(writer.queued());
+    } catch (const std::exception& e) {
+        log::error("metrics scrape failed", {{"error", e.what()}});
+        return json_error(500, "internal error building the metrics");
+    }
+    r.headers.emplace_back("Content-Type", std::string(CollectorMetrics::kContentType));
+    return r;
+}
+
 asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::string_body>& req) {
     const std::string_view target(req.target().data(), req.target().size());
     auto parsed = boost::urls::parse_origin_form(target);
@@ -176,10 +197,18 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
         co_return readiness();
     }
 
+    const bool scrape = path == "/metrics";
+    if (scrape && !is_get) {
+        Reply r = json_error(405, "method not allowed; use GET");
+        r.headers.emplace_back("Allow", "GET");
+        co_return r;
+    }
+    if (scrape && !options.metrics_require_token) co_return metrics_reply();
+
     const bool ingest = path == "/api/v1/ingest";
     const bool query =
         path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") || path == "/api/v1/sites";
-    if (!ingest && !query) co_return json_error(404, "no such route");
+    if (!ingest && !query && !scrape) co_return json_error(404, "no such route");
     if (ingest && req.method() != http::verb::post) {
         Reply r = json_error(405, "method not allowed; use POST");
         r.headers.emplace_back("Allow", "POST");
@@ -202,11 +231,12 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
         if (caller->role == Role::read) {
             co_return json_error(403, "role read may not ingest; use an agent token");
         }
-        co_return co_await handle_ingest(*caller, req.body(), writer);
+        co_return co_await handle_ingest(*caller, req.body(), writer, metrics.get());
     }
     if (caller->role == Role::agent) {
         co_return json_error(403, "role agent may not read; use a read token");
     }
+    if (scrape) co_return metrics_reply();
     std::optional<Reply> r;
     try {
         r = handle_query(store, url);
@@ -292,6 +322,7 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
             break;
         }
         const auto& req = parser.get();
+        const auto received = std::chrono::steady_clock::now();
         Reply answer = co_await dispatch(req);
         if (stopped) break;
         http::response<http::string_body> res{static_cast<http::status>(answer.status),
@@ -304,6 +335,12 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
         res.prepare_payload();
         stream.expires_after(options.request_timeout);
         co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        {
+            const std::string_view target(req.target().data(), req.target().size());
+            metrics->record_http(
+                route_pattern(target.substr(0, target.find('?'))), answer.status,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+        }
         if (ec || !res.keep_alive() || stopped) break;
     }
     connections.erase(entry);
@@ -312,8 +349,9 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
     stream.socket().close(ignored);
 }
 
-ApiServer::ApiServer(asio::io_context& io, Store& store, StoreWriter& writer, ApiOptions options)
-    : impl_(std::make_shared<Impl>(io, store, writer, std::move(options))) {}
+ApiServer::ApiServer(asio::io_context& io, Store& store, StoreWriter& writer, ApiOptions options,
+                     std::shared_ptr<CollectorMetrics> metrics)
+    : impl_(std::make_shared<Impl>(io, store, writer, std::move(options), std::move(metrics))) {}
 
 ApiServer::~ApiServer() {
     // Connections hold the Impl alive; closing them makes each coroutine end on its own.
@@ -326,6 +364,8 @@ ApiServer::~ApiServer() {
 }
 
 void ApiServer::start() {
+    // Before listening, so the first scrape already shows every miner the store knows.
+    impl_->metrics->latest().seed(impl_->store);
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(impl_->options.address, ec);
     if (ec) throw std::runtime_error("api: bad listen address " + impl_->options.address);
@@ -343,6 +383,8 @@ void ApiServer::start() {
 }
 
 std::uint16_t ApiServer::port() const noexcept { return impl_->bound_port; }
+
+CollectorMetrics& ApiServer::metrics() noexcept { return *impl_->metrics; }
 
 void ApiServer::stop() {
     if (impl_->stopped) return;

@@ -19,6 +19,7 @@ class io_context;
 
 namespace hashwatt::collector {
 
+class CollectorMetrics;
 class Store;
 class StoreWriter;
 
@@ -44,21 +45,28 @@ struct ApiOptions {
     // How long a kept-alive connection may sit between requests.
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
     std::vector<Token> tokens;
+    // GET /metrics is open by default (Prometheus usually scrapes without a token); when set,
+    // it needs a read or admin token like the query routes.
+    bool metrics_require_token = false;
 };
 
 class ApiServer {
   public:
     // `store` and `writer` must outlive the server, and the writer must be shut down before the
     // io_context is destroyed (its commit callbacks post to it). The io_context is expected to
-    // run on one thread: connection bookkeeping is not locked.
-    ApiServer(boost::asio::io_context& io, Store& store, StoreWriter& writer, ApiOptions options);
+    // run on one thread: connection bookkeeping is not locked. `metrics` is what /metrics
+    // serves and what ingest and requests are counted in; null makes one with defaults.
+    ApiServer(boost::asio::io_context& io, Store& store, StoreWriter& writer, ApiOptions options,
+              std::shared_ptr<CollectorMetrics> metrics = nullptr);
     ~ApiServer();
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;
 
-    // Binds and starts accepting. Throws std::runtime_error naming the address on failure.
+    // Seeds the metrics' latest state from the store, binds and starts accepting. Throws
+    // std::runtime_error naming the address on failure.
     void start();
     std::uint16_t port() const noexcept;  // the port actually bound
+    CollectorMetrics& metrics() noexcept;
     // Closes the listener and every open connection; in-flight ingest commits still finish
     // on the writer. Call on the io_context's thread (or post it there). Idempotent.
     void stop();

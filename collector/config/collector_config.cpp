@@ -119,6 +119,13 @@ CollectorConfig read(const config::Document& doc) {
         c.api.idle_timeout =
             a->duration("idle_timeout", std::chrono::seconds(1), std::chrono::hours(1))
                 .value_or(c.api.idle_timeout);
+        c.api.metrics_require_token =
+            a->boolean("metrics_require_token").value_or(c.api.metrics_require_token);
+    }
+    if (auto m = root.table("metrics")) {
+        c.metrics.latest.stale_after =
+            m->duration("stale_after", std::chrono::minutes(1), std::chrono::days(30))
+                .value_or(c.metrics.latest.stale_after);
     }
     read_tokens(root, c.api);
     doc.finish();

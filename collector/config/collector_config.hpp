@@ -5,6 +5,7 @@
 #pragma once
 
 #include "collector/api/server.hpp"
+#include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 
@@ -21,6 +22,7 @@ inline constexpr std::uint16_t kDefaultApiPort = 8480;
 struct CollectorConfig {
     std::string database_path = "/var/lib/hashwatt/collector.db";
     StoreWriterOptions writer;               // queue size, maintenance interval, retention horizons
+    CollectorMetricsOptions metrics;         // when a silent miner stops being exported
     ApiOptions api = default_api_options();  // listen address, limits, tokens
 
     static ApiOptions default_api_options() {

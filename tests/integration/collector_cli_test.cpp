@@ -3,6 +3,7 @@
 #include "tests/support/net.hpp"
 #include "tests/support/process.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -80,8 +81,11 @@ TEST_CASE("collector --check-config: the shipped example passes once its token f
     // Without the token files the example names the first one missing.
     r = run({kBinary, "collector", "--config", example, "--check-config"}, 20s);
     CHECK(r.exit_code == 2);
-    CHECK(r.err.find("collector.toml:36:15: token[0].secret_file: cannot read secret file") !=
-          std::string::npos);
+    const std::string text = read_file(example);
+    const std::string before = text.substr(0, text.find("\nsecret_file") + 1);
+    const auto line = 1 + std::count(before.begin(), before.end(), '\n');
+    CHECK(r.err.find("collector.toml:" + std::to_string(line) +
+                     ":15: token[0].secret_file: cannot read secret file") != std::string::npos);
 }
 
 TEST_CASE("collector: a mistake in the config exits 2 naming its place") {

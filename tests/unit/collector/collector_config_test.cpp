@@ -34,6 +34,8 @@ TEST_CASE("collector config: defaults when the file is empty") {
     CHECK(!c.writer.horizons.rollup_1h);
     CHECK(c.writer.queue_capacity == 256);
     CHECK(c.writer.maintenance_interval == std::chrono::minutes(1));
+    CHECK(!c.api.metrics_require_token);
+    CHECK(c.metrics.latest.stale_after == std::chrono::hours(1));
 }
 
 TEST_CASE("collector config: every key read") {
@@ -47,6 +49,8 @@ TEST_CASE("collector config: every key read") {
                                        "[api]\nlisten = \"[::1]:0\"\nmax_body_size = \"1MiB\"\n"
                                        "max_header_size = \"8KiB\"\nrequest_timeout = \"5s\"\n"
                                        "idle_timeout = \"20s\"\n"
+                                       "metrics_require_token = true\n"
+                                       "[metrics]\nstale_after = \"10m\"\n"
                                        "[[token]]\nrole = \"agent\"\nagent_id = \"barn\"\n"
                                        "secret_file = \"agent.token\"\n"
                                        "[[token]]\nrole = \"admin\"\n"
@@ -64,6 +68,8 @@ TEST_CASE("collector config: every key read") {
     CHECK(c.api.header_limit_bytes == 8 * 1024);
     CHECK(c.api.request_timeout == std::chrono::seconds(5));
     CHECK(c.api.idle_timeout == std::chrono::seconds(20));
+    CHECK(c.api.metrics_require_token);
+    CHECK(c.metrics.latest.stale_after == std::chrono::minutes(10));
     REQUIRE(c.api.tokens.size() == 2);
     CHECK(c.api.tokens[0].role == Role::agent);
     CHECK(c.api.tokens[0].agent_id == "barn");

@@ -1,0 +1,294 @@
+// GET /metrics over real loopback sockets with a real SQLite file: samples ingested over HTTP
+// show up (and are updated, never moved back), the store seeds the state at startup, the
+// token rule, request counting by route pattern, and promtool's verdict on a real scrape.
+#include "collector/metrics/collector_metrics.hpp"
+
+#include "collector/api/server.hpp"
+#include "collector/storage/store.hpp"
+#include "collector/storage/writer.hpp"
+#include "common/json_codec.hpp"
+#include "tests/support/process.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <doctest/doctest.h>
+
+using namespace hashwatt;
+using namespace hashwatt::collector;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+const std::string kAgentToken = "agent-secret-0123456789";
+const std::string kReadToken = "read-secret-abcdef";
+
+ApiOptions options(bool require_token = false) {
+    ApiOptions o;
+    o.request_timeout = 2s;
+    o.idle_timeout = 2s;
+    o.tokens = {{kAgentToken, Role::agent, "agent-1"}, {kReadToken, Role::read, ""}};
+    o.metrics_require_token = require_token;
+    return o;
+}
+
+StoreWriterOptions writer_options() {
+    StoreWriterOptions o;
+    o.maintenance_interval = std::nullopt;
+    return o;
+}
+
+// Members in this order so that the writer drains before the io_context goes away. `seed`
+// runs against the store before the server starts.
+struct Collector {
+    asio::io_context io;
+    test::TempDir dir;
+    Store store;
+    StoreWriter writer;
+    std::optional<ApiServer> server;
+    std::thread thread;
+
+    explicit Collector(ApiOptions o = options(), const std::vector<MinerSample>& seed = {})
+        : store(dir.path() + "/collector.db"), writer(store, writer_options()) {
+        if (!seed.empty()) store.ingest(IngestBatch{"seeder", "north", 1, seed});
+        server.emplace(io, store, writer, std::move(o));
+        server->start();
+        thread = std::thread([this] { io.run(); });
+    }
+    ~Collector() {
+        asio::post(io, [this] {
+            server->stop();
+            io.stop();
+        });
+        thread.join();
+    }
+    std::uint16_t port() const { return server->port(); }
+};
+
+struct Response {
+    unsigned status = 0;
+    std::string body;
+    std::string content_type;
+};
+
+Response request(std::uint16_t port, http::verb method, const std::string& target,
+                 const std::string& body = {}, std::optional<std::string> token = std::nullopt) {
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    timeval tv{10, 0};  // a hung server fails the test instead of hanging it
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    http::request<http::string_body> req{method, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    if (token) req.set(http::field::authorization, "Bearer " + *token);
+    if (!body.empty()) {
+        req.set(http::field::content_type, "application/json");
+        req.body() = body;
+    }
+    req.prepare_payload();
+    http::write(socket, req);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    http::read(socket, buffer, parser);
+    return {parser.get().result_int(), parser.get().body(),
+            std::string(parser.get()[http::field::content_type])};
+}
+
+Response scrape(const Collector& c, std::optional<std::string> token = std::nullopt) {
+    return request(c.port(), http::verb::get, "/metrics", {}, std::move(token));
+}
+
+TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
+
+MinerSample sample(const std::string& id, TimePoint at, double ths, double watts) {
+    MinerSample s;
+    s.miner_id = id;
+    s.host = "10.1.2.3";
+    s.port = 4028;
+    s.make = "Bitmain";
+    s.model = "Antminer S19 Pro";
+    s.driver = "antminer";
+    s.observed_at = at;
+    s.up = true;
+    s.state = MinerState::mining;
+    s.hashrate_ths = ths;
+    s.expected_hashrate_ths = 110;
+    s.power_w = watts;
+    s.power_source = PowerSource::measured;
+    for (int i = 0; i < 3; ++i) {
+        BoardSample b;
+        b.index = i;
+        b.hashrate_ths = ths / 3;
+        b.chip_temp_max_c = 70 + i;
+        b.board_temp_max_c = 60 + i;
+        s.boards.push_back(b);
+    }
+    s.fans_rpm = {5400, 5520, 5460, 5580};
+    s.hw_errors_total = 3;
+    s.uptime_s = 3600;
+    PoolSample p;
+    p.url = "stratum+tcp://pool.example:3333";
+    p.accepted = 100;
+    p.rejected = 1;
+    p.stale = 0;
+    s.pools = {p};
+    return s;
+}
+
+// Every batch comes from site `north "B"`: a quote in a label value on the way through.
+std::string batch(std::int64_t seq, const std::vector<MinerSample>& samples) {
+    std::string out = R"({"agent_id":"agent-1","site":"north \"B\"","batch_seq":)" +
+                      std::to_string(seq) + R"(,"samples":[)";
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        if (i) out += ",";
+        out += encode_sample(samples[i]);
+    }
+    return out + "]}";
+}
+
+Response ingest(const Collector& c, std::int64_t seq, const std::vector<MinerSample>& samples) {
+    return request(c.port(), http::verb::post, "/api/v1/ingest", batch(seq, samples), kAgentToken);
+}
+
+// The value on the sample line that starts with `series` (name and labels exactly as
+// serialized); nullopt if there is no such line.
+std::optional<double> series_value(const std::string& text, const std::string& series) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ')
+            return std::stod(line.substr(series.size() + 1));
+    }
+    return std::nullopt;
+}
+
+const std::string kSite = R"(site="north \"B\"")";
+
+}  // namespace
+
+TEST_CASE("ingest over HTTP shows in /metrics without a token; a newer batch updates it") {
+    Collector c;
+    const TimePoint t = now_ms() - 20s;
+    REQUIRE(ingest(c, 1, {sample("m1", t, 100, 3250), sample("m2", t, 95, 3100)}).status == 200);
+
+    auto r = scrape(c);
+    REQUIRE(r.status == 200);
+    CHECK(r.content_type == "text/plain; version=0.0.4; charset=utf-8");
+    const std::string m1 = R"({miner="m1",)" + kSite;
+    CHECK(series_value(r.body, "hashwatt_miner_up" + m1 + "}") == 1.0);
+    CHECK(series_value(r.body, "hashwatt_miner_power_watts" + m1 + "}") == 3250.0);
+    CHECK(series_value(r.body, "hashwatt_miner_hashrate_hashes_per_second" + m1 + "}") ==
+          doctest::Approx(100e12));
+    CHECK(series_value(r.body, "hashwatt_miner_fan_speed_rpm" + m1 + R"(,fan="3"})") == 5580.0);
+    CHECK(series_value(r.body, "hashwatt_collector_miners") == 2.0);
+    CHECK(series_value(r.body, R"(hashwatt_collector_ingest_batches_total{result="stored"})") ==
+          1.0);
+    CHECK(series_value(r.body, "hashwatt_collector_ingest_samples_total") == 2.0);
+    CHECK(r.body.find("10.1.2.3") == std::string::npos);  // no IPs anywhere
+
+    // A newer sample replaces it; an older one (a late retry of old data) does not.
+    REQUIRE(ingest(c, 2, {sample("m1", t + 10s, 80, 2900)}).status == 200);
+    REQUIRE(ingest(c, 3, {sample("m1", t - 60s, 1, 1)}).status == 200);
+    REQUIRE(ingest(c, 2, {sample("m1", t + 10s, 80, 2900)}).status == 200);  // duplicate
+    REQUIRE(request(c.port(), http::verb::post, "/api/v1/ingest", "{", kAgentToken).status == 400);
+    r = scrape(c);
+    REQUIRE(r.status == 200);
+    CHECK(series_value(r.body, "hashwatt_miner_power_watts" + m1 + "}") == 2900.0);
+    CHECK(series_value(r.body, "hashwatt_miner_last_seen_timestamp_seconds" + m1 + "}") ==
+          doctest::Approx(static_cast<double>((t + 10s).time_since_epoch().count()) / 1000.0));
+    CHECK(series_value(r.body, R"(hashwatt_collector_ingest_batches_total{result="stored"})") ==
+          3.0);
+    CHECK(series_value(r.body, R"(hashwatt_collector_ingest_batches_total{result="duplicate"})") ==
+          1.0);
+    CHECK(series_value(r.body, R"(hashwatt_collector_ingest_batches_total{result="rejected"})") ==
+          1.0);
+    // Every answered request is counted under its route pattern, never the raw path.
+    CHECK(series_value(r.body,
+                       R"(hashwatt_collector_http_requests_total{code="200",route="/metrics"})") ==
+          1.0);
+    CHECK(series_value(
+              r.body,
+              R"(hashwatt_collector_http_requests_total{code="400",route="/api/v1/ingest"})") ==
+          1.0);
+    REQUIRE(request(c.port(), http::verb::get, "/api/v1/miners/m1", {}, kReadToken).status == 200);
+    REQUIRE(request(c.port(), http::verb::get, "/api/v1/miners/m2?x=1", {}, kReadToken).status ==
+            200);
+    r = scrape(c);
+    CHECK(
+        series_value(
+            r.body,
+            R"(hashwatt_collector_http_requests_total{code="200",route="/api/v1/miners/{id}"})") ==
+        2.0);
+    CHECK(r.body.find("/api/v1/miners/m1") == std::string::npos);
+    CHECK(series_value(r.body, "hashwatt_collector_scrape_duration_seconds") > 0.0);
+}
+
+TEST_CASE("the store seeds /metrics at startup; stale miners are not exported") {
+    const TimePoint t = now_ms() - 5s;
+    Collector c(options(), {sample("seeded", t, 90, 3000), sample("ancient", t - 3h, 90, 3000)});
+    auto r = scrape(c);
+    REQUIRE(r.status == 200);
+    CHECK(series_value(r.body, R"(hashwatt_miner_up{miner="seeded",site="north"})") == 1.0);
+    CHECK(r.body.find(R"(miner="ancient")") == std::string::npos);
+    CHECK(series_value(r.body, "hashwatt_collector_miners") == 1.0);
+}
+
+TEST_CASE("metrics_require_token: 401 without a token, 403 for an agent, 200 for read") {
+    Collector c(options(true));
+    CHECK(scrape(c).status == 401);
+    CHECK(scrape(c, "not-a-token").status == 401);
+    CHECK(scrape(c, kAgentToken).status == 403);
+    auto r = scrape(c, kReadToken);
+    CHECK(r.status == 200);
+    CHECK(r.content_type == "text/plain; version=0.0.4; charset=utf-8");
+    CHECK(request(c.port(), http::verb::post, "/metrics", "{}", kReadToken).status == 405);
+}
+
+TEST_CASE("the default: no token needed, other methods refused") {
+    Collector c;
+    CHECK(scrape(c).status == 200);
+    CHECK(request(c.port(), http::verb::post, "/metrics", "{}").status == 405);
+}
+
+TEST_CASE("promtool check metrics accepts a real scrape without lint complaints") {
+    const std::string promtool = "/usr/bin/promtool";
+    if (!std::filesystem::exists(promtool)) {
+        MESSAGE("promtool not installed (Debian package prometheus); skipped");
+        return;
+    }
+    Collector c;
+    const TimePoint t = now_ms() - 10s;
+    auto down = sample("m3", t, 0, 0);
+    down.up = false;
+    down.state = MinerState::offline;
+    down.hashrate_ths.reset();
+    down.power_w.reset();
+    down.boards.clear();
+    REQUIRE(ingest(c, 1, {sample("m1", t, 100, 3250), sample("m2", t, 95, 3100), down}).status ==
+            200);
+    REQUIRE(request(c.port(), http::verb::get, "/api/v1/miners", {}, kReadToken).status == 200);
+    auto r = scrape(c);
+    REQUIRE(r.status == 200);
+    auto result = test::run({promtool, "check", "metrics"}, 30s, r.body);
+    INFO("promtool stdout: " << result.out);
+    INFO("promtool stderr: " << result.err);
+    CHECK_FALSE(result.timed_out);
+    CHECK(result.exit_code == 0);
+    CHECK(result.out.empty());
+    CHECK(result.err.empty());
+}
