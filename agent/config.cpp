@@ -51,6 +51,54 @@ std::string read_driver(const config::Table& t) {
     return *d;
 }
 
+UplinkConfig read_uplink(const config::Table& u) {
+    UplinkConfig c;
+    c.url = u.required_string("url");
+    try {
+        parse_collector_url(c.url, c);
+    } catch (const std::invalid_argument& e) {
+        u.fail("url", e.what());
+    }
+    const bool inline_token = u.has("token");
+    const bool token_file = u.has("token_file");
+    if (inline_token && token_file)
+        u.fail("token_file", "give either token or token_file, not both");
+    if (!inline_token && !token_file)
+        u.fail("token", "needs token or token_file (the agent's bearer token)");
+    std::string token = inline_token ? *u.string("token") : *u.secret_file("token_file");
+    const auto first = token.find_first_not_of(" \t\r\n");
+    token.erase(0, first == std::string::npos ? token.size() : first);
+    token.erase(token.find_last_not_of(" \t\r\n") + 1);
+    if (token.empty()) u.fail(inline_token ? "token" : "token_file", "the token is empty");
+    c.token = std::move(token);
+    c.batch_max_samples =
+        static_cast<std::size_t>(u.integer("batch_max_samples", 1, 100000)
+                                     .value_or(static_cast<std::int64_t>(c.batch_max_samples)));
+    c.batch_max_age =
+        u.duration("batch_max_age", std::chrono::milliseconds(10), std::chrono::hours(1))
+            .value_or(c.batch_max_age);
+    c.spool_dir = u.path_value("spool_dir").value_or(c.spool_dir);
+    // A batch of batch_max_samples must fit: about 2 KiB a sample leaves room for big rigs.
+    c.spool_max_bytes = u.size("spool_max_bytes", std::uint64_t{1} << 20, std::uint64_t{1} << 40)
+                            .value_or(c.spool_max_bytes);
+    c.spool_max_batches =
+        static_cast<std::size_t>(u.integer("spool_max_batches", 1, 100000000)
+                                     .value_or(static_cast<std::int64_t>(c.spool_max_batches)));
+    c.retry_min = u.duration("retry_min", std::chrono::milliseconds(10), std::chrono::hours(1))
+                      .value_or(c.retry_min);
+    c.retry_max = u.duration("retry_max", std::chrono::milliseconds(10), std::chrono::hours(24))
+                      .value_or(c.retry_max);
+    if (c.retry_max < c.retry_min) {
+        u.fail("retry_max", "is shorter than retry_min (" + format_duration(c.retry_min) + ")");
+    }
+    c.request_timeout =
+        u.duration("request_timeout", std::chrono::milliseconds(100), std::chrono::minutes(10))
+            .value_or(c.request_timeout);
+    c.shutdown_timeout = u.duration("shutdown_timeout", Duration::zero(), std::chrono::minutes(10))
+                             .value_or(c.shutdown_timeout);
+    return c;
+}
+
 AgentConfig read(const config::Document& doc) {
     AgentConfig c;
     const config::Table root = doc.root();
@@ -85,6 +133,7 @@ AgentConfig read(const config::Document& doc) {
             static_cast<std::size_t>(a->integer("scan_concurrency", 1, 4096).value_or(256));
     }
     if (c.agent_id.empty()) c.agent_id = host_name();
+    if (auto u = root.table("uplink")) c.uplink = read_uplink(*u);
 
     for (const auto& m : root.tables("miner")) {
         MinerEntry e;
@@ -175,6 +224,35 @@ std::pair<std::string, std::uint16_t> parse_host_port(std::string_view text,
     }
     if (host.empty()) throw std::invalid_argument("no host in '" + std::string(text) + "'");
     return {std::string(host), port};
+}
+
+void parse_collector_url(std::string_view url, UplinkConfig& c) {
+    constexpr std::string_view http = "http://";
+    if (url.starts_with("https://")) {
+        throw std::invalid_argument(
+            "https is not supported yet; use http:// (on a trusted network or "
+            "through a TLS-terminating proxy)");
+    }
+    if (!url.starts_with(http)) {
+        throw std::invalid_argument("expected http://HOST[:PORT], got '" + std::string(url) + "'");
+    }
+    std::string_view rest = url.substr(http.size());
+    const auto slash = rest.find('/');
+    const std::string_view authority = rest.substr(0, slash);
+    std::string_view path =
+        slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (path.find_first_of("?#") != std::string_view::npos) {
+        throw std::invalid_argument("no query or fragment allowed in '" + std::string(url) + "'");
+    }
+    if (authority.find('@') != std::string_view::npos) {
+        throw std::invalid_argument(
+            "credentials do not belong in the URL; use token or token_file");
+    }
+    const auto [host, port] = parse_host_port(authority, 80);
+    while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+    c.host = host;
+    c.port = port;
+    c.base_path = std::string(path);
 }
 
 AgentConfig load_agent_config(const std::string& path) {

@@ -7,6 +7,7 @@
 #include "common/units.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,28 @@ struct ScanEntry {
     Duration rescan{std::chrono::minutes(10)};
 };
 
+// Where and how the agent sends its samples ([uplink]); see agent/uplink/uplink.hpp.
+struct UplinkConfig {
+    std::string url;  // the collector's base URL as written ("http://10.0.0.2:8080")
+    std::string host;
+    std::uint16_t port = 80;
+    std::string base_path;  // "" or "/prefix", without a trailing slash
+    std::string token;      // from `token` or `token_file`
+    std::size_t batch_max_samples = 500;
+    Duration batch_max_age{std::chrono::seconds(5)};
+    std::string spool_dir = "/var/lib/hashwatt/spool";
+    std::uint64_t spool_max_bytes = std::uint64_t{256} << 20;
+    std::size_t spool_max_batches = 100000;
+    Duration retry_min{std::chrono::seconds(1)};
+    Duration retry_max{std::chrono::seconds(60)};
+    Duration request_timeout{std::chrono::seconds(30)};
+    Duration shutdown_timeout{std::chrono::seconds(5)};
+};
+
+// "http://HOST[:PORT][/PATH]" -> host, port and base path of `c`. https is refused (not supported
+// yet). Throws std::invalid_argument naming what is wrong.
+void parse_collector_url(std::string_view url, UplinkConfig& c);
+
 struct AgentConfig {
     std::string agent_id;  // defaults to the host name
     std::string site = "default";
@@ -52,6 +75,8 @@ struct AgentConfig {
 
     std::vector<MinerEntry> miners;
     std::vector<ScanEntry> scans;
+    // Without [uplink] the agent only prints its samples.
+    std::optional<UplinkConfig> uplink;
 };
 
 // Loads and validates `path`. Throws config::ConfigError (file:line:column: key: message).

@@ -1,6 +1,7 @@
 // `hashwatt agent --config agent.toml`: poll the configured and discovered miners.
 #include "agent/config.hpp"
 #include "agent/poller.hpp"
+#include "agent/uplink/uplink.hpp"
 #include "cli/command.hpp"
 #include "common/json_codec.hpp"
 #include "common/log.hpp"
@@ -60,6 +61,7 @@ struct Args {
     bool once = false;
     bool check_config = false;
     std::string output = "table";
+    bool output_given = false;  // --output on the command line (else none with an uplink)
 };
 
 int check_config(const Args& a) {
@@ -67,6 +69,10 @@ int check_config(const Args& a) {
     std::printf("%s: ok (%zu miners, %zu scan ranges, interval %s, concurrency %zu)\n",
                 a.config.c_str(), cfg.miners.size(), cfg.scans.size(),
                 format_duration(cfg.interval).c_str(), cfg.concurrency);
+    if (cfg.uplink) {
+        std::printf("uplink: %s (spool %s)\n", cfg.uplink->url.c_str(),
+                    cfg.uplink->spool_dir.c_str());
+    }
     return kExitOk;
 }
 
@@ -113,17 +119,22 @@ int run_once(const Args& a, agent::AgentConfig cfg) {
 int run_forever(const Args& a, agent::AgentConfig cfg) {
     boost::asio::io_context io;
     const auto interval = cfg.interval;
+    std::optional<agent::Uplink> uplink;
+    if (cfg.uplink) uplink.emplace(io.get_executor(), *cfg.uplink, cfg.agent_id, cfg.site);
+    // With an uplink the samples are on their way to the collector; print only when asked.
+    const std::string output = uplink && !a.output_given ? "none" : a.output;
     agent::Poller poller(io.get_executor(), std::move(cfg));
     agent::RoundSummary window;  // since the last progress line
     auto sink = [&](MinerSample&& s) {
         ++window.polled;
         ++(s.up ? window.up : window.failed);
-        if (a.output == "json") {
+        if (uplink) uplink->add(output == "none" ? std::move(s) : MinerSample(s));
+        if (output == "json") {
             std::string line = encode_sample(s);
             line.push_back('\n');
             std::fwrite(line.data(), 1, line.size(), stdout);
             std::fflush(stdout);
-        } else if (a.output == "table") {
+        } else if (output == "table") {
             print_row(s);
             std::fflush(stdout);
         }
@@ -142,28 +153,46 @@ int run_forever(const Args& a, agent::AgentConfig cfg) {
         progress.expires_after(interval);
         progress.async_wait([&](const boost::system::error_code& ec) {
             if (ec || stopping) return;
-            log::info("polls in the last interval",
-                      {{"polled", std::to_string(window.polled)},
-                       {"up", std::to_string(window.up)},
-                       {"failed", std::to_string(window.failed)},
-                       {"miners", std::to_string(poller.target_count())},
-                       {"rss_kb", std::to_string(peak_rss_kb())}});
+            if (uplink) {
+                const auto u = uplink->stats();
+                log::info("polls in the last interval", {{"polled", window.polled},
+                                                         {"up", window.up},
+                                                         {"failed", window.failed},
+                                                         {"miners", poller.target_count()},
+                                                         {"rss_kb", peak_rss_kb()},
+                                                         {"spool_batches", u.spool.batches},
+                                                         {"spool_samples", u.spool.samples},
+                                                         {"samples_sent", u.samples_sent},
+                                                         {"samples_dropped", u.samples_dropped},
+                                                         {"batches_rejected", u.batches_rejected}});
+            } else {
+                log::info("polls in the last interval",
+                          {{"polled", std::to_string(window.polled)},
+                           {"up", std::to_string(window.up)},
+                           {"failed", std::to_string(window.failed)},
+                           {"miners", std::to_string(poller.target_count())},
+                           {"rss_kb", std::to_string(peak_rss_kb())}});
+            }
             window = {};
             report();
         });
     };
     report();
+    if (uplink) uplink->start();
     auto fut = boost::asio::co_spawn(
         io,
         [](agent::Poller& p, decltype(sink)& sink_fn, boost::asio::signal_set& sigs,
-           boost::asio::steady_timer& prog) -> boost::asio::awaitable<void> {
+           boost::asio::steady_timer& prog,
+           std::optional<agent::Uplink>& up) -> boost::asio::awaitable<void> {
             co_await p.discover();
             log::info("agent running", {{"miners", std::to_string(p.target_count())},
                                         {"interval", format_duration(p.config().interval)}});
             co_await p.run(sink_fn);
+            // The poller is done: spool what is buffered and try once more to deliver it.
+            if (up) co_await up->stop();
             sigs.cancel();
             prog.cancel();
-        }(poller, sink, signals, progress),
+        }(poller, sink, signals, progress, uplink),
         boost::asio::use_future);
     io.run();
     fut.get();
@@ -180,10 +209,11 @@ Runner add_agent_command(CLI::App& app) {
     cmd->add_flag("--once", a->once,
                   "Poll every miner once (after the [[scan]] searches), print the samples, and "
                   "exit");
-    cmd->add_option("--output", a->output,
-                    "How samples are printed: table (default), json (one sample per line, the "
-                    "wire format) or none")
-        ->check(CLI::IsMember({"table", "json", "none"}));
+    auto* output = cmd->add_option("--output", a->output,
+                                   "How samples are printed: table (default; none when [uplink] "
+                                   "sends them to a collector), json (one sample per line, the "
+                                   "wire format) or none")
+                       ->check(CLI::IsMember({"table", "json", "none"}));
     cmd->add_flag("--check-config", a->check_config,
                   "Validate the configuration and exit (0 valid, 2 with file:line:column)");
     cmd->footer(
@@ -191,7 +221,8 @@ Runner add_agent_command(CLI::App& app) {
         "rss_kb=R' (the round's wall and CPU time, peak RSS); the exit status is 0 when every "
         "miner answered, 1 otherwise. Without --once the agent runs until SIGINT or SIGTERM and "
         "logs a summary every interval.");
-    return [a] {
+    return [a, output] {
+        a->output_given = output->count() > 0;
         if (a->check_config) return check_config(*a);
         auto cfg = agent::load_agent_config(a->config);
         return a->once ? run_once(*a, std::move(cfg)) : run_forever(*a, std::move(cfg));

@@ -272,6 +272,8 @@ asio::awaitable<HttpResult> http_once(asio::any_io_executor ex, const std::strin
         r.www_authenticate = std::string(it->value());
     if (auto it = res.find(http::field::location); it != res.end())
         r.location = std::string(it->value());
+    if (auto it = res.find(http::field::retry_after); it != res.end())
+        r.retry_after = std::string(it->value());
     co_return r;
 }
 

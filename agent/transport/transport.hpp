@@ -79,8 +79,9 @@ struct HttpResult {
     unsigned status = 0;
     std::string body;
     std::string
-        www_authenticate;  // the Digest challenge in force (cache it in HttpAuth::challenge)
-    std::string location;  // redirect target, if any
+        www_authenticate;     // the Digest challenge in force (cache it in HttpAuth::challenge)
+    std::string location;     // redirect target, if any
+    std::string retry_after;  // Retry-After as sent (429/503), if any
     std::optional<TransportError> error;
     double elapsed_ms = 0;
 };
