@@ -1,6 +1,5 @@
 #include "agent/control.hpp"
 
-#include <cmath>
 #include <cstdio>
 
 #include <boost/asio/redirect_error.hpp>
@@ -11,63 +10,6 @@ namespace hashwatt::agent {
 
 namespace asio = boost::asio;
 using SteadyClock = std::chrono::steady_clock;
-
-namespace {
-
-// Power readings wobble by a few per cent between polls; a miner that settles within this
-// margin over its target has taken the target.
-constexpr double kPowerMargin = 0.05;
-
-std::string describe(const MinerSample& s) {
-    if (!s.up) {
-        return "not answering (" +
-               std::string(s.error ? to_string(*s.error) : std::string_view("down")) + ")";
-    }
-    std::string out = "state " + std::string(to_string(s.state));
-    char buf[96];
-    if (s.hashrate_ths) {
-        std::snprintf(buf, sizeof buf, ", %.1f TH/s", *s.hashrate_ths);
-        out += buf;
-    }
-    if (s.power_w) {
-        std::snprintf(buf, sizeof buf, ", %.0f W", *s.power_w);
-        out += buf;
-    }
-    if (s.power_limit_w) {
-        std::snprintf(buf, sizeof buf, " (limit %.0f W)", *s.power_limit_w);
-        out += buf;
-    }
-    if (s.uptime_s) out += ", up " + std::to_string(*s.uptime_s) + " s";
-    return out;
-}
-
-}  // namespace
-
-bool command_took_effect(const Command& cmd, const MinerSample& before, const MinerSample& now,
-                         bool& saw_restart) {
-    switch (cmd.type) {
-        case CommandType::sleep:
-            return now.up && now.state == MinerState::sleeping;
-        case CommandType::wake:
-            return now.up && now.state == MinerState::mining && now.hashrate_ths &&
-                   *now.hashrate_ths > 0;
-        case CommandType::set_power_target: {
-            if (!cmd.power_target_w || !now.up || now.state != MinerState::mining) return false;
-            const double ceiling = *cmd.power_target_w * (1 + kPowerMargin);
-            if (now.power_w) return *now.power_w <= ceiling;
-            return now.power_limit_w && *now.power_limit_w <= ceiling;
-        }
-        case CommandType::reboot: {
-            const bool restarted_uptime =
-                now.uptime_s && before.uptime_s && *now.uptime_s < *before.uptime_s;
-            if (!now.up || now.state == MinerState::booting || restarted_uptime) {
-                saw_restart = true;
-            }
-            return saw_restart && now.up && now.state != MinerState::booting;
-        }
-    }
-    return false;
-}
 
 asio::awaitable<ControlReport> run_command(DriverContext& ctx, PollTarget& target,
                                            const Command& cmd, const VerifyOptions& opts) {
@@ -99,7 +41,7 @@ asio::awaitable<ControlReport> run_command(DriverContext& ctx, PollTarget& targe
             report.elapsed_s = std::chrono::duration<double>(SteadyClock::now() - sent_at).count();
             char buf[64];
             std::snprintf(buf, sizeof buf, "; verified after %.1f s: ", report.elapsed_s);
-            report.message += buf + describe(*report.after);
+            report.message += buf + describe_sample(*report.after);
             co_return report;
         }
         if (SteadyClock::now() + opts.poll_every > give_up) break;
@@ -110,7 +52,7 @@ asio::awaitable<ControlReport> run_command(DriverContext& ctx, PollTarget& targe
     report.status = CommandStatus::timed_out;
     report.elapsed_s = std::chrono::duration<double>(SteadyClock::now() - sent_at).count();
     report.message += "; not seen within " + format_duration(opts.wait) + ": last poll shows " +
-                      describe(*report.after);
+                      describe_sample(*report.after);
     co_return report;
 }
 

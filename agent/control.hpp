@@ -11,13 +11,7 @@
 
 namespace hashwatt::agent {
 
-// Whether a sample shows `cmd` carried out, given the sample from before it was sent. For a
-// reboot, `saw_restart` carries between calls: it is set once a sample shows the miner went
-// away or came back with a restarted uptime, and the reboot counts as done when the miner
-// mines again after that. Power targets: the miner mines at or under the target (5 % margin
-// for measurement noise), or reports the target as its power limit. Pure.
-bool command_took_effect(const Command& cmd, const MinerSample& before, const MinerSample& now,
-                         bool& saw_restart);
+// command_took_effect (common/command.hpp) is the check run on each poll after a command.
 
 struct VerifyOptions {
     Duration wait{std::chrono::minutes(5)};  // how long the miner may take to get there

@@ -82,12 +82,15 @@ asio::awaitable<MinerSample> poll_target(DriverContext& ctx, PollTarget& t) {
         if (!id.driver) {
             ++t.failures;
             MinerSample s = unidentified_sample(t.endpoint, id);
+            if (t.miner_id.empty()) t.miner_id = s.miner_id;
             s.poll_duration_ms = ms_since(t0);
             co_return s;
         }
         t.driver = id.driver;
     }
     MinerSample s = co_await t.driver->poll(ctx, t.endpoint, t.state);
+    // A failed poll may not know the miner's own id (its MAC); keep the last one that did.
+    if (!s.miner_id.empty() && (s.up || t.miner_id.empty())) t.miner_id = s.miner_id;
     if (s.up) {
         t.failures = 0;
     } else {
@@ -291,6 +294,14 @@ asio::awaitable<void> Poller::run(Sink sink) {
         wake_.expires_after(std::chrono::milliseconds(50));
         co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
+}
+
+PollTarget* Poller::find_target(std::string_view miner_id) noexcept {
+    if (miner_id.empty()) return nullptr;  // targets not polled yet have no id
+    for (auto& t : targets_) {
+        if (t->miner_id == miner_id) return t.get();
+    }
+    return nullptr;
 }
 
 void Poller::stop() {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -30,12 +31,15 @@ struct PollTarget {
     int failures = 0;  // consecutive failed polls
     std::chrono::steady_clock::time_point next_due{};
     bool from_scan = false;
+    // The miner_id of the last sample that knew the miner (up, or the first ever): the name
+    // the collector addresses commands to.
+    std::string miner_id;
 };
 
 // Polls `t` once within ctx.transport's limits: identifies the firmware first when the driver
 // is not known yet. Never throws; a failure is a sample with up=false and the reason. Updates
 // t.driver (forgotten again after a parse or identification failure, so a miner whose firmware
-// changed is identified anew) and t.failures.
+// changed is identified anew), t.failures and t.miner_id.
 boost::asio::awaitable<MinerSample> poll_target(DriverContext& ctx, PollTarget& t);
 
 // How long to wait before polling a miner again: the interval, then interval * 2^(failures-1)
@@ -74,6 +78,9 @@ class Poller {
     const AgentConfig& config() const noexcept { return cfg_; }
     std::size_t target_count() const noexcept { return targets_.size(); }
     const PollTarget& target(std::size_t i) const { return *targets_[i]; }
+    // The target whose last sample carried `miner_id`, or nullptr (not polled yet, or not
+    // ours). Targets are never removed, so the pointer stays valid for the Poller's life.
+    PollTarget* find_target(std::string_view miner_id) noexcept;
 
   private:
     struct Round;

@@ -46,4 +46,17 @@ struct CommandResult {
     bool operator==(const CommandResult&) const = default;
 };
 
+// Whether a sample shows `cmd` carried out, given the sample from before it was sent. For a
+// reboot, `saw_restart` carries between calls: it is set once a sample shows the miner went
+// away or came back with a restarted uptime, and the reboot counts as done when the miner
+// mines again after that. Power targets: the miner mines at or under the target (5 % margin
+// for measurement noise), or reports the target as its power limit. Pure; the agent checks its
+// own polls with it and the collector the samples it stores.
+bool command_took_effect(const Command& cmd, const MinerSample& before, const MinerSample& now,
+                         bool& saw_restart);
+
+// What a sample shows, for messages: "state mining, 100.5 TH/s, 3250 W (limit 3300 W), up 60 s"
+// or "not answering (timeout)".
+std::string describe_sample(const MinerSample& s);
+
 }  // namespace hashwatt

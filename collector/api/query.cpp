@@ -63,6 +63,7 @@ void write_record(JsonWriter& w, const MinerRecord& m) {
     write_time(w, "first_seen", m.first_seen);
     write_time(w, "last_seen", m.last_seen);
     if (m.last_up) write_time(w, "last_up", *m.last_up);
+    w.field("agent_id", m.agent_id);
     w.key("labels");
     w.begin_object();
     for (const auto& [k, v] : m.labels) w.field(k, v);

@@ -1,5 +1,6 @@
 #include "collector/api/server.hpp"
 
+#include "collector/api/commands.hpp"
 #include "collector/api/routes.hpp"
 #include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
@@ -116,7 +117,9 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
         , writer(writer_)
         , options(std::move(options_))
         , metrics(metrics_ ? std::move(metrics_) : std::make_shared<CollectorMetrics>())
-        , acceptor(io_) {}
+        , acceptor(io_)
+        , hub(io_.get_executor())
+        , command_routes{store_, writer_, hub} {}
 
     asio::io_context& io;
     Store& store;
@@ -129,6 +132,8 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
     // Streams of open connections, so that stop() can close them; each connection removes
     // its own entry when it ends.
     std::list<beast::tcp_stream*> connections;
+    CommandHub hub;  // long polls waiting for commands
+    CommandRoutes command_routes;
 
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> serve(tcp::socket& socket);
@@ -208,7 +213,8 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
     const bool ingest = path == "/api/v1/ingest";
     const bool query =
         path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") || path == "/api/v1/sites";
-    if (!ingest && !query && !scrape) co_return json_error(404, "no such route");
+    const bool commands = is_command_route(path);  // checks its own methods and roles
+    if (!ingest && !query && !scrape && !commands) co_return json_error(404, "no such route");
     if (ingest && req.method() != http::verb::post) {
         Reply r = json_error(405, "method not allowed; use POST");
         r.headers.emplace_back("Allow", "POST");
@@ -232,6 +238,9 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
             co_return json_error(403, "role read may not ingest; use an agent token");
         }
         co_return co_await handle_ingest(*caller, req.body(), writer, metrics.get());
+    }
+    if (commands) {
+        co_return co_await handle_commands(command_routes, *caller, req.method(), url, req.body());
     }
     if (caller->role == Role::agent) {
         co_return json_error(403, "role agent may not read; use a read token");
@@ -359,6 +368,7 @@ ApiServer::~ApiServer() {
         boost::system::error_code ignored;
         impl_->stopped = true;
         impl_->acceptor.close(ignored);
+        impl_->hub.stop();
         for (auto* s : impl_->connections) s->socket().close(ignored);
     }
 }
@@ -391,6 +401,7 @@ void ApiServer::stop() {
     impl_->stopped = true;
     boost::system::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->hub.stop();  // waiting long polls end; their connections close without an answer
     for (auto* s : impl_->connections) s->socket().close(ignored);
 }
 

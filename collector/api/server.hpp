@@ -23,7 +23,8 @@ class CollectorMetrics;
 class Store;
 class StoreWriter;
 
-// agent: may only POST batches for its own agent_id; read: the query routes; admin: all.
+// agent: batches, the command long poll and results, for its own agent_id only; read: the query
+// routes (commands included); admin: all.
 enum class Role { agent, read, admin };
 
 std::string_view to_string(Role r) noexcept;

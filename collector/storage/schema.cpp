@@ -10,7 +10,7 @@ namespace {
 
 // Append only: an applied migration is never edited, a change is a new entry. Index i brings
 // the file from user_version i to i + 1. docs/storage.md describes the resulting schema.
-constexpr std::array<std::string_view, 1> kMigrations = {
+constexpr std::array<std::string_view, 2> kMigrations = {
     R"sql(
 CREATE TABLE miners (
     miner_id TEXT PRIMARY KEY NOT NULL,
@@ -98,6 +98,36 @@ CREATE TABLE rollup_progress (
     done_until_ms INTEGER NOT NULL,
     last_sample_id INTEGER NOT NULL
 ) STRICT;
+)sql",
+    // 2: commands for miners, and which agent reaches each miner.
+    R"sql(
+-- The agent whose newest sample of the miner was ingested last; commands go through it.
+ALTER TABLE miners ADD COLUMN agent_id TEXT;
+
+-- One row per command and target miner. status is the collector's verdict (queued, sent,
+-- succeeded, failed, unsupported, timed_out); agent_* is what the agent reported, which the
+-- collector checks against later samples before calling a command succeeded.
+CREATE TABLE commands (
+    id TEXT PRIMARY KEY NOT NULL,
+    miner_id TEXT NOT NULL REFERENCES miners(miner_id),
+    agent_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    power_target_w REAL,
+    created_at_ms INTEGER NOT NULL,
+    deadline_ms INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    sent_at_ms INTEGER,
+    finished_at_ms INTEGER,
+    message TEXT,
+    verified_at_ms INTEGER,
+    agent_status TEXT,
+    agent_message TEXT,
+    agent_finished_at_ms INTEGER
+) STRICT;
+-- The long poll: an agent's queued commands; verification: the open ones.
+CREATE INDEX commands_agent_status ON commands(agent_id, status);
+CREATE INDEX commands_status ON commands(status);
+CREATE INDEX commands_miner ON commands(miner_id, created_at_ms);
 )sql",
 };
 

@@ -2,6 +2,7 @@
 
 #include "collector/storage/schema.hpp"
 #include "collector/storage/sqlite.hpp"
+#include "collector/storage/store_impl.hpp"
 #include "common/json_codec.hpp"
 #include "common/json_writer.hpp"
 
@@ -71,7 +72,7 @@ std::string labels_json(const std::map<std::string, std::string>& labels) {
 
 constexpr std::string_view kMinerColumns =
     "miner_id, site, host, port, make, model, firmware, firmware_version, driver, serial, mac, "
-    "first_seen_ms, last_seen_ms, last_up_ms, labels_json";
+    "first_seen_ms, last_seen_ms, last_up_ms, labels_json, agent_id";
 
 MinerRecord read_miner(const sqlite::Statement& s) {
     MinerRecord m;
@@ -90,6 +91,7 @@ MinerRecord read_miner(const sqlite::Statement& s) {
     m.last_seen = from_ms(s.column_int(12));
     if (auto up = s.column_opt_int(13)) m.last_up = from_ms(*up);
     m.labels = parse_labels(s.column_text(14));
+    m.agent_id = s.column_opt_text(15);
     return m;
 }
 
@@ -99,12 +101,13 @@ MinerRecord read_miner(const sqlite::Statement& s) {
 std::string miner_upsert_sql() {
     std::string sql =
         "INSERT INTO miners (miner_id, site, host, port, make, model, firmware, "
-        "firmware_version, driver, serial, mac, first_seen_ms, last_seen_ms, last_up_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13) "
+        "firmware_version, driver, serial, mac, first_seen_ms, last_seen_ms, last_up_ms, agent_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14) "
         "ON CONFLICT (miner_id) DO UPDATE SET ";
     const std::string newer = "excluded.last_seen_ms >= miners.last_seen_ms";
-    for (std::string_view col :
-         {"site", "make", "model", "firmware", "firmware_version", "driver", "serial", "mac"}) {
+    // agent_id too: a late batch from an agent the miner has left must not take its commands.
+    for (std::string_view col : {"site", "make", "model", "firmware", "firmware_version", "driver",
+                                 "serial", "mac", "agent_id"}) {
         const std::string c(col);
         sql += c + " = CASE WHEN " + newer + " THEN coalesce(excluded." + c + ", miners." + c +
                ") ELSE coalesce(miners." + c + ", excluded." + c + ") END, ";
@@ -162,25 +165,6 @@ InvalidBatch::InvalidBatch(std::optional<std::size_t> sample_index, std::string 
     , sample_index_(sample_index)
     , field_(std::move(field)) {}
 
-struct Store::Impl {
-    explicit Impl(const std::string& path) : write_db(path), read_db(migrated(write_db, path)) {
-        configure_connection(read_db);
-    }
-
-    // Migrates through the write connection before the read connection opens, so that the
-    // reader never sees a half-built schema.
-    static const std::string& migrated(sqlite::Database& db, const std::string& path) {
-        configure_connection(db);
-        migrate(db);
-        return path;
-    }
-
-    std::mutex write_mutex;
-    sqlite::Database write_db;
-    mutable std::mutex read_mutex;
-    mutable sqlite::Database read_db;
-};
-
 Store::Store(const std::string& path) : impl_(std::make_unique<Impl>(path)) {}
 
 Store::~Store() = default;
@@ -235,6 +219,7 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
         } else {
             upsert.bind_null(13);
         }
+        upsert.bind(14, batch.agent_id);
         upsert.run();
 
         insert.reset();
@@ -446,6 +431,9 @@ RetentionResult Store::apply_retention(TimePoint now, const RetentionHorizons& h
             delete_before("DELETE FROM samples WHERE observed_at_ms < ?1", cutoff);
         result.batches_deleted =
             delete_before("DELETE FROM ingest_batches WHERE received_at_ms < ?1", cutoff);
+        result.commands_deleted = delete_before(
+            "DELETE FROM commands WHERE finished_at_ms < ?1 AND status NOT IN ('queued', 'sent')",
+            cutoff);
     }
     // A bucket goes once all of it is past the horizon.
     if (horizons.rollup_5m) {

@@ -4,6 +4,7 @@
 // safe from any thread; the write side is meant to be driven by one StoreWriter thread.
 #pragma once
 
+#include "common/command.hpp"
 #include "common/miner_sample.hpp"
 
 #include <chrono>
@@ -62,6 +63,8 @@ struct MinerRecord {
     TimePoint last_seen{};
     std::optional<TimePoint> last_up;  // last sample with up == true
     std::map<std::string, std::string> labels;
+    // The agent whose newest sample was ingested; nullopt for miners stored before commands.
+    std::optional<std::string> agent_id;
 
     bool operator==(const MinerRecord&) const = default;
 };
@@ -87,7 +90,7 @@ struct RollupSeries {
 };
 
 // How long each level is kept; nullopt keeps it forever. Ingest batch records (for idempotence)
-// follow the raw horizon.
+// and final commands follow the raw horizon (the samples that verified them are gone by then).
 struct RetentionHorizons {
     std::optional<std::chrono::milliseconds> raw = std::chrono::days{14};
     std::optional<std::chrono::milliseconds> rollup_5m = std::chrono::days{365};
@@ -97,6 +100,7 @@ struct RetentionHorizons {
 struct RetentionResult {
     std::int64_t samples_deleted = 0;
     std::int64_t batches_deleted = 0;
+    std::int64_t commands_deleted = 0;  // final commands finished before the raw horizon
     std::int64_t rollups_5m_deleted = 0;
     std::int64_t rollups_1h_deleted = 0;
 };
@@ -104,6 +108,75 @@ struct RetentionResult {
 struct RollupResult {
     std::int64_t buckets_5m = 0;  // buckets written (new or recomputed for late samples)
     std::int64_t buckets_1h = 0;
+};
+
+// Which miners a new command goes to: exactly one of the three is set.
+struct CommandSelector {
+    std::vector<std::string> miners;
+    std::optional<std::string> site;
+    std::map<std::string, std::string> labels;  // a miner matches when it has every pair
+};
+
+struct CommandRequest {
+    CommandType type = CommandType::sleep;
+    std::optional<double> power_target_w;  // required for set_power_target, absent otherwise
+    CommandSelector selector;
+    std::chrono::milliseconds deadline{std::chrono::minutes(10)};  // from creation
+};
+
+// A command as the collector keeps it: the wire Command, where it goes, and what came of it.
+// `status` is the collector's verdict; `agent_status` what the agent reported (the collector
+// calls a command succeeded only once a stored sample shows it in effect).
+struct CommandRecord {
+    Command command;  // deadline always set
+    std::string agent_id;
+    CommandStatus status = CommandStatus::queued;
+    std::optional<TimePoint> sent_at;
+    std::optional<TimePoint> finished_at;  // set with a final status
+    std::optional<std::string> message;
+    std::optional<TimePoint> verified_at;  // when a sample showed it in effect
+    std::optional<CommandStatus> agent_status;
+    std::optional<std::string> agent_message;
+    std::optional<TimePoint> agent_finished_at;
+
+    bool operator==(const CommandRecord&) const = default;
+};
+
+// succeeded, failed, unsupported and timed_out: nothing changes a command after that.
+bool is_final(CommandStatus s) noexcept;
+
+// A command request or result refused before anything was written. `path` names the field
+// or selector entry to blame ("miners[2]") when there is one.
+class CommandRejected : public std::runtime_error {
+  public:
+    enum class Reason {
+        invalid,          // a bad value (power target, selector, result status)
+        unknown_miner,    // a miner id that is not in the miners table
+        no_match,         // the selector matched no miner
+        no_agent,         // a miner no agent has reported (nothing can carry the command)
+        unknown_command,  // a result for a command id that does not exist
+        already_final,    // a result for a command that is already final
+    };
+    CommandRejected(Reason reason, const std::string& what, std::string path = {});
+    Reason reason() const noexcept { return reason_; }
+    const std::string& path() const noexcept { return path_; }
+
+  private:
+    Reason reason_;
+    std::string path_;
+};
+
+struct CommandFilter {
+    std::optional<std::string> miner_id;
+    std::optional<std::string> agent_id;
+    std::optional<CommandStatus> status;
+    std::size_t limit = 100;  // newest first
+};
+
+struct VerifyResult {
+    std::int64_t succeeded = 0;
+    std::int64_t failed = 0;
+    std::int64_t timed_out = 0;
 };
 
 class Store {
@@ -141,6 +214,30 @@ class Store {
     RollupResult run_rollups(TimePoint now);
     // Deletes what is older than each horizon at `now`. Idempotent.
     RetentionResult apply_retention(TimePoint now, const RetentionHorizons& horizons = {});
+
+    // Commands. The writes below are meant for the writer thread (StoreWriter::try_submit_write).
+
+    // One command per selected miner, all in one transaction, status queued, each addressed to
+    // the miner's agent. Throws CommandRejected (nothing written): invalid for a bad power
+    // target or selector, unknown_miner naming the first unknown id, no_match for an empty
+    // selection, no_agent naming a miner no agent has reported.
+    std::vector<CommandRecord> create_commands(const CommandRequest& request, TimePoint now);
+    // The agent's queued commands that are not past their deadline, oldest first, marked sent
+    // at `now` in the same transaction.
+    std::vector<Command> take_pending(const std::string& agent_id, TimePoint now);
+    // Records what the agent reported. failed and unsupported are final at once; sent only
+    // acknowledges; succeeded and timed_out wait for verify_commands to judge the samples.
+    // Throws CommandRejected: unknown_command, already_final, invalid (status queued, or a
+    // miner_id that is not the command's).
+    CommandRecord record_result(const CommandResult& result, TimePoint now);
+    // For each sent command (all, or only those for `miner_ids`): succeeded once a sample
+    // observed after it was sent (and by its deadline) shows it in effect; past the deadline
+    // without that, failed if the agent reported on it, else timed_out; queued commands past
+    // the deadline are timed_out. Messages say what the last sample showed.
+    VerifyResult verify_commands(TimePoint now,
+                                 const std::vector<std::string>* miner_ids = nullptr);
+    std::vector<CommandRecord> commands(const CommandFilter& filter) const;
+    std::optional<CommandRecord> command(const std::string& id) const;
 
     // PRAGMA integrity_check's first line ("ok" when healthy).
     std::string integrity_check() const;

@@ -28,21 +28,26 @@ bool StoreWriter::enqueue(Job& job, bool wait) {
 }
 
 std::future<IngestResult> StoreWriter::submit(IngestBatch batch) {
-    Job job{std::move(batch), {}, {}};
+    Job job{std::move(batch), {}, {}, {}, {}};
     auto future = job.done.get_future();
     enqueue(job, true);
     return future;
 }
 
 std::optional<std::future<IngestResult>> StoreWriter::try_submit(IngestBatch batch) {
-    Job job{std::move(batch), {}, {}};
+    Job job{std::move(batch), {}, {}, {}, {}};
     auto future = job.done.get_future();
     if (!enqueue(job, false)) return std::nullopt;
     return future;
 }
 
 bool StoreWriter::try_submit(IngestBatch batch, Callback done) {
-    Job job{std::move(batch), {}, std::move(done)};
+    Job job{std::move(batch), {}, std::move(done), {}, {}};
+    return enqueue(job, false);
+}
+
+bool StoreWriter::try_submit_write(WriteJob write, WriteDone done) {
+    Job job{{}, {}, {}, std::move(write), std::move(done)};
     return enqueue(job, false);
 }
 
@@ -67,22 +72,36 @@ bool StoreWriter::accepting() const {
 }
 
 void StoreWriter::run() {
-    auto next_maintenance = std::chrono::steady_clock::now();
+    using Steady = std::chrono::steady_clock;
+    auto next_maintenance = Steady::now();
+    auto next_verify = Steady::now();
+    const auto wall_now = [] {
+        return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now());
+    };
     for (;;) {
         std::unique_lock lock(mutex_);
         const auto ready = [&] { return stopping_ || !queue_.empty(); };
-        if (options_.maintenance_interval) {
-            not_empty_.wait_until(lock, next_maintenance, ready);
+        auto wake = Steady::time_point::max();
+        if (options_.maintenance_interval) wake = std::min(wake, next_maintenance);
+        if (options_.verify_interval) wake = std::min(wake, next_verify);
+        if (wake != Steady::time_point::max()) {
+            not_empty_.wait_until(lock, wake, ready);
         } else {
             not_empty_.wait(lock, ready);
         }
         if (queue_.empty() && stopping_) return;  // drained
         // Checked before each batch, not only when idle, so that steady ingest cannot starve
-        // rollups and retention.
-        if (options_.maintenance_interval && std::chrono::steady_clock::now() >= next_maintenance) {
+        // rollups, retention and verification.
+        if (options_.maintenance_interval && Steady::now() >= next_maintenance) {
             lock.unlock();
-            maintain(std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()));
-            next_maintenance = std::chrono::steady_clock::now() + *options_.maintenance_interval;
+            maintain(wall_now());
+            next_maintenance = Steady::now() + *options_.maintenance_interval;
+            continue;
+        }
+        if (options_.verify_interval && Steady::now() >= next_verify) {
+            lock.unlock();
+            verify(wall_now(), nullptr);
+            next_verify = Steady::now() + *options_.verify_interval;
             continue;
         }
         if (queue_.empty()) continue;
@@ -90,6 +109,20 @@ void StoreWriter::run() {
         queue_.pop_front();
         lock.unlock();
         not_full_.notify_one();
+        if (job.write) {
+            std::exception_ptr error;
+            try {
+                job.write(store_);
+            } catch (...) {
+                error = std::current_exception();
+            }
+            try {
+                if (job.write_done) job.write_done(error);
+            } catch (const std::exception& e) {
+                log::error("store writer callback threw", {{"error", e.what()}});
+            }
+            continue;
+        }
         IngestResult result;
         std::exception_ptr error;
         try {
@@ -109,6 +142,14 @@ void StoreWriter::run() {
         } else {
             job.done.set_value(result);
         }
+        if (!error && result.stored > 0) {
+            // After the answer, so the agent is not kept waiting: a command on these miners
+            // gets its verdict from the batch that shows it.
+            std::vector<std::string> ids;
+            ids.reserve(job.batch.samples.size());
+            for (const auto& s : job.batch.samples) ids.push_back(s.miner_id);
+            verify(wall_now(), &ids);
+        }
     }
 }
 
@@ -119,6 +160,19 @@ void StoreWriter::maintain(TimePoint now) {
         store_.apply_retention(now, options_.horizons);
     } catch (const std::exception& e) {
         log::warn("storage maintenance failed", {{"error", e.what()}});
+    }
+}
+
+void StoreWriter::verify(TimePoint now, const std::vector<std::string>* miner_ids) {
+    try {
+        const auto r = store_.verify_commands(now, miner_ids);
+        if (r.succeeded + r.failed + r.timed_out > 0) {
+            log::info("commands verified", {{"succeeded", std::to_string(r.succeeded)},
+                                            {"failed", std::to_string(r.failed)},
+                                            {"timed_out", std::to_string(r.timed_out)}});
+        }
+    } catch (const std::exception& e) {
+        log::warn("command verification failed", {{"error", e.what()}});
     }
 }
 

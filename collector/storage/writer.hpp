@@ -1,6 +1,7 @@
 // The single writer: one thread owns the Store's write side and commits each batch in its own
 // transaction, in arrival order, so the HTTP layer never writes and can answer an agent only
-// after its batch is durable. Between batches it runs the periodic rollup and retention jobs.
+// after its batch is durable. Between batches it runs the periodic rollup and retention jobs and
+// the command verification; other writes (commands) come as jobs on the same queue.
 #pragma once
 
 #include "collector/storage/store.hpp"
@@ -23,6 +24,10 @@ struct StoreWriterOptions {
     // How often rollups and retention run on the writer thread; nullopt never (tests, tools).
     std::optional<std::chrono::milliseconds> maintenance_interval = std::chrono::minutes{1};
     RetentionHorizons horizons;
+    // How often every open command is checked against the samples and its deadline
+    // (Store::verify_commands); nullopt never. A batch's own miners are checked after each
+    // committed batch regardless.
+    std::optional<std::chrono::milliseconds> verify_interval = std::chrono::seconds{5};
 };
 
 class StoreWriter {
@@ -50,6 +55,14 @@ class StoreWriter {
     // As try_submit with a callback: false (callback never called) when the queue is full.
     bool try_submit(IngestBatch batch, Callback done);
 
+    // Any other write, run on the writer thread in queue order with the batches; `done` is
+    // called there afterwards with what `write` threw (nullptr when it returned). As the
+    // callback form of try_submit: false (nothing called) when the queue is full; throws
+    // std::runtime_error after shutdown(). `done` should not throw.
+    using WriteJob = std::function<void(Store& store)>;
+    using WriteDone = std::function<void(std::exception_ptr error)>;
+    bool try_submit_write(WriteJob write, WriteDone done);
+
     // Stops accepting batches, commits every queued one, and joins the thread. Idempotent.
     void shutdown();
 
@@ -62,6 +75,8 @@ class StoreWriter {
         IngestBatch batch;
         std::promise<IngestResult> done;
         Callback callback;  // when set, used instead of `done`
+        WriteJob write;     // when set, the job is this instead of the batch
+        WriteDone write_done;
     };
 
     // Queues under the lock; false when full. Throws after shutdown().
@@ -69,6 +84,7 @@ class StoreWriter {
 
     void run();
     void maintain(TimePoint now);
+    void verify(TimePoint now, const std::vector<std::string>* miner_ids);
 
     Store& store_;
     StoreWriterOptions options_;

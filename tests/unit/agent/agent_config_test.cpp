@@ -1,7 +1,5 @@
-// agent.toml loading, the back-off schedule and command verification: the pure parts of the
-// agent's poller and control.
+// agent.toml loading and the back-off schedule: the pure parts of the agent's poller.
 #include "agent/config.hpp"
-#include "agent/control.hpp"
 #include "agent/poller.hpp"
 #include "common/config.hpp"
 #include "tests/support/process.hpp"
@@ -160,56 +158,4 @@ TEST_CASE("next_poll_delay: the interval, jittered; failing miners back off up t
     CHECK(secs(1000, 0) == doctest::Approx(300));
     c.max_backoff = 0s;  // no back-off at all: still the interval
     CHECK(secs(10, 0) == doctest::Approx(30));
-}
-
-TEST_CASE("command_took_effect: what each command must show") {
-    MinerSample before;
-    before.up = true;
-    before.state = MinerState::mining;
-    before.hashrate_ths = 110;
-    before.power_w = 3250;
-    before.uptime_s = 5000;
-    bool restart = false;
-    Command c;
-
-    c.type = CommandType::sleep;
-    MinerSample now = before;
-    CHECK_FALSE(command_took_effect(c, before, now, restart));
-    now.state = MinerState::sleeping;
-    CHECK(command_took_effect(c, before, now, restart));
-    now.up = false;
-    CHECK_FALSE(command_took_effect(c, before, now, restart));
-
-    c.type = CommandType::wake;
-    now = before;
-    now.hashrate_ths = 0;
-    CHECK_FALSE(command_took_effect(c, before, now, restart));
-    now.hashrate_ths = 3;  // ramping up counts: it is mining again
-    CHECK(command_took_effect(c, before, now, restart));
-
-    c.type = CommandType::set_power_target;
-    c.power_target_w = 2800;
-    now = before;
-    CHECK_FALSE(command_took_effect(c, before, now, restart));  // still at 3250 W
-    now.power_w = 2900;                                         // within the 5 % margin
-    CHECK(command_took_effect(c, before, now, restart));
-    now.power_w.reset();
-    now.power_limit_w = 2800;
-    CHECK(command_took_effect(c, before, now, restart));
-    now.state = MinerState::booting;
-    CHECK_FALSE(command_took_effect(c, before, now, restart));
-
-    c.type = CommandType::reboot;
-    now = before;
-    now.uptime_s = 5010;
-    CHECK_FALSE(command_took_effect(c, before, now, restart));  // not restarted yet
-    now.up = false;
-    CHECK_FALSE(command_took_effect(c, before, now, restart));  // gone: a restart is under way
-    CHECK(restart);
-    now = before;
-    now.uptime_s = 12;
-    CHECK(command_took_effect(c, before, now, restart));
-    // A restart seen only through the uptime counts too.
-    bool fresh = false;
-    CHECK(command_took_effect(c, before, now, fresh));
 }

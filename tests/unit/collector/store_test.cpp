@@ -77,19 +77,19 @@ TEST_CASE("a new file is migrated, and re-opening it keeps data and version") {
     {
         Store store(path);
         CHECK(store.schema_version() == collector::schema_version());
-        CHECK(store.schema_version() == 1);
+        CHECK(store.schema_version() == 2);
         store.ingest(make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100.5, 3250, 70)}));
     }
     sqlite::Database raw(path);
-    CHECK(raw.query_int("PRAGMA user_version") == 1);
+    CHECK(raw.query_int("PRAGMA user_version") == 2);
     auto mode = raw.prepare("PRAGMA journal_mode");
     REQUIRE(mode.step());
     CHECK(mode.column_text(0) == "wal");
     // Migrating an up-to-date file is a no-op.
-    CHECK(migrate(raw) == 1);
+    CHECK(migrate(raw) == 2);
 
     Store again(path);
-    CHECK(again.schema_version() == 1);
+    CHECK(again.schema_version() == 2);
     CHECK(again.miners().size() == 1);
     CHECK(again.integrity_check() == "ok");
 }
