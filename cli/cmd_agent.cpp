@@ -1,6 +1,7 @@
 // `hashwatt agent --config agent.toml`: poll the configured and discovered miners.
 #include "agent/config.hpp"
 #include "agent/poller.hpp"
+#include "agent/runtime.hpp"
 #include "agent/uplink/uplink.hpp"
 #include "cli/command.hpp"
 #include "common/json_codec.hpp"
@@ -119,16 +120,9 @@ int run_once(const Args& a, agent::AgentConfig cfg) {
 int run_forever(const Args& a, agent::AgentConfig cfg) {
     boost::asio::io_context io;
     const auto interval = cfg.interval;
-    std::optional<agent::Uplink> uplink;
-    if (cfg.uplink) uplink.emplace(io.get_executor(), *cfg.uplink, cfg.agent_id, cfg.site);
     // With an uplink the samples are on their way to the collector; print only when asked.
-    const std::string output = uplink && !a.output_given ? "none" : a.output;
-    agent::Poller poller(io.get_executor(), std::move(cfg));
-    agent::RoundSummary window;  // since the last progress line
-    auto sink = [&](MinerSample&& s) {
-        ++window.polled;
-        ++(s.up ? window.up : window.failed);
-        if (uplink) uplink->add(output == "none" ? std::move(s) : MinerSample(s));
+    const std::string output = cfg.uplink && !a.output_given ? "none" : a.output;
+    auto print = [&output](const MinerSample& s) {
         if (output == "json") {
             std::string line = encode_sample(s);
             line.push_back('\n');
@@ -139,6 +133,8 @@ int run_forever(const Args& a, agent::AgentConfig cfg) {
             std::fflush(stdout);
         }
     };
+    agent::AgentRuntime runtime(io.get_executor(), std::move(cfg),
+                                output == "none" ? agent::AgentRuntime::Observer{} : print);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::steady_timer progress(io);
     bool stopping = false;
@@ -146,53 +142,46 @@ int run_forever(const Args& a, agent::AgentConfig cfg) {
         if (ec) return;
         log::info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
         stopping = true;
-        poller.stop();
+        runtime.stop();
         progress.cancel();
     });
     std::function<void()> report = [&] {
         progress.expires_after(interval);
         progress.async_wait([&](const boost::system::error_code& ec) {
             if (ec || stopping) return;
-            if (uplink) {
-                const auto u = uplink->stats();
-                log::info("polls in the last interval", {{"polled", window.polled},
-                                                         {"up", window.up},
-                                                         {"failed", window.failed},
-                                                         {"miners", poller.target_count()},
-                                                         {"rss_kb", peak_rss_kb()},
-                                                         {"spool_batches", u.spool.batches},
-                                                         {"spool_samples", u.spool.samples},
-                                                         {"samples_sent", u.samples_sent},
-                                                         {"samples_dropped", u.samples_dropped},
-                                                         {"batches_rejected", u.batches_rejected}});
+            const auto window = runtime.take_window();
+            if (const auto u = runtime.uplink_stats()) {
+                log::info("polls in the last interval",
+                          {{"polled", window.polled},
+                           {"up", window.up},
+                           {"failed", window.failed},
+                           {"miners", runtime.poller().target_count()},
+                           {"rss_kb", peak_rss_kb()},
+                           {"spool_batches", u->spool.batches},
+                           {"spool_samples", u->spool.samples},
+                           {"samples_sent", u->samples_sent},
+                           {"samples_dropped", u->samples_dropped},
+                           {"batches_rejected", u->batches_rejected}});
             } else {
                 log::info("polls in the last interval",
-                          {{"polled", std::to_string(window.polled)},
-                           {"up", std::to_string(window.up)},
-                           {"failed", std::to_string(window.failed)},
-                           {"miners", std::to_string(poller.target_count())},
-                           {"rss_kb", std::to_string(peak_rss_kb())}});
+                          {{"polled", window.polled},
+                           {"up", window.up},
+                           {"failed", window.failed},
+                           {"miners", runtime.poller().target_count()},
+                           {"rss_kb", peak_rss_kb()}});
             }
-            window = {};
             report();
         });
     };
     report();
-    if (uplink) uplink->start();
     auto fut = boost::asio::co_spawn(
         io,
-        [](agent::Poller& p, decltype(sink)& sink_fn, boost::asio::signal_set& sigs,
-           boost::asio::steady_timer& prog,
-           std::optional<agent::Uplink>& up) -> boost::asio::awaitable<void> {
-            co_await p.discover();
-            log::info("agent running", {{"miners", std::to_string(p.target_count())},
-                                        {"interval", format_duration(p.config().interval)}});
-            co_await p.run(sink_fn);
-            // The poller is done: spool what is buffered and try once more to deliver it.
-            if (up) co_await up->stop();
+        [](agent::AgentRuntime& rt, boost::asio::signal_set& sigs,
+           boost::asio::steady_timer& prog) -> boost::asio::awaitable<void> {
+            co_await rt.run();
             sigs.cancel();
             prog.cancel();
-        }(poller, sink, signals, progress, uplink),
+        }(runtime, signals, progress),
         boost::asio::use_future);
     io.run();
     fut.get();

@@ -108,7 +108,7 @@ asio::awaitable<void> CommandLoop::run() {
 asio::awaitable<bool> CommandLoop::poll_once() {
     HttpRequestSpec spec;
     spec.method = "GET";
-    spec.target = "/api/v1/agents/" + path_segment(opts_.agent_id) +
+    spec.target = opts_.base_path + "/api/v1/agents/" + path_segment(opts_.agent_id) +
                   "/commands?wait=" + format_duration(opts_.wait);
     HttpAuth auth;
     auth.kind = HttpAuth::Kind::bearer;
@@ -255,7 +255,8 @@ asio::awaitable<void> CommandLoop::execute(Command cmd) {
 asio::awaitable<void> CommandLoop::post_result(const CommandResult& result) {
     HttpRequestSpec spec;
     spec.method = "POST";
-    spec.target = "/api/v1/commands/" + path_segment(result.command_id) + "/result";
+    spec.target =
+        opts_.base_path + "/api/v1/commands/" + path_segment(result.command_id) + "/result";
     spec.body = encode_command_result(result);
     HttpAuth auth;
     auth.kind = HttpAuth::Kind::bearer;

@@ -24,8 +24,9 @@ namespace hashwatt::agent {
 struct CommandLoopOptions {
     std::string host;  // the collector's address or name
     std::uint16_t port = 0;
-    std::string token;     // bearer token of role agent, issued to agent_id
-    std::string agent_id;  // as in the ingest batches
+    std::string base_path;  // "" or "/prefix" (a collector behind a reverse proxy)
+    std::string token;      // bearer token of role agent, issued to agent_id
+    std::string agent_id;   // as in the ingest batches
     // The long poll's wait asked of the collector (it allows at most 60 s).
     Duration wait{std::chrono::seconds(25)};
     // Connect deadline of each request to the collector, and how long past `wait` a reply may
