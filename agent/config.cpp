@@ -99,43 +99,41 @@ UplinkConfig read_uplink(const config::Table& u) {
     return c;
 }
 
-AgentConfig read(const config::Document& doc) {
-    AgentConfig c;
-    const config::Table root = doc.root();
-    if (auto a = root.table("agent")) {
-        c.agent_id = a->string("id").value_or("");
-        c.site = a->string("site").value_or(c.site);
-        if (c.site.empty()) a->fail("site", "must not be empty");
-        c.interval = a->duration("interval", std::chrono::seconds(1), std::chrono::hours(24))
-                         .value_or(c.interval);
-        c.jitter = a->number("jitter", 0.0, 0.5).value_or(c.jitter);
-        c.concurrency = static_cast<std::size_t>(a->integer("concurrency", 1, 65536).value_or(512));
-        c.poll_timeout =
-            a->duration("poll_timeout", std::chrono::milliseconds(100), std::chrono::minutes(5))
-                .value_or(c.poll_timeout);
-        c.connect_timeout =
-            a->duration("connect_timeout", std::chrono::milliseconds(50), std::chrono::minutes(1))
-                .value_or(c.connect_timeout);
-        if (c.connect_timeout > c.poll_timeout) {
-            a->fail("connect_timeout", "is longer than poll_timeout (" +
-                                           format_duration(c.poll_timeout) +
-                                           "), which bounds the whole poll");
-        }
-        if (c.poll_timeout >= c.interval) {
-            a->fail("poll_timeout",
-                    "must be shorter than interval (" + format_duration(c.interval) + ")");
-        }
-        c.max_reply_bytes = static_cast<std::size_t>(
-            a->size("max_reply_size", 4096, std::uint64_t{64} << 20).value_or(c.max_reply_bytes));
-        c.max_backoff = a->duration("max_backoff", Duration::zero(), std::chrono::hours(24))
-                            .value_or(c.max_backoff);
-        c.scan_concurrency =
-            static_cast<std::size_t>(a->integer("scan_concurrency", 1, 4096).value_or(256));
+// The keys of [agent] (standalone) or of one collector.toml [[agent]] (embedded).
+void read_settings(const config::Table& a, AgentConfig& c) {
+    c.agent_id = a.string("id").value_or("");
+    c.site = a.string("site").value_or(c.site);
+    if (c.site.empty()) a.fail("site", "must not be empty");
+    c.interval = a.duration("interval", std::chrono::seconds(1), std::chrono::hours(24))
+                     .value_or(c.interval);
+    c.jitter = a.number("jitter", 0.0, 0.5).value_or(c.jitter);
+    c.concurrency = static_cast<std::size_t>(a.integer("concurrency", 1, 65536).value_or(512));
+    c.poll_timeout =
+        a.duration("poll_timeout", std::chrono::milliseconds(100), std::chrono::minutes(5))
+            .value_or(c.poll_timeout);
+    c.connect_timeout =
+        a.duration("connect_timeout", std::chrono::milliseconds(50), std::chrono::minutes(1))
+            .value_or(c.connect_timeout);
+    if (c.connect_timeout > c.poll_timeout) {
+        a.fail("connect_timeout", "is longer than poll_timeout (" +
+                                      format_duration(c.poll_timeout) +
+                                      "), which bounds the whole poll");
     }
-    if (c.agent_id.empty()) c.agent_id = host_name();
-    if (auto u = root.table("uplink")) c.uplink = read_uplink(*u);
+    if (c.poll_timeout >= c.interval) {
+        a.fail("poll_timeout",
+               "must be shorter than interval (" + format_duration(c.interval) + ")");
+    }
+    c.max_reply_bytes = static_cast<std::size_t>(
+        a.size("max_reply_size", 4096, std::uint64_t{64} << 20).value_or(c.max_reply_bytes));
+    c.max_backoff =
+        a.duration("max_backoff", Duration::zero(), std::chrono::hours(24)).value_or(c.max_backoff);
+    c.scan_concurrency =
+        static_cast<std::size_t>(a.integer("scan_concurrency", 1, 4096).value_or(256));
+}
 
-    for (const auto& m : root.tables("miner")) {
+// [[miner]] and [[scan]] under `t` (the root, or an embedded [[agent]]).
+void read_targets(const config::Table& t, AgentConfig& c) {
+    for (const auto& m : t.tables("miner")) {
         MinerEntry e;
         const std::string address = m.required_string("host");
         try {
@@ -172,7 +170,7 @@ AgentConfig read(const config::Document& doc) {
         c.miners.push_back(std::move(e));
     }
 
-    for (const auto& s : root.tables("scan")) {
+    for (const auto& s : t.tables("scan")) {
         ScanEntry e;
         auto ranges = s.string_array("ranges");
         if (!ranges || ranges->empty()) s.fail("ranges", "needs at least one CIDR range");
@@ -193,8 +191,17 @@ AgentConfig read(const config::Document& doc) {
         c.scans.push_back(std::move(e));
     }
     if (c.miners.empty() && c.scans.empty()) {
-        root.fail("miner", "nothing to poll: add [[miner]] entries or [[scan]] ranges");
+        t.fail("miner", "nothing to poll: add [[miner]] entries or [[scan]] ranges");
     }
+}
+
+AgentConfig read(const config::Document& doc) {
+    AgentConfig c;
+    const config::Table root = doc.root();
+    if (auto a = root.table("agent")) read_settings(*a, c);
+    if (c.agent_id.empty()) c.agent_id = host_name();
+    if (auto u = root.table("uplink")) c.uplink = read_uplink(*u);
+    read_targets(root, c);
     doc.finish();
     return c;
 }
@@ -261,6 +268,21 @@ AgentConfig load_agent_config(const std::string& path) {
 
 AgentConfig parse_agent_config(std::string_view text, const std::string& source_name) {
     return read(config::Document::parse(text, source_name));
+}
+
+AgentConfig read_embedded_agent_config(const config::Table& t) {
+    AgentConfig c;
+    read_settings(t, c);
+    if (c.agent_id.empty()) t.fail("id", "missing: an embedded agent needs an id");
+    // The collector supplies the address and token; where the batches wait is the agent's.
+    UplinkConfig up;
+    if (auto dir = t.path_value("spool_dir"))
+        up.spool_dir = *dir;
+    else
+        up.spool_dir.clear();
+    c.uplink = up;
+    read_targets(t, c);
+    return c;
 }
 
 }  // namespace hashwatt::agent

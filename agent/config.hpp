@@ -13,6 +13,10 @@
 #include <utility>
 #include <vector>
 
+namespace hashwatt::config {
+class Table;
+}
+
 namespace hashwatt::agent {
 
 // "HOST", "HOST:PORT" or "[IPv6]:PORT" -> host and port (`default_port` when none is given).
@@ -83,5 +87,11 @@ struct AgentConfig {
 AgentConfig load_agent_config(const std::string& path);
 // The same from text, for tests; `source_name` stands for the file in messages.
 AgentConfig parse_agent_config(std::string_view text, const std::string& source_name);
+
+// One agent embedded in another file (collector.toml's [[agent]]): the [agent] keys, an
+// optional `spool_dir`, and its own [[agent.miner]] / [[agent.scan]] entries, all in `t`. `id` is
+// required. The result's uplink holds only spool_dir (empty when not given): the embedding
+// process fills in its own address and a token. The caller finishes the document.
+AgentConfig read_embedded_agent_config(const config::Table& t);
 
 }  // namespace hashwatt::agent

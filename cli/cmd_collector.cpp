@@ -1,7 +1,10 @@
 // `hashwatt collector --config collector.toml`: store what agents send, serve the API.
+#include "agent/config.hpp"
 #include "cli/command.hpp"
+#include "cli/embedded_agents.hpp"
 #include "collector/config/collector_config.hpp"
 #include "collector/service.hpp"
+#include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/units.hpp"
 
@@ -21,18 +24,56 @@ struct Args {
     bool check_config = false;
 };
 
+struct Loaded {
+    collector::CollectorConfig collector;
+    std::vector<agent::AgentConfig> agents;  // the [[agent]] sections
+};
+
+// collector.toml with its embedded agents: the collector's keys, then each [[agent]], then the
+// check for keys nobody read.
+Loaded load(const std::string& path) {
+    const auto doc = config::Document::load_file(path);
+    Loaded out{collector::read_collector_config(doc), {}};
+    for (const auto& t : doc.root().tables("agent")) {
+        auto a = agent::read_embedded_agent_config(t);
+        for (const auto& earlier : out.agents) {
+            if (earlier.agent_id == a.agent_id) {
+                t.fail("id", "agent id '" + a.agent_id + "' is used twice");
+            }
+        }
+        // Batches are idempotent per (agent_id, batch_seq): two senders under one id would
+        // have each other's batches taken for retries and dropped.
+        for (const auto& tok : out.collector.api.tokens) {
+            if (tok.role == collector::Role::agent && tok.agent_id == a.agent_id) {
+                t.fail("id", "agent id '" + a.agent_id +
+                                 "' is also issued a [[token]]; an embedded agent's id must be "
+                                 "its own");
+            }
+        }
+        out.agents.push_back(std::move(a));
+    }
+    doc.finish();
+    return out;
+}
+
 std::string horizon(const std::optional<std::chrono::milliseconds>& h) {
     return h ? format_duration(*h) : "forever";
 }
 
 int check_config(const Args& a) {
-    const auto cfg = collector::load_collector_config(a.config);
+    const auto loaded = load(a.config);
+    const auto& cfg = loaded.collector;
     std::printf(
         "%s: ok (database %s, listen %s:%u, %zu tokens, retention raw %s / 5m %s / 1h %s)\n",
         a.config.c_str(), cfg.database_path.c_str(), cfg.api.address.c_str(), cfg.api.port,
         cfg.api.tokens.size(), horizon(cfg.writer.horizons.raw).c_str(),
         horizon(cfg.writer.horizons.rollup_5m).c_str(),
         horizon(cfg.writer.horizons.rollup_1h).c_str());
+    for (const auto& ag : loaded.agents) {
+        std::printf("embedded agent %s: site %s, %zu miners, %zu scan ranges, interval %s\n",
+                    ag.agent_id.c_str(), ag.site.c_str(), ag.miners.size(), ag.scans.size(),
+                    format_duration(ag.interval).c_str());
+    }
     return kExitOk;
 }
 
@@ -49,7 +90,10 @@ int wait_for_stop_signal() {
 }
 
 int run(const Args& a) {
-    auto cfg = collector::load_collector_config(a.config);
+    auto loaded = load(a.config);
+    auto& cfg = loaded.collector;
+    // Before the tokens are checked: embedded agents are issued theirs here.
+    EmbeddedAgents agents(std::move(loaded.agents), cfg);
     if (cfg.api.tokens.empty()) {
         log::warn("no [[token]] configured: every API route but /healthz and /readyz refuses");
     }
@@ -59,10 +103,13 @@ int run(const Args& a) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     collector::CollectorService service(std::move(cfg));
-    std::printf("api: %s/api/v1\n", service.base_url().c_str());
+    std::printf("api: %s/api/v1\nmetrics: %s/metrics\n", service.base_url().c_str(),
+                service.base_url().c_str());
     std::fflush(stdout);
+    agents.start(service);
     const int sig = wait_for_stop_signal();
     log::info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    agents.stop();  // first, so their last batches still reach the collector
     service.stop();
     return kExitOk;
 }
@@ -80,8 +127,9 @@ Runner add_collector_command(CLI::App& app) {
                   "Validate the configuration and exit (0 valid, 2 with file:line:column)");
     cmd->footer(
         "Runs until SIGINT or SIGTERM, then commits every batch already accepted and exits 0. "
-        "The first line on stdout is 'api: http://IP:PORT/api/v1'. Routes and tokens: "
-        "docs/api.md; keys: docs/configuration.md.");
+        "The first lines on stdout are 'api: http://IP:PORT/api/v1' and 'metrics: "
+        "http://IP:PORT/metrics'. [[agent]] sections make it poll miners itself (small farms: one "
+        "process). Routes and tokens: docs/api.md; keys: docs/configuration.md.");
     return [a] { return a->check_config ? check_config(*a) : run(*a); };
 }
 

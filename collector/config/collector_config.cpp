@@ -78,7 +78,9 @@ void read_tokens(const config::Table& root, ApiOptions& api) {
     }
 }
 
-CollectorConfig read(const config::Document& doc) {
+}  // namespace
+
+CollectorConfig read_collector_config(const config::Document& doc) {
     CollectorConfig c;
     const config::Table root = doc.root();
     if (auto s = root.table("storage")) {
@@ -128,6 +130,13 @@ CollectorConfig read(const config::Document& doc) {
                 .value_or(c.metrics.latest.stale_after);
     }
     read_tokens(root, c.api);
+    return c;
+}
+
+namespace {
+
+CollectorConfig read(const config::Document& doc) {
+    CollectorConfig c = read_collector_config(doc);
     doc.finish();
     return c;
 }

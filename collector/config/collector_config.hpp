@@ -14,6 +14,10 @@
 #include <string_view>
 #include <vector>
 
+namespace hashwatt::config {
+class Document;
+}
+
 namespace hashwatt::collector {
 
 // The API's port when the config names none.
@@ -35,6 +39,10 @@ struct CollectorConfig {
 // Bearer secrets shorter than this are refused: a token is the only thing between the network
 // and the power switch of a farm.
 inline constexpr std::size_t kMinTokenLength = 16;
+
+// Reads the collector's keys from `doc` without rejecting the others, for a caller that reads
+// more tables of the same file (the embedded [[agent]] sections) and then calls doc.finish().
+CollectorConfig read_collector_config(const config::Document& doc);
 
 // Loads and validates `path`. Throws config::ConfigError (file:line:column: key: message).
 CollectorConfig load_collector_config(const std::string& path);

@@ -88,6 +88,48 @@ TEST_CASE("collector --check-config: the shipped example passes once its token f
                      ":15: token[0].secret_file: cannot read secret file") != std::string::npos);
 }
 
+TEST_CASE("collector --check-config: the small-farm example with an embedded agent passes") {
+    TempDir dir;
+    const std::string example =
+        std::string(HASHWATT_SOURCE_DIR) + "/deploy/config/collector-small-farm.toml";
+    std::filesystem::create_directories(dir.path() + "/tokens");
+    dir.write("tokens/read.token", "read-0123456789abcdef\n", 0600);
+    const std::string copy = dir.write("collector.toml", read_file(example));
+    const RunResult r = run({kBinary, "collector", "--config", copy, "--check-config"}, 20s);
+    INFO(r.out, r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("embedded agent barn-1: site barn-1, 1 miners, 1 scan ranges, interval 30s") !=
+          std::string::npos);
+}
+
+TEST_CASE("collector: embedded agents are checked like agent.toml, and their ids are their own") {
+    TempDir dir;
+    auto check = [&](const std::string& text) {
+        const std::string path = dir.write("collector.toml", text);
+        return run({kBinary, "collector", "--config", path, "--check-config"}, 20s);
+    };
+    RunResult r = check("[[agent]]\nsite = \"x\"\n[[agent.scan]]\nranges = [\"10.0.0.0/24\"]\n");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("agent[0].id: missing") != std::string::npos);
+    r = check("[[agent]]\nid = \"a\"\n");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("nothing to poll") != std::string::npos);
+    r = check("[[agent]]\nid = \"a\"\nintervall = \"5s\"\n[[agent.miner]]\nhost = \"10.0.0.7\"\n");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("agent[0].intervall: unknown key (did you mean 'interval'?)") !=
+          std::string::npos);
+    const std::string miner = "[[agent.miner]]\nhost = \"10.0.0.7\"\n";
+    r = check("[[agent]]\nid = \"a\"\n" + miner + "[[agent]]\nid = \"a\"\n" + miner);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("agent[1].id: agent id 'a' is used twice") != std::string::npos);
+    r = check(
+        "[[token]]\nrole = \"agent\"\nagent_id = \"a\"\nsecret = \"abcdefghijklmnop0123\"\n"
+        "[[agent]]\nid = \"a\"\n" +
+        miner);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("agent[0].id: agent id 'a' is also issued a [[token]]") != std::string::npos);
+}
+
 TEST_CASE("collector: a mistake in the config exits 2 naming its place") {
     TempDir dir;
     const std::string bad = dir.write("collector.toml", "[api]\nlisten = \"127.0.0.1\"\n");

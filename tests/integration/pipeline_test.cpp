@@ -17,6 +17,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/json.hpp>
 #include <doctest/doctest.h>
 
 using namespace hashwatt;
@@ -171,4 +172,77 @@ TEST_CASE("sim + agent + collector: SIGKILL of the collector loses and duplicate
     CHECK(stored_count == printed_count);
     CHECK(printed_count >= 7 * kMiners);  // three rounds per outage, and the rounds between
     MESSAGE("samples produced and stored: " << printed_count);
+}
+
+TEST_CASE("collector with an embedded [[agent]]: one process polls, stores and carries commands") {
+    namespace json = boost::json;
+    TempDir dir;
+    SimProcess sim(kBinary,
+                   {"--miners", "4", "--mix", "s19pro:2,m30s++:2", "--base-ip", "127.37.1.1",
+                    "--http-port", "0", "--sleep-ramp", "1s", "--wake-ramp", "2s"},
+                   dir.path() + "/sim");
+    const std::string admin = "pipeline-admin-token-0123";
+    const std::string cfg =
+        dir.write("collector.toml",
+                  "[storage]\npath = \"state/collector.db\"\n"
+                  "[api]\nlisten = \"127.0.0.1:0\"\n"
+                  "[[token]]\nrole = \"admin\"\nsecret = \"" +
+                      admin +
+                      "\"\n"
+                      "[[agent]]\nid = \"barn\"\nsite = \"barn-1\"\ninterval = \"1s\"\n"
+                      "poll_timeout = \"800ms\"\nconnect_timeout = \"400ms\"\n"
+                      "[[agent.scan]]\nranges = [\"127.37.1.0/29\"]\nhttp_port = " +
+                      std::to_string(sim.http_port()) + "\n");
+    fs::create_directories(dir.path() + "/state");
+    const RunResult check = run({kBinary, "collector", "--config", cfg, "--check-config"}, 20s);
+    CHECK(check.exit_code == 0);
+    CHECK(
+        check.out.find("embedded agent barn: site barn-1, 0 miners, 1 scan ranges, interval 1s") !=
+        std::string::npos);
+
+    Child collector({kBinary, "collector", "--config", cfg}, dir.path() + "/collector");
+    std::string base;
+    REQUIRE(wait_until(
+        [&] {
+            const auto out = collector.stdout_text();
+            if (!out.starts_with("api: ") || out.find('\n') == std::string::npos) return false;
+            base = out.substr(5, out.find('\n') - 5);
+            return true;
+        },
+        20s));
+    const auto [ip, port] = split_url(base.substr(0, base.size() - 7));
+    const std::vector<std::string> auth{"Authorization: Bearer " + admin};
+    json::object site;
+    REQUIRE_MESSAGE(wait_until(
+                        [&] {
+                            const auto r = http_request(ip, port, "GET", "/api/v1/sites", {}, auth);
+                            if (r.status != 200) return false;
+                            const auto sites = json::parse(r.body).at("sites").as_array();
+                            if (sites.size() != 1) return false;
+                            site = sites[0].as_object();
+                            return site.at("up").to_number<int>() == 4;
+                        },
+                        30s, 200ms),
+                    collector.stderr_text());
+    CHECK(site.at("site").as_string() == "barn-1");
+
+    // A command for one miner goes to the embedded agent by long poll, and is verified.
+    const auto miners = http_request(ip, port, "GET", "/api/v1/miners", {}, auth);
+    const std::string miner(json::parse(miners.body).at("miners").at(0).at("miner_id").as_string());
+    const auto created = http_request(ip, port, "POST", "/api/v1/commands",
+                                      R"({"type":"sleep","miners":[")" + miner + R"("]})", auth);
+    REQUIRE_MESSAGE(created.status == 201, created.body);
+    const std::string id(json::parse(created.body).at("commands").at(0).at("id").as_string());
+    std::string status;
+    CHECK(wait_until(
+        [&] {
+            const auto r = http_request(ip, port, "GET", "/api/v1/commands/" + id, {}, auth);
+            if (r.status != 200) return false;
+            status = std::string(json::parse(r.body).at("command").at("status").as_string());
+            return status == "succeeded" || status == "failed" || status == "timed_out";
+        },
+        60s, 200ms));
+    CHECK(status == "succeeded");
+    CHECK(collector.stop(SIGTERM) == 0);
+    CHECK(collector.stderr_text().find("samples_dropped=0") != std::string::npos);
 }
