@@ -37,6 +37,11 @@ test-asan: build-asan
 
 test: format-check test-debug test-asan
 
+# DEMO_ARGS passes flags through: make demo DEMO_ARGS="--miners 500 --duration 2m".
+DEMO_ARGS ?=
+demo: build-release
+	build/release/cli/hashwatt demo $(DEMO_ARGS)
+
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 

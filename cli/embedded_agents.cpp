@@ -41,20 +41,20 @@ void EmbeddedAgents::start(const collector::CollectorService& service) {
         runtimes_.push_back(std::make_unique<agent::AgentRuntime>(io_.get_executor(), a));
     }
     for (auto& rt : runtimes_) {
-        boost::asio::co_spawn(
-            io_, rt->run(), [this, id = rt->config().agent_id](std::exception_ptr e) {
-                if (e) {
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (const std::exception& err) {
-                        log::error("embedded agent failed",
-                                   {{"agent_id", id}, {"error", err.what()}});
-                    }
-                }
-                // Timers of a finished runtime may still be pending; the loop ends with the
-                // last runtime rather than waiting for them.
-                if (++finished_ == runtimes_.size()) io_.stop();
-            });
+        boost::asio::co_spawn(io_, rt->run(),
+                              [this, id = rt->config().agent_id](std::exception_ptr e) {
+                                  if (e) {
+                                      try {
+                                          std::rethrow_exception(e);
+                                      } catch (const std::exception& err) {
+                                          log::error("embedded agent failed",
+                                                     {{"agent_id", id}, {"error", err.what()}});
+                                      }
+                                  }
+                                  // Timers of a finished runtime may still be pending; the loop
+                                  // ends with the last runtime rather than waiting for them.
+                                  if (++finished_ == runtimes_.size()) io_.stop();
+                              });
     }
     thread_ = std::thread([this] { io_.run(); });
 }

@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
     add(cli::add_agent_command);
     add(cli::add_miner_command);
     add(cli::add_collector_command);
+    add(cli::add_demo_command);
 
     try {
         app.parse(argc, argv);

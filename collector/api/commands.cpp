@@ -344,6 +344,9 @@ asio::awaitable<Reply> long_poll_route(const CommandRoutes& ctx, const std::stri
                                        std::chrono::milliseconds wait) {
     const auto until = SteadyClock::now() + wait;
     for (;;) {
+        // A stopping server takes nothing: the answer could not be delivered, and a command
+        // marked sent but never received would only be settled at its deadline.
+        if (ctx.hub.stopped()) co_return json_reply(200, R"({"commands":[]})");
         const std::uint64_t seen = ctx.hub.generation();
         auto taken = std::make_shared<std::vector<Command>>();
         StoreWriter::WriteJob job = [agent_id, taken](Store& store) {

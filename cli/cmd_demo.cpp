@@ -1,0 +1,304 @@
+// `hashwatt demo`: a simulated fleet, an agent and a collector in one process, with a live
+// summary in the terminal. What a new user runs first (`make demo`); wiring only.
+#include "agent/config.hpp"
+#include "cli/command.hpp"
+#include "cli/embedded_agents.hpp"
+#include "collector/fleet_summary.hpp"
+#include "collector/service.hpp"
+#include "common/crypto.hpp"
+#include "common/log.hpp"
+#include "common/time.hpp"
+#include "sim/fleet.hpp"
+#include "sim/server.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <pthread.h>
+#include <thread>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+namespace hashwatt::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DemoArgs {
+    int miners = 200;
+    std::string duration;
+    std::string listen = "127.0.0.1:8480";
+    std::string state_dir = "hashwatt-demo";
+    std::string interval = "10s";
+    std::string base_ip = "127.64.0.1";
+    std::string summary_every = "5s";
+};
+
+// Six families in the proportions a mixed farm might have.
+constexpr const char* kDemoMix =
+    "s19pro:30,s21:20,m30s++:20,avalon1246:10,s19xp@braiins:8,s19kpro@luxos:7,s19jpro@vnish:5";
+
+Duration parse_flag_duration(const std::string& flag, const std::string& text) {
+    std::string err;
+    auto d = parse_duration(text, &err);
+    if (!d) throw CLI::ValidationError(flag, err);
+    return *d;
+}
+
+// A few faults spread over the first minutes, each on its own miner, so the summary has
+// something to show: one miner goes offline for a while, one loses a fan, one a board, one
+// runs hot, one hangs.
+std::vector<sim::ScheduledFault> demo_faults(int miners) {
+    using namespace std::chrono_literals;
+    struct Plan {
+        sim::FaultKind kind;
+        Duration at;
+        std::optional<Duration> lasts;
+        int index;
+    };
+    const Plan plans[] = {
+        {sim::FaultKind::offline, 20s, 60s, 0},   {sim::FaultKind::fan_failure, 30s, {}, 1},
+        {sim::FaultKind::dead_board, 40s, {}, 1}, {sim::FaultKind::overheating, 50s, 90s, 0},
+        {sim::FaultKind::hung, 60s, 60s, 0},
+    };
+    std::vector<sim::ScheduledFault> out;
+    int n = 0;
+    for (const auto& p : plans) {
+        // Miners 7, 14, 21, ... so faults land on different models of the mix.
+        const int index = 7 * (n + 1);
+        ++n;
+        if (index > miners) break;
+        sim::ScheduledFault f;
+        char id[16];
+        std::snprintf(id, sizeof id, "sim-%05d", index);
+        f.miner = id;
+        f.kind = p.kind;
+        f.params.index = p.index;
+        f.at = p.at;
+        f.duration = p.lasts;
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
+// The smallest CIDR block holding both addresses: the agent scans it as an operator would scan
+// the farm's subnet (addresses with no miner refuse at once).
+std::string covering_cidr(std::uint32_t first, std::uint32_t last) {
+    int bits = 0;
+    while (bits < 32 && (first >> bits) != (last >> bits)) ++bits;
+    const std::uint32_t base = bits == 32 ? 0 : (first >> bits) << bits;
+    return sim::format_ipv4(base) + "/" + std::to_string(32 - bits);
+}
+
+void write_secret(const fs::path& path, const std::string& secret) {
+    std::ofstream out(path, std::ios::trunc);
+    out << secret << '\n';
+    out.close();
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+std::string clock_text() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+    return buf;
+}
+
+std::string faults_text(const collector::FleetFaults& now, const collector::FleetFaults& seen) {
+    auto part = [](const char* name, const std::set<std::string>& a,
+                   const std::set<std::string>& b) {
+        return std::string(name) + " " + std::to_string(a.size()) + "/" + std::to_string(b.size());
+    };
+    return "faults now/seen: " + part("offline", now.offline, seen.offline) + ", " +
+           part("fan", now.fan_stopped, seen.fan_stopped) + ", " +
+           part("board", now.dead_board, seen.dead_board) + ", " +
+           part("hot", now.overheating, seen.overheating);
+}
+
+void merge_into(collector::FleetFaults& seen, const collector::FleetFaults& now) {
+    seen.offline.insert(now.offline.begin(), now.offline.end());
+    seen.fan_stopped.insert(now.fan_stopped.begin(), now.fan_stopped.end());
+    seen.dead_board.insert(now.dead_board.begin(), now.dead_board.end());
+    seen.overheating.insert(now.overheating.begin(), now.overheating.end());
+}
+
+int run_demo(const DemoArgs& a) {
+    const Duration interval = parse_flag_duration("--interval", a.interval);
+    const Duration summary_every = parse_flag_duration("--summary-every", a.summary_every);
+    std::optional<Duration> duration;
+    if (!a.duration.empty()) duration = parse_flag_duration("--duration", a.duration);
+    if (!sim::parse_ipv4(a.base_ip)) {
+        throw CLI::ValidationError("--base-ip", "expected an IPv4 address in 127.0.0.0/8");
+    }
+
+    // Signals are taken by sigwait-style polling below; every thread inherits the mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    const fs::path state = fs::absolute(a.state_dir);
+    fs::create_directories(state);
+
+    // The simulated fleet on its own thread.
+    sim::FleetConfig fcfg;
+    fcfg.miners = a.miners;
+    fcfg.mix = sim::parse_mix(kDemoMix);
+    fcfg.base_ip = a.base_ip;
+    fcfg.http_port = 0;
+    fcfg.faults = demo_faults(a.miners);
+    boost::asio::io_context sim_io{1};
+    auto sim_work = boost::asio::make_work_guard(sim_io);
+    sim::Fleet fleet(fcfg, now_ms());
+    sim::SimServer sim_server(sim_io, fleet);
+    sim_server.start();
+    std::thread sim_thread([&] { sim_io.run(); });
+    struct SimStopper {
+        boost::asio::io_context& io;
+        decltype(sim_work)& work;
+        std::thread& thread;
+        ~SimStopper() {
+            work.reset();
+            io.stop();
+            if (thread.joinable()) thread.join();
+        }
+    } sim_stopper{sim_io, sim_work, sim_thread};
+
+    // The collector, with tokens made for this run.
+    collector::CollectorConfig ccfg;
+    ccfg.database_path = (state / "collector.db").string();
+    try {
+        const auto colon = a.listen.rfind(':');
+        if (colon == std::string::npos) throw std::invalid_argument("no port");
+        std::string host = a.listen.substr(0, colon);
+        if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+        ccfg.api.address = host;
+        const unsigned long port = std::stoul(a.listen.substr(colon + 1));
+        if (port > 65535) throw std::out_of_range("port");
+        ccfg.api.port = static_cast<std::uint16_t>(port);
+    } catch (const std::exception&) {
+        throw CLI::ValidationError("--listen", "expected IP:PORT, got '" + a.listen + "'");
+    }
+    const std::string read_token = crypto::random_token(24);
+    const std::string admin_token = crypto::random_token(24);
+    ccfg.api.tokens = {{read_token, collector::Role::read, ""},
+                       {admin_token, collector::Role::admin, ""}};
+    write_secret(state / "read.token", read_token);
+    write_secret(state / "admin.token", admin_token);
+
+    // The agent, sending to the collector over loopback like any other agent.
+    agent::AgentConfig acfg;
+    acfg.agent_id = "demo-agent";
+    acfg.site = "demo";
+    acfg.interval = interval;
+    acfg.poll_timeout = std::min<Duration>(std::chrono::seconds(5), interval / 2);
+    acfg.connect_timeout = std::min<Duration>(std::chrono::seconds(2), acfg.poll_timeout);
+    acfg.max_backoff = std::max<Duration>(interval, std::chrono::seconds(30));
+    agent::ScanEntry scan;
+    scan.ranges = {covering_cidr(fleet.miners().front()->ip, fleet.miners().back()->ip)};
+    scan.http_port = sim_server.http_port();
+    scan.site = acfg.site;
+    acfg.scans.push_back(scan);
+    agent::UplinkConfig up;
+    up.spool_dir = (state / "spool").string();
+    up.batch_max_age = std::chrono::seconds(2);
+    acfg.uplink = up;
+    EmbeddedAgents agents({acfg}, ccfg);
+
+    std::unique_ptr<collector::CollectorService> service;
+    try {
+        service = std::make_unique<collector::CollectorService>(ccfg);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr,
+                     "hashwatt demo: cannot start the collector on %s: %s\n"
+                     "(another collector or demo running? try --listen 127.0.0.1:0)\n",
+                     a.listen.c_str(), e.what());
+        return kExitFailure;
+    }
+    const std::string base = service->base_url();
+    std::printf("metrics: %s/metrics\napi: %s/api/v1\n", base.c_str(), base.c_str());
+    std::printf("read token: in %s/read.token, e.g. curl -H \"Authorization: Bearer $(cat %s/read.token)\" "
+                "%s/api/v1/sites\n",
+                a.state_dir.c_str(), a.state_dir.c_str(), base.c_str());
+    std::printf("sim: %zu miners on %s-%s, %zu faults scheduled; database %s/collector.db\n",
+                fleet.miners().size(), fleet.miners().front()->ip_text.c_str(),
+                fleet.miners().back()->ip_text.c_str(), fcfg.faults.size(), a.state_dir.c_str());
+    std::fflush(stdout);
+    agents.start(*service);
+
+    // The live summary, from what the collector stored, until a signal or --duration.
+    collector::FleetFaults seen;
+    const auto started = std::chrono::steady_clock::now();
+    auto next = started + summary_every;
+    bool stop = false;
+    while (!stop) {
+        timespec wait{};
+        const auto left = next - std::chrono::steady_clock::now();
+        if (left > std::chrono::steady_clock::duration::zero()) {
+            const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+            wait.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+            wait.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+            const int sig = sigtimedwait(&stop_signals, nullptr, &wait);
+            if (sig == SIGINT || sig == SIGTERM) {
+                log::info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+                break;
+            }
+        }
+        next += summary_every;
+        const auto latest = service->store().latest_samples();
+        const auto summary = collector::summarize_fleet(latest);
+        merge_into(seen, summary.faults);
+        std::printf("%s  %s  %s\n", clock_text().c_str(),
+                    collector::format_summary_line(summary).c_str(),
+                    faults_text(summary.faults, seen).c_str());
+        std::fflush(stdout);
+        if (duration && std::chrono::steady_clock::now() - started >= *duration) stop = true;
+    }
+
+    // Agent first (it flushes its batches to the collector), then the collector; the sim last.
+    agents.stop();
+    service->stop();
+    const auto final_summary = collector::summarize_fleet(service->store().latest_samples());
+    std::printf("stopped: %s; data kept in %s (run again to continue it)\n",
+                collector::format_summary_line(final_summary).c_str(), a.state_dir.c_str());
+    return kExitOk;
+}
+
+}  // namespace
+
+Runner add_demo_command(CLI::App& app) {
+    auto a = std::make_shared<DemoArgs>();
+    auto* cmd = app.add_subcommand(
+        "demo", "Run a simulated fleet, an agent and a collector in one process, with a live summary");
+    cmd->add_option("--miners", a->miners, "Simulated miners (default 200, six firmware families)")
+        ->check(CLI::Range(1, 20000));
+    cmd->add_option("--duration", a->duration, "Stop after this long (e.g. 2m); default: until Ctrl-C");
+    cmd->add_option("--listen", a->listen,
+                    "Collector address IP:PORT (default 127.0.0.1:8480; port 0 = any free)");
+    cmd->add_option("--state-dir", a->state_dir,
+                    "Where the database, spool and tokens live (default ./hashwatt-demo)");
+    cmd->add_option("--interval", a->interval, "How often each miner is polled (default 10s)");
+    cmd->add_option("--base-ip", a->base_ip,
+                    "First simulated miner's loopback address (default 127.64.0.1)");
+    cmd->add_option("--summary-every", a->summary_every, "Summary line period (default 5s)");
+    cmd->footer(
+        "Prints 'metrics: URL' and 'api: URL' first, then one summary line per period: miners "
+        "up/total, TH/s, kW, J/TH and the faults seen now/so far (a few are scheduled on the "
+        "simulated miners). The read and admin tokens are written to the state directory.");
+    return [a] { return run_demo(*a); };
+}
+
+}  // namespace hashwatt::cli

@@ -1,0 +1,82 @@
+// `hashwatt demo` as a new user runs it: the URLs first, a live summary that shows the whole
+// fleet, metrics and API answering while it runs, and a clean stop after --duration.
+#include "tests/support/net.hpp"
+#include "tests/support/process.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <boost/json.hpp>
+#include <doctest/doctest.h>
+
+using namespace hashwatt::test;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+TEST_CASE("demo: URLs first, the whole fleet in the summary, metrics and API live, stops by itself") {
+    TempDir dir;
+    const std::string state = dir.path() + "/state";
+    Child demo({HASHWATT_BINARY, "demo", "--miners", "30", "--duration", "20s", "--listen",
+                "127.0.0.1:0", "--state-dir", state, "--interval", "2s", "--summary-every", "2s",
+                "--base-ip", "127.39.0.1"},
+               dir.path() + "/demo");
+    std::string out;
+    REQUIRE_MESSAGE(wait_until(
+                        [&] {
+                            out = demo.stdout_text();
+                            return std::count(out.begin(), out.end(), '\n') >= 2;
+                        },
+                        30s),
+                    demo.stderr_text());
+    const std::regex first(R"(^metrics: http://127\.0\.0\.1:(\d+)/metrics\napi: http://127\.0\.0\.1:(\d+)/api/v1\n)");
+    std::smatch m;
+    REQUIRE_MESSAGE(std::regex_search(out, m, first), out);
+    CHECK(m[1] == m[2]);
+    const unsigned port = static_cast<unsigned>(std::stoul(m[1]));
+
+    // The summary reaches the whole fleet, and the API and metrics show it.
+    REQUIRE_MESSAGE(wait_until([&] { return demo.stdout_text().find("30/30 up") !=
+                                            std::string::npos; },
+                               30s, 100ms),
+                    std::string(demo.stdout_text() + demo.stderr_text()));
+    const auto metrics = http_request("127.0.0.1", port, "GET", "/metrics");
+    CHECK(metrics.status == 200);
+    std::size_t up_series = 0;
+    std::istringstream lines(metrics.body);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.starts_with("hashwatt_miner_up{")) ++up_series;
+    }
+    CHECK(up_series == 30);
+
+    std::ifstream token_file(state + "/read.token");
+    std::string token;
+    token_file >> token;
+    REQUIRE(token.size() >= 16);
+    const auto sites = http_request("127.0.0.1", port, "GET", "/api/v1/sites", {},
+                                    {"Authorization: Bearer " + token});
+    REQUIRE(sites.status == 200);
+    const auto site = json::parse(sites.body).at("sites").at(0).as_object();
+    CHECK(site.at("site").as_string() == "demo");
+    CHECK(site.at("miners").to_number<int>() == 30);
+    CHECK(site.at("hashrate_ths").to_number<double>() > 1000);  // 30 miners of 100-200 TH/s
+
+    // It stops by itself at --duration, exit 0, with the data kept.
+    REQUIRE(wait_until([&] { return !demo.running(); }, 60s, 100ms));
+    CHECK(demo.stop(SIGTERM) == 0);
+    const std::string all = demo.stdout_text();
+    CHECK(all.find("stopped: ") != std::string::npos);
+    CHECK(std::filesystem::exists(state + "/collector.db"));
+    // Every summary line has the fields the README shows.
+    const std::regex summary(
+        R"(\d\d:\d\d:\d\d  \d+/30 up  [0-9.]+ TH/s  [0-9.]+ kW  [0-9.]+ J/TH  faults now/seen: offline \d+/\d+, fan \d+/\d+, board \d+/\d+, hot \d+/\d+)");
+    std::size_t summaries = 0;
+    std::istringstream out_lines(all);
+    for (std::string line; std::getline(out_lines, line);) {
+        if (std::regex_match(line, summary)) ++summaries;
+    }
+    CHECK(summaries >= 5);
+}
