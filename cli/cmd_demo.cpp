@@ -230,9 +230,10 @@ int run_demo(const DemoArgs& a) {
     }
     const std::string base = service->base_url();
     std::printf("metrics: %s/metrics\napi: %s/api/v1\n", base.c_str(), base.c_str());
-    std::printf("read token: in %s/read.token, e.g. curl -H \"Authorization: Bearer $(cat %s/read.token)\" "
-                "%s/api/v1/sites\n",
-                a.state_dir.c_str(), a.state_dir.c_str(), base.c_str());
+    std::printf(
+        "read token: in %s/read.token, e.g. curl -H \"Authorization: Bearer $(cat %s/read.token)\" "
+        "%s/api/v1/sites\n",
+        a.state_dir.c_str(), a.state_dir.c_str(), base.c_str());
     std::printf("sim: %zu miners on %s-%s, %zu faults scheduled; database %s/collector.db\n",
                 fleet.miners().size(), fleet.miners().front()->ip_text.c_str(),
                 fleet.miners().back()->ip_text.c_str(), fcfg.faults.size(), a.state_dir.c_str());
@@ -282,10 +283,12 @@ int run_demo(const DemoArgs& a) {
 Runner add_demo_command(CLI::App& app) {
     auto a = std::make_shared<DemoArgs>();
     auto* cmd = app.add_subcommand(
-        "demo", "Run a simulated fleet, an agent and a collector in one process, with a live summary");
+        "demo",
+        "Run a simulated fleet, an agent and a collector in one process, with a live summary");
     cmd->add_option("--miners", a->miners, "Simulated miners (default 200, six firmware families)")
         ->check(CLI::Range(1, 20000));
-    cmd->add_option("--duration", a->duration, "Stop after this long (e.g. 2m); default: until Ctrl-C");
+    cmd->add_option("--duration", a->duration,
+                    "Stop after this long (e.g. 2m); default: until Ctrl-C");
     cmd->add_option("--listen", a->listen,
                     "Collector address IP:PORT (default 127.0.0.1:8480; port 0 = any free)");
     cmd->add_option("--state-dir", a->state_dir,

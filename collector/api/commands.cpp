@@ -250,6 +250,30 @@ CommandRequest decode_request(const json::value& doc) {
     return r;
 }
 
+// Runs `job` on the writer. nullopt when it ran; else the answer: 503 when the queue is full or
+// the store failed (logged as `failure` with the key/value that names what, answered with
+// `retry_message`), the refusal's 4xx for a CommandRejected.
+asio::awaitable<std::optional<Reply>> run_write(const CommandRoutes& ctx, StoreWriter::WriteJob job,
+                                                std::string failure, std::string retry_message,
+                                                std::string key = {}, std::string value = {}) {
+    const WriteOutcome out =
+        co_await async_write_job(ctx.writer, std::move(job), asio::use_awaitable);
+    if (!out.queued) co_return queue_full();
+    if (!out.error) co_return std::nullopt;
+    try {
+        std::rethrow_exception(out.error);
+    } catch (const CommandRejected& e) {
+        co_return rejected(e);
+    } catch (const std::exception& e) {
+        if (key.empty()) {
+            log::error(failure, {{"error", e.what()}});
+        } else {
+            log::error(failure, {{key, value}, {"error", e.what()}});
+        }
+        co_return json_error(503, retry_message);
+    }
+}
+
 asio::awaitable<Reply> create_route(const CommandRoutes& ctx, const std::string& body) {
     CommandRequest request;
     try {
@@ -265,18 +289,9 @@ asio::awaitable<Reply> create_route(const CommandRoutes& ctx, const std::string&
     StoreWriter::WriteJob job = [request, created](Store& store) {
         *created = store.create_commands(request, now_ms());
     };
-    const WriteOutcome out =
-        co_await async_write_job(ctx.writer, std::move(job), asio::use_awaitable);
-    if (!out.queued) co_return queue_full();
-    if (out.error) {
-        try {
-            std::rethrow_exception(out.error);
-        } catch (const CommandRejected& e) {
-            co_return rejected(e);
-        } catch (const std::exception& e) {
-            log::error("creating commands failed", {{"error", e.what()}});
-            co_return json_error(503, "commands could not be stored; retry later");
-        }
+    if (auto refused = co_await run_write(ctx, std::move(job), "creating commands failed",
+                                          "commands could not be stored; retry later")) {
+        co_return std::move(*refused);
     }
     std::set<std::string> agents;
     for (const auto& c : *created) agents.insert(c.agent_id);
@@ -352,16 +367,10 @@ asio::awaitable<Reply> long_poll_route(const CommandRoutes& ctx, const std::stri
         StoreWriter::WriteJob job = [agent_id, taken](Store& store) {
             *taken = store.take_pending(agent_id, now_ms());
         };
-        const WriteOutcome out =
-            co_await async_write_job(ctx.writer, std::move(job), asio::use_awaitable);
-        if (!out.queued) co_return queue_full();
-        if (out.error) {
-            try {
-                std::rethrow_exception(out.error);
-            } catch (const std::exception& e) {
-                log::error("taking commands failed", {{"agent_id", agent_id}, {"error", e.what()}});
-                co_return json_error(503, "commands could not be read; retry later");
-            }
+        if (auto refused = co_await run_write(ctx, std::move(job), "taking commands failed",
+                                              "commands could not be read; retry later", "agent_id",
+                                              agent_id)) {
+            co_return std::move(*refused);
         }
         if (!taken->empty() || ctx.hub.stopped() || SteadyClock::now() >= until) {
             std::string body;
@@ -421,18 +430,10 @@ asio::awaitable<Reply> result_route(const CommandRoutes& ctx, const Token& calle
             if (auto again = store.command(recorded->command.id)) *recorded = *again;
         }
     };
-    const WriteOutcome out =
-        co_await async_write_job(ctx.writer, std::move(job), asio::use_awaitable);
-    if (!out.queued) co_return queue_full();
-    if (out.error) {
-        try {
-            std::rethrow_exception(out.error);
-        } catch (const CommandRejected& e) {
-            co_return rejected(e);
-        } catch (const std::exception& e) {
-            log::error("recording a command result failed", {{"id", id}, {"error", e.what()}});
-            co_return json_error(503, "the result could not be stored; retry later");
-        }
+    if (auto refused =
+            co_await run_write(ctx, std::move(job), "recording a command result failed",
+                               "the result could not be stored; retry later", "id", id)) {
+        co_return std::move(*refused);
     }
     std::string reply;
     JsonWriter w(reply);

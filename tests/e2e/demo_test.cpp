@@ -17,7 +17,8 @@ using namespace hashwatt::test;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-TEST_CASE("demo: URLs first, the whole fleet in the summary, metrics and API live, stops by itself") {
+TEST_CASE(
+    "demo: URLs first, the whole fleet in the summary, metrics and API live, stops by itself") {
     TempDir dir;
     const std::string state = dir.path() + "/state";
     Child demo({HASHWATT_BINARY, "demo", "--miners", "30", "--duration", "20s", "--listen",
@@ -32,17 +33,18 @@ TEST_CASE("demo: URLs first, the whole fleet in the summary, metrics and API liv
                         },
                         30s),
                     demo.stderr_text());
-    const std::regex first(R"(^metrics: http://127\.0\.0\.1:(\d+)/metrics\napi: http://127\.0\.0\.1:(\d+)/api/v1\n)");
+    const std::regex first(
+        R"(^metrics: http://127\.0\.0\.1:(\d+)/metrics\napi: http://127\.0\.0\.1:(\d+)/api/v1\n)");
     std::smatch m;
     REQUIRE_MESSAGE(std::regex_search(out, m, first), out);
     CHECK(m[1] == m[2]);
     const unsigned port = static_cast<unsigned>(std::stoul(m[1]));
 
     // The summary reaches the whole fleet, and the API and metrics show it.
-    REQUIRE_MESSAGE(wait_until([&] { return demo.stdout_text().find("30/30 up") !=
-                                            std::string::npos; },
-                               30s, 100ms),
-                    std::string(demo.stdout_text() + demo.stderr_text()));
+    REQUIRE_MESSAGE(
+        wait_until([&] { return demo.stdout_text().find("30/30 up") != std::string::npos; }, 30s,
+                   100ms),
+        std::string(demo.stdout_text() + demo.stderr_text()));
     const auto metrics = http_request("127.0.0.1", port, "GET", "/metrics");
     CHECK(metrics.status == 200);
     std::size_t up_series = 0;
