@@ -17,6 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -129,7 +130,10 @@ asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, Stor
     IngestBatch batch;
     try {
         json::error_code ec;
-        json::value doc = json::parse(body, ec);
+        // The document lives in one arena released at once; with the default storage a
+        // 500-sample batch cost a malloc/free pair per object, array and string in it.
+        json::monotonic_resource arena(body.size() * 2 + 4096);
+        json::value doc = json::parse(body, ec, &arena);
         if (ec) co_return json_error(400, "malformed JSON: " + ec.message());
         batch = decode_batch(doc);
     } catch (const BadRequest& e) {

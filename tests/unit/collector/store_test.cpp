@@ -146,6 +146,10 @@ TEST_CASE("an ingested batch reads back with the same values, absent stays absen
     CHECK(back[0] == expected_full);
     CHECK(back[0].hashrate_ths == 104.123);
     CHECK(back[0].boards.at(1).chip_temp_max_c == 71.25);
+    // The second row's JSON starts from nothing, not from the first row's buffers.
+    auto expected_down = down;
+    expected_down.site = "north";
+    CHECK(back[1] == expected_down);
     CHECK_FALSE(back[1].hashrate_ths.has_value());
     CHECK_FALSE(back[1].power_w.has_value());
     CHECK(back[1].error == PollError::timeout);
@@ -154,7 +158,7 @@ TEST_CASE("an ingested batch reads back with the same values, absent stays absen
     sqlite::Database raw(dir.path() + "/s.db");
     auto q = raw.prepare(
         "SELECT hashrate_ths, power_w, chip_temp_max_c, board_temp_max_c, fans_rpm_json, "
-        "hw_errors_total, state, error FROM samples ORDER BY observed_at_ms");
+        "hw_errors_total, state, error, boards_json FROM samples ORDER BY observed_at_ms");
     REQUIRE(q.step());
     CHECK(q.column_double(0) == 104.123);
     CHECK(q.column_double(1) == 3250.5);
@@ -168,8 +172,10 @@ TEST_CASE("an ingested batch reads back with the same values, absent stays absen
     CHECK(q.is_null(0));
     CHECK(q.is_null(1));
     CHECK(q.is_null(2));
+    CHECK(q.column_text(4) == "[]");
     CHECK(q.column_text(6) == "offline");
     CHECK(q.column_text(7) == "timeout");
+    CHECK(q.column_text(8) == "[]");
 
     const auto m = store.miner("m1");
     REQUIRE(m.has_value());
@@ -324,6 +330,36 @@ TEST_CASE("rollups give the exact avg/min/max of known samples, incrementally") 
     CHECK(h.points[0].power_max_w == 3600.0);
     CHECK(h.points[0].up_fraction == doctest::Approx(5.0 / 6.0));
     CHECK(count(path, "SELECT count(*) FROM rollups_5m") == 3);
+}
+
+TEST_CASE("one rollup run handles new buckets and late samples of several miners together") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/s.db";
+    Store store(path);
+    store.ingest(make_batch("a1", 1,
+                            {make_sample("m1", t0_plus(0s), 100, 3000, 70),
+                             make_sample("m2", t0_plus(1min), 50, 1500, 60)}));
+    CHECK(store.run_rollups(t0_plus(5min)).buckets_5m == 2);
+
+    // m1 gets a late sample in the rolled-up bucket; both get a sample in the next one.
+    store.ingest(make_batch("a1", 2,
+                            {make_sample("m1", t0_plus(2min), 120, 3600, 90),
+                             make_sample("m1", t0_plus(6min), 80, 2400, 65),
+                             make_sample("m2", t0_plus(7min), 40, 1200, 55)}));
+    CHECK(store.run_rollups(t0_plus(10min)).buckets_5m == 3);
+    const auto m1 = store.rollup("m1", t0_plus(0s), t0_plus(10min), Resolution::five_minutes);
+    REQUIRE(m1.points.size() == 2);
+    CHECK(m1.points[0].sample_count == 2);
+    CHECK(m1.points[0].hashrate_avg_ths == 110.0);
+    CHECK(m1.points[1].sample_count == 1);
+    CHECK(m1.points[1].hashrate_max_ths == 80.0);
+    const auto m2 = store.rollup("m2", t0_plus(0s), t0_plus(10min), Resolution::five_minutes);
+    REQUIRE(m2.points.size() == 2);
+    CHECK(m2.points[0].sample_count == 1);
+    CHECK(m2.points[0].hashrate_avg_ths == 50.0);
+    CHECK(m2.points[1].power_min_w == 1200.0);
+    // Each (miner, bucket) has one row.
+    CHECK(count(path, "SELECT count(*) FROM rollups_5m") == 4);
 }
 
 TEST_CASE("the series resolution follows the range") {
