@@ -85,6 +85,83 @@ IngestBatch decode_batch(const json::value& doc) {
     return batch;
 }
 
+// The raw text of each element of the top-level "samples" array of `text`, which has already
+// parsed as JSON (so only strings and nesting need care here). Empty when the key is written
+// with escapes or not found; the samples are then encoded anew, as for any other caller.
+std::vector<std::string> raw_sample_texts(std::string_view text) {
+    std::size_t i = 0;
+    const std::size_t n = text.size();
+    const auto ws = [&] {
+        while (i < n && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) {
+            ++i;
+        }
+    };
+    // Past a string starting at text[i] == '"'.
+    const auto skip_string = [&] {
+        for (++i; i < n; ++i) {
+            if (text[i] == '\\') {
+                ++i;
+            } else if (text[i] == '"') {
+                ++i;
+                return;
+            }
+        }
+    };
+    const auto skip_value = [&] {
+        if (i < n && text[i] == '"') return skip_string();
+        if (i < n && (text[i] == '{' || text[i] == '[')) {
+            int depth = 0;
+            while (i < n) {
+                const char c = text[i];
+                if (c == '"') {
+                    skip_string();
+                    continue;
+                }
+                if (c == '{' || c == '[') ++depth;
+                if (c == '}' || c == ']') --depth;
+                ++i;
+                if (depth == 0) return;
+            }
+            return;
+        }
+        while (i < n && text[i] != ',' && text[i] != '}' && text[i] != ']' && text[i] != ' ' &&
+               text[i] != '\t' && text[i] != '\n' && text[i] != '\r') {
+            ++i;
+        }
+    };
+    std::vector<std::string> out;
+    ws();
+    if (i >= n || text[i] != '{') return out;
+    ++i;
+    while (true) {
+        ws();
+        if (i >= n || text[i] != '"') return {};
+        const std::size_t key_start = i + 1;
+        skip_string();
+        const std::string_view key = text.substr(key_start, i - 1 - key_start);
+        ws();
+        if (i >= n || text[i] != ':') return {};
+        ++i;
+        ws();
+        if (key == "samples" && i < n && text[i] == '[') {
+            ++i;
+            while (true) {
+                ws();
+                if (i >= n || text[i] == ']') return out;
+                const std::size_t start = i;
+                skip_value();
+                out.emplace_back(text.substr(start, i - start));
+                ws();
+                if (i < n && text[i] == ',') ++i;
+            }
+        }
+        skip_value();
+        ws();
+        if (i >= n || text[i] != ',') return {};
+        ++i;
+    }
+}
+
 // What the writer reports back: queued == false when the queue was full.
 struct Outcome {
     bool queued = false;
@@ -136,6 +213,9 @@ asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, Stor
         json::value doc = json::parse(body, ec, &arena);
         if (ec) co_return json_error(400, "malformed JSON: " + ec.message());
         batch = decode_batch(doc);
+        batch.sample_texts = raw_sample_texts(body);
+        // A key repeated in the body would make the text disagree with what was decoded.
+        if (batch.sample_texts.size() != batch.samples.size()) batch.sample_texts.clear();
     } catch (const BadRequest& e) {
         co_return json_error(400, e.path.empty() ? e.message : e.path + ": " + e.message, e.path);
     } catch (const DecodeError& e) {

@@ -150,16 +150,18 @@ Verdict judge(sqlite::Database& db, const CommandRecord& c) {
     const std::int64_t sent = to_ms(*c.sent_at);
     MinerSample before;
     {
-        auto s = db.prepare("SELECT " + std::string(kVerifyColumns) +
-                            " FROM samples WHERE miner_id = ?1 AND observed_at_ms < ?2 "
-                            "ORDER BY observed_at_ms DESC LIMIT 1");
+        // The newest sample of the day before: a miner silent for longer has no "before".
+        auto s = db.prepare(slot_range_cte("?2 - 86400000", "?2") + "SELECT " +
+                            std::string(kVerifyColumns) + " " + slot_join("?1") +
+                            "WHERE s.observed_at_ms < ?2 ORDER BY s.observed_at_ms DESC LIMIT 1");
         s.bind(1, c.command.miner_id).bind(2, sent);
         if (s.step()) before = read_verify_columns(s);
     }
     // Only samples up to the deadline count: a miner that got there later missed it.
-    auto s = db.prepare("SELECT " + std::string(kVerifyColumns) +
-                        " FROM samples WHERE miner_id = ?1 AND observed_at_ms >= ?2 "
-                        "AND observed_at_ms <= ?3 ORDER BY observed_at_ms");
+    auto s = db.prepare(slot_range_cte("?2", "?3 + 1") + "SELECT " + std::string(kVerifyColumns) +
+                        " " + slot_join("?1") +
+                        "WHERE s.observed_at_ms >= ?2 AND s.observed_at_ms <= ?3 "
+                        "ORDER BY s.observed_at_ms");
     s.bind(1, c.command.miner_id).bind(2, sent).bind(3, to_ms(*c.command.deadline));
     bool saw_restart = false;
     while (s.step()) {
@@ -324,7 +326,13 @@ VerifyResult Store::verify_commands(TimePoint now, const std::vector<std::string
     auto& db = impl_->write_db;
     std::vector<CommandRecord> open;
     if (miner_ids) {
-        // After a batch: one index probe per miner in it.
+        // After a batch. Usually no command is open at all: one probe of the status index
+        // answers that, instead of one probe per miner in the batch.
+        if (db.query_int("SELECT EXISTS (SELECT 1 FROM commands WHERE status IN ('queued', "
+                         "'sent'))") == 0) {
+            return {};
+        }
+        // One index probe per miner in it.
         auto s = db.prepare("SELECT " + std::string(kCommandColumns) +
                             " FROM commands WHERE miner_id = ?1 AND status IN ('queued', 'sent') "
                             "ORDER BY created_at_ms, rowid");

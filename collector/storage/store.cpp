@@ -38,21 +38,9 @@ std::optional<double> max_over_boards(const MinerSample& s,
 // sample: ingest is the collector's hot path, and growing three fresh strings per sample (the
 // whole sample ~1.8 KB) showed in its profile as malloc, free and copies.
 struct RowJson {
-    std::string fans, boards, sample;
+    std::string sample;
 
     void fill(const MinerSample& s) {
-        fans.clear();
-        JsonWriter f(fans);
-        f.begin_array();
-        for (auto rpm : s.fans_rpm) f.value(rpm);
-        f.end_array();
-
-        boards.clear();
-        JsonWriter b(boards);
-        b.begin_array();
-        for (const auto& board : s.boards) write_json(b, board);
-        b.end_array();
-
         sample.clear();
         JsonWriter w(sample);
         write_json(w, s);
@@ -134,10 +122,9 @@ std::string miner_upsert_sql() {
 constexpr std::string_view kSampleInsertSql =
     "INSERT INTO samples (miner_id, observed_at_ms, up, state, error, hashrate_ths, "
     "hashrate_avg_ths, expected_hashrate_ths, power_w, power_source, power_limit_w, "
-    "chip_temp_max_c, board_temp_max_c, inlet_temp_c, fans_rpm_json, hw_errors_total, uptime_s, "
-    "boards_json, sample_json) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
-    "ON CONFLICT (miner_id, observed_at_ms) DO NOTHING";
+    "chip_temp_max_c, board_temp_max_c, inlet_temp_c, hw_errors_total, uptime_s, sample_json) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+    "ON CONFLICT DO NOTHING";
 
 void validate(const IngestBatch& batch) {
     if (batch.agent_id.empty()) throw InvalidBatch(std::nullopt, "agent_id", "empty");
@@ -199,10 +186,15 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
     auto insert = db.prepare(kSampleInsertSql);
     IngestResult result;
     RowJson json;
-    for (const auto& original : batch.samples) {
+    const bool have_texts = batch.sample_texts.size() == batch.samples.size();
+    for (std::size_t i = 0; i < batch.samples.size(); ++i) {
+        const MinerSample& original = batch.samples[i];
         const MinerSample* s = &original;
         MinerSample with_site;
-        if (!original.site && batch.site) {
+        // A sample that takes its site from the batch is stored with it, so it is encoded
+        // anew; otherwise the text it came as is the row.
+        const bool fill_site = !original.site && batch.site;
+        if (fill_site) {
             with_site = original;
             with_site.site = batch.site;
             s = &with_site;
@@ -230,7 +222,8 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
         upsert.bind(14, batch.agent_id);
         upsert.run();
 
-        json.fill(*s);
+        const bool use_text = have_texts && !fill_site;
+        if (!use_text) json.fill(*s);
         insert.reset();
         insert.bind(1, s->miner_id)
             .bind(2, at)
@@ -248,11 +241,10 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
             .bind(12, max_over_boards(*s, &BoardSample::chip_temp_max_c))
             .bind(13, max_over_boards(*s, &BoardSample::board_temp_max_c))
             .bind(14, s->inlet_temp_c)
-            .bind(15, json.fans)
-            .bind(16, s->hw_errors_total)
-            .bind(17, s->uptime_s)
-            .bind(18, json.boards)
-            .bind(19, json.sample);
+            .bind(15, s->hw_errors_total)
+            .bind(16, s->uptime_s)
+            .bind(17, use_text ? std::string_view(batch.sample_texts[i])
+                               : std::string_view(json.sample));
         insert.run();
         result.stored += static_cast<std::size_t>(db.changes());
     }
@@ -292,9 +284,12 @@ void Store::set_labels(const std::string& miner_id,
 std::vector<MinerSample> Store::samples(const std::string& miner_id, TimePoint from,
                                         TimePoint to) const {
     std::lock_guard lock(impl_->read_mutex);
+    // The slots walked are only those between the miner's first and last sample.
     auto s = impl_->read_db.prepare(
-        "SELECT sample_json FROM samples WHERE miner_id = ?1 AND observed_at_ms >= ?2 "
-        "AND observed_at_ms < ?3 ORDER BY observed_at_ms");
+        slot_range_cte("max(?2, (SELECT first_seen_ms FROM miners WHERE miner_id = ?1))",
+                       "min(?3, (SELECT last_seen_ms + 1 FROM miners WHERE miner_id = ?1))") +
+        "SELECT s.sample_json " + slot_join("?1") +
+        "WHERE s.observed_at_ms >= ?2 AND s.observed_at_ms < ?3 ORDER BY s.observed_at_ms");
     s.bind(1, miner_id).bind(2, to_ms(from)).bind(3, to_ms(to));
     std::vector<MinerSample> out;
     while (s.step()) out.push_back(decode_sample(s.column_text(0)));
@@ -306,7 +301,8 @@ std::vector<MinerSample> Store::latest_samples() const {
     // The miners table knows each miner's newest time, so this is one index probe per miner.
     auto s = impl_->read_db.prepare(
         "SELECT s.sample_json FROM miners m JOIN samples s "
-        "ON s.miner_id = m.miner_id AND s.observed_at_ms = m.last_seen_ms ORDER BY m.miner_id");
+        "ON s.observed_at_ms / 300000 = m.last_seen_ms / 300000 AND s.miner_id = m.miner_id "
+        "AND s.observed_at_ms = m.last_seen_ms ORDER BY m.miner_id");
     std::vector<MinerSample> out;
     while (s.step()) out.push_back(decode_sample(s.column_text(0)));
     return out;
@@ -325,11 +321,13 @@ RollupSeries Store::rollup(const std::string& miner_id, TimePoint from, TimePoin
     std::string sql;
     std::int64_t start_ms = to_ms(from);
     if (series.resolution == Resolution::raw) {
-        sql =
-            "SELECT observed_at_ms, 1, hashrate_ths, hashrate_ths, hashrate_ths, power_w, "
-            "power_w, power_w, chip_temp_max_c, chip_temp_max_c, chip_temp_max_c, up "
-            "FROM samples WHERE miner_id = ?1 AND observed_at_ms >= ?2 AND observed_at_ms < ?3 "
-            "ORDER BY observed_at_ms";
+        sql = slot_range_cte("max(?2, (SELECT first_seen_ms FROM miners WHERE miner_id = ?1))",
+                             "min(?3, (SELECT last_seen_ms + 1 FROM miners WHERE miner_id = ?1))") +
+              "SELECT s.observed_at_ms, 1, s.hashrate_ths, s.hashrate_ths, s.hashrate_ths, "
+              "s.power_w, s.power_w, s.power_w, s.chip_temp_max_c, s.chip_temp_max_c, "
+              "s.chip_temp_max_c, s.up " +
+              slot_join("?1") +
+              "WHERE s.observed_at_ms >= ?2 AND s.observed_at_ms < ?3 ORDER BY s.observed_at_ms";
     } else {
         // A bucket that starts before `from` but overlaps it is included.
         const std::int64_t step =
@@ -409,14 +407,17 @@ RollupResult Store::run_rollups(TimePoint now) {
         std::int64_t written = db.changes();
         // Older buckets that received a late sample (sample_id beyond what the last run saw)
         // are recomputed whole.
+        // Each dirty bucket is read through the sample slots it spans (one for 5 min, twelve
+        // for 1 h), the way the samples index is keyed.
         auto late = db.prepare(
-            "WITH dirty AS (SELECT DISTINCT miner_id, (observed_at_ms / ?1) * ?1 AS b "
-            "FROM samples WHERE sample_id > ?3 AND sample_id <= ?4 AND observed_at_ms < ?2) "
+            "WITH RECURSIVE dirty AS (SELECT DISTINCT miner_id, (observed_at_ms / ?1) * ?1 AS b "
+            "FROM samples WHERE sample_id > ?3 AND sample_id <= ?4 AND observed_at_ms < ?2), "
+            "dslot(miner_id, b, k) AS (SELECT miner_id, b, b / 300000 FROM dirty UNION ALL "
+            "SELECT miner_id, b, k + 1 FROM dslot WHERE k + 1 < (b + ?1) / 300000) "
             "INSERT OR REPLACE INTO " +
             std::string(level.table) + columns + "SELECT s.miner_id, d.b, " + aggregates +
-            "FROM dirty d JOIN samples s ON s.miner_id = d.miner_id "
-            "AND s.observed_at_ms >= d.b AND s.observed_at_ms < d.b + ?1 "
-            "GROUP BY s.miner_id, d.b");
+            "FROM dslot d JOIN samples s ON s.observed_at_ms / 300000 = d.k "
+            "AND s.miner_id = d.miner_id GROUP BY s.miner_id, d.b");
         late.bind(1, level.step_ms).bind(2, done_until).bind(3, last_id).bind(4, max_id);
         late.run();
         written += db.changes();

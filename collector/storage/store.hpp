@@ -25,6 +25,10 @@ struct IngestBatch {
     std::optional<std::string> site;  // fills in samples that carry no site of their own
     std::int64_t batch_seq = 0;
     std::vector<MinerSample> samples;
+    // The JSON text each sample arrived as, when the caller has it (HTTP ingest): stored as
+    // sample_json instead of encoding the decoded sample again, so the row keeps exactly what
+    // the agent sent (fields this version does not know included). Empty, or one per sample.
+    std::vector<std::string> sample_texts;
 };
 
 struct IngestResult {

@@ -7,8 +7,28 @@
 #include "collector/storage/store.hpp"
 
 #include <mutex>
+#include <string>
+#include <string_view>
 
 namespace hashwatt::collector {
+
+// Samples are indexed by (observed_at_ms / 300000, miner_id, observed_at_ms) (schema 3: 5-minute
+// slots), so one miner's samples in a time range are read slot by slot. slot_range_cte(from, to)
+// is a WITH clause naming the table slot(k) of every slot that [from, to) touches; `from` and
+// `to` are SQL expressions (parameters). Join it with slot_join(miner).
+
+inline std::string slot_range_cte(std::string_view from, std::string_view to) {
+    return "WITH RECURSIVE slot(k) AS (SELECT (" + std::string(from) +
+           ") / 300000 UNION ALL SELECT k + 1 FROM slot WHERE k < ((" + std::string(to) +
+           ") - 1) / 300000) ";
+}
+
+// "FROM slot JOIN samples s ON <the index's slot> AND s.miner_id = <miner>": the slot
+// expression is written exactly as the index has it, so the planner uses the index.
+inline std::string slot_join(std::string_view miner) {
+    return "FROM slot JOIN samples s ON s.observed_at_ms / 300000 = slot.k AND s.miner_id = " +
+           std::string(miner) + " ";
+}
 
 struct Store::Impl {
     explicit Impl(const std::string& path) : write_db(path), read_db(migrated(write_db, path)) {

@@ -65,7 +65,7 @@ struct Collector {
 
     explicit Collector(ApiOptions o = options(), const std::vector<MinerSample>& seed = {})
         : store(dir.path() + "/collector.db"), writer(store, writer_options()) {
-        if (!seed.empty()) store.ingest(IngestBatch{"seeder", "north", 1, seed});
+        if (!seed.empty()) store.ingest(IngestBatch{"seeder", "north", 1, seed, {}});
         server.emplace(io, store, writer, std::move(o));
         server->start();
         thread = std::thread([this] { io.run(); });

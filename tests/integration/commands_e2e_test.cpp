@@ -361,7 +361,7 @@ TEST_CASE("the command loop backs off while the collector is away and reports un
     s.host = "127.36.0.14";
     s.observed_at = now_ms();
     s.up = false;
-    c.store.ingest({kAgentId, std::nullopt, 1, {s}});
+    c.store.ingest({kAgentId, std::nullopt, 1, {s}, {}});
     const auto created =
         api(c, "POST", "/api/v1/commands", R"({"type":"wake","miners":["ghost"]})", 201);
     const std::string id(created.at("commands").at(0).at("id").as_string());

@@ -47,7 +47,7 @@ struct Fixture {
         store.set_labels("m2", {{"rack", "r1"}, {"row", "3"}});
     }
     void ingest(const std::string& agent, std::vector<MinerSample> v) {
-        store.ingest(IngestBatch{agent, std::nullopt, ++seq, std::move(v)});
+        store.ingest(IngestBatch{agent, std::nullopt, ++seq, std::move(v), {}});
     }
     CommandRecord one(const std::string& miner, CommandType type = CommandType::sleep,
                       seconds deadline = 600s, TimePoint at = t0_plus(10s)) {
@@ -328,7 +328,7 @@ TEST_CASE("StoreWriter: write jobs run in order, and a batch verifies its miners
     StoreWriter writer(store, o);
     const auto now = time_point_cast<milliseconds>(Clock::now());
     auto s = sample("m1", now - 5s, MinerState::mining, 3250);
-    writer.submit(IngestBatch{"a1", std::nullopt, 1, {s}}).get();
+    writer.submit(IngestBatch{"a1", std::nullopt, 1, {s}, {}}).get();
 
     std::promise<std::vector<CommandRecord>> created;
     REQUIRE(writer.try_submit_write(
@@ -354,7 +354,7 @@ TEST_CASE("StoreWriter: write jobs run in order, and a batch verifies its miners
 
     s.observed_at = now + 1s;
     s.state = MinerState::sleeping;
-    writer.submit(IngestBatch{"a1", std::nullopt, 2, {s}}).get();
+    writer.submit(IngestBatch{"a1", std::nullopt, 2, {s}, {}}).get();
     // The verdict is written right after the batch, on the writer thread: drain the queue.
     std::promise<void> drained;
     REQUIRE(
