@@ -6,16 +6,13 @@
 #include "collector/storage/writer.hpp"
 #include "common/json_codec.hpp"
 #include "common/time.hpp"
+#include "tests/support/collector_harness.hpp"
 #include "tests/support/process.hpp"
 
 #include <chrono>
 #include <optional>
 #include <string>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <thread>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -53,102 +50,22 @@ ApiOptions test_options() {
     return o;
 }
 
-StoreWriterOptions writer_options() {
-    StoreWriterOptions o;
-    o.maintenance_interval = std::nullopt;
-    return o;
-}
-
-// Members in this order so that the writer drains (posting to a live io_context) before the
-// io_context goes away.
-struct Collector {
-    asio::io_context io;
-    test::TempDir dir;
-    Store store;
-    StoreWriter writer;
-    ApiServer server;
-    std::thread thread;
-
+// The collector as these tests run it: test_options() unless a test says otherwise.
+struct Collector : test::InProcessCollector {
     explicit Collector(ApiOptions options = test_options())
-        : store(dir.path() + "/collector.db")
-        , writer(store, writer_options())
-        , server(io, store, writer, std::move(options)) {
-        server.start();
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Collector() {
-        asio::post(io, [this] {
-            server.stop();
-            io.stop();
-        });
-        thread.join();
-    }
-
-    std::size_t sample_rows() const {
-        std::size_t n = 0;
-        for (const auto& m : store.miners()) {
-            n +=
-                store
-                    .samples(m.miner_id, TimePoint{}, TimePoint{std::chrono::hours(24 * 365 * 200)})
-                    .size();
-        }
-        return n;
-    }
-    std::size_t miner_rows() const { return store.miners().size(); }
+        : InProcessCollector({.api = std::move(options)}) {}
 };
 
-struct Response {
-    unsigned status = 0;
-    std::string body;
-    http::fields headers;
-    json::value json() const { return json::parse(body); }
-    std::string error() const {
-        auto v = json();
-        return std::string(v.at("error").as_string());
-    }
-};
-
-void set_receive_timeout(tcp::socket& s, std::chrono::milliseconds t) {
-    timeval tv{};
-    tv.tv_sec = static_cast<long>(t.count() / 1000);
-    tv.tv_usec = static_cast<long>((t.count() % 1000) * 1000);
-    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
-Response request(std::uint16_t port, http::verb method, const std::string& target,
-                 const std::string& body = {}, std::optional<std::string> token = std::nullopt) {
-    asio::io_context io;
-    tcp::socket socket(io);
-    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    set_receive_timeout(socket, 10s);
-    http::request<http::string_body> req{method, target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    if (token) req.set(http::field::authorization, "Bearer " + *token);
-    if (!body.empty() || method == http::verb::post) {
-        req.set(http::field::content_type, "application/json");
-        req.body() = body;
-    }
-    req.prepare_payload();
-    http::write(socket, req);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    http::read(socket, buffer, parser);
-    Response r;
-    r.status = parser.get().result_int();
-    r.body = parser.get().body();
-    for (const auto& f : parser.get()) r.headers.set(f.name_string(), f.value());
-    return r;
-}
+using Response = test::ApiResponse;
 
 Response post_ingest(const Collector& c, const std::string& body,
                      std::optional<std::string> token = kAgentToken) {
-    return request(c.server.port(), http::verb::post, "/api/v1/ingest", body, token);
+    return test::api_request(c.port(), http::verb::post, "/api/v1/ingest", body, token);
 }
 
 Response get(const Collector& c, const std::string& target,
              std::optional<std::string> token = kReadToken) {
-    return request(c.server.port(), http::verb::get, target, {}, token);
+    return test::api_request(c.port(), http::verb::get, target, {}, token);
 }
 
 const TimePoint kT0 = *parse_time("2026-11-25T09:00:00.000Z");
@@ -322,7 +239,7 @@ TEST_CASE("bad ingest input: the right 4xx, a JSON error naming it, nothing stor
                        samples, miners, "agent_id");
     }
     SUBCASE("wrong method -> 405") {
-        auto r = request(c.server.port(), http::verb::get, "/api/v1/ingest", {}, kAgentToken);
+        auto r = test::api_request(c.port(), http::verb::get, "/api/v1/ingest", {}, kAgentToken);
         check_rejected(c, r, 405, "method not allowed", samples, miners);
     }
 }
@@ -422,7 +339,8 @@ TEST_CASE("read routes: miners, one miner, series at each step, sites") {
         CHECK(agent.status == 403);
         CHECK(agent.error().find("role agent") != std::string::npos);
         CHECK(get(c, "/api/v1/sites", kAdminToken).status == 200);
-        auto post = request(c.server.port(), http::verb::post, "/api/v1/miners", "{}", kReadToken);
+        auto post =
+            test::api_request(c.port(), http::verb::post, "/api/v1/miners", "{}", kReadToken);
         CHECK(post.status == 405);
         auto none = get(c, "/api/v1/nothing");
         CHECK(none.status == 404);
@@ -436,7 +354,7 @@ TEST_CASE("healthz and readyz need no token; readyz follows the writer") {
     CHECK(h.status == 200);
     CHECK(h.json().at("status").as_string() == "ok");
     CHECK(get(c, "/readyz", std::nullopt).status == 200);
-    c.writer.shutdown();
+    c.writer().shutdown();
     auto r = get(c, "/readyz", std::nullopt);
     CHECK(r.status == 503);
     CHECK(r.error().find("writer") != std::string::npos);
@@ -446,9 +364,7 @@ TEST_CASE("healthz and readyz need no token; readyz follows the writer") {
 TEST_CASE("a client that never finishes its request is cut at the deadline, others are served") {
     Collector c;  // request_timeout 500 ms
     asio::io_context io;
-    tcp::socket slow(io);
-    slow.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), c.server.port()));
-    set_receive_timeout(slow, 10s);
+    tcp::socket slow = test::connect_loopback(io, c.port());
     asio::write(slow, asio::buffer(std::string("POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\n")));
     const auto started = std::chrono::steady_clock::now();
 
@@ -458,31 +374,26 @@ TEST_CASE("a client that never finishes its request is cut at the deadline, othe
 
     beast::flat_buffer buffer;
     http::response<http::string_body> res;
-    http::read(slow, buffer, res);
+    REQUIRE_FALSE(test::read_response(slow, buffer, res));
     const auto elapsed = std::chrono::steady_clock::now() - started;
     CHECK(res.result_int() == 408);
     CHECK(json::parse(res.body()).at("error").as_string() == "request not completed within 500 ms");
     CHECK(elapsed >= 400ms);
     CHECK(elapsed < 5s);
-    char byte = 0;
-    boost::system::error_code ec;
-    slow.read_some(asio::buffer(&byte, 1), ec);
-    CHECK(ec == asio::error::eof);  // and closed the connection
+    CHECK(test::read_byte(slow) == asio::error::eof);  // and closed the connection
 }
 
 TEST_CASE("keep-alive: several requests on one connection") {
     Collector c;
     asio::io_context io;
-    tcp::socket s(io);
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), c.server.port()));
-    set_receive_timeout(s, 10s);
+    tcp::socket s = test::connect_loopback(io, c.port());
     beast::flat_buffer buffer;
     for (int i = 0; i < 3; ++i) {
         http::request<http::string_body> req{http::verb::get, "/healthz", 11};
         req.set(http::field::host, "127.0.0.1");
         http::write(s, req);
         http::response<http::string_body> res;
-        http::read(s, buffer, res);
+        REQUIRE_FALSE(test::read_response(s, buffer, res));
         CHECK(res.result_int() == 200);
         CHECK(res.keep_alive());
     }
@@ -491,9 +402,7 @@ TEST_CASE("keep-alive: several requests on one connection") {
 TEST_CASE("a client that trickles its request is cut by the request deadline, not the idle one") {
     Collector c;  // request_timeout 500 ms, idle_timeout 2 s
     asio::io_context io;
-    tcp::socket slow(io);
-    slow.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), c.server.port()));
-    set_receive_timeout(slow, 10s);
+    tcp::socket slow = test::connect_loopback(io, c.port());
     const std::string head = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
     asio::write(slow, asio::buffer(head));
     const auto started = std::chrono::steady_clock::now();
@@ -508,8 +417,7 @@ TEST_CASE("a client that trickles its request is cut by the request deadline, no
     CHECK(cut);
     beast::flat_buffer buffer;
     http::response<http::string_body> res;
-    http::read(slow, buffer, res, ec);
-    CHECK(!ec);
+    CHECK_FALSE(test::read_response(slow, buffer, res));
     CHECK(res.result_int() == 408);
     CHECK(std::chrono::steady_clock::now() - started < 1500ms);
 }
@@ -519,16 +427,14 @@ TEST_CASE("headers beyond the limit -> 431 with a JSON error") {
     o.header_limit_bytes = 1024;
     Collector c(o);
     asio::io_context io;
-    tcp::socket s(io);
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), c.server.port()));
-    set_receive_timeout(s, 10s);
+    tcp::socket s = test::connect_loopback(io, c.port());
     http::request<http::string_body> req{http::verb::get, "/api/v1/miners", 11};
     req.set(http::field::host, "127.0.0.1");
     req.set("X-Padding", std::string(4096, 'p'));
     http::write(s, req);
     beast::flat_buffer buffer;
     http::response<http::string_body> res;
-    http::read(s, buffer, res);
+    REQUIRE_FALSE(test::read_response(s, buffer, res));
     CHECK(res.result_int() == 431);
     CHECK(std::string(json::parse(res.body()).at("error").as_string()).find("headers exceed") !=
           std::string::npos);
@@ -536,7 +442,7 @@ TEST_CASE("headers beyond the limit -> 431 with a JSON error") {
 
 TEST_CASE("a writer that no longer accepts batches -> 503 with Retry-After, nothing stored") {
     Collector c;
-    c.writer.shutdown();
+    c.writer().shutdown();
     auto r = post_ingest(c, batch_json("agent-1", 1, three_samples()));
     CHECK(r.status == 503);
     CHECK(!std::string(r.headers[http::field::retry_after]).empty());
@@ -548,25 +454,21 @@ TEST_CASE("a writer that no longer accepts batches -> 503 with Retry-After, noth
 TEST_CASE("stop() closes kept-alive connections and the listener") {
     Collector c;
     asio::io_context io;
-    tcp::socket s(io);
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), c.server.port()));
-    set_receive_timeout(s, 10s);
+    tcp::socket s = test::connect_loopback(io, c.port());
     http::request<http::string_body> req{http::verb::get, "/healthz", 11};
     req.set(http::field::host, "127.0.0.1");
     http::write(s, req);
     beast::flat_buffer buffer;
     http::response<http::string_body> res;
-    http::read(s, buffer, res);
+    REQUIRE_FALSE(test::read_response(s, buffer, res));
     REQUIRE(res.result_int() == 200);
 
     const auto started = std::chrono::steady_clock::now();
-    asio::post(c.io, [&] { c.server.stop(); });
-    char byte = 0;
-    boost::system::error_code ec;
-    s.read_some(asio::buffer(&byte, 1), ec);
+    asio::post(c.io(), [&] { c.server().stop(); });
+    boost::system::error_code ec = test::read_byte(s);
     CHECK(ec.failed());  // closed by the server long before the 2 s idle deadline
     CHECK(std::chrono::steady_clock::now() - started < 1500ms);
     tcp::socket late(io);
-    late.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), c.server.port()), ec);
+    late.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), c.port()), ec);
     CHECK(ec == asio::error::connection_refused);
 }

@@ -8,6 +8,7 @@
 #include "collector/storage/writer.hpp"
 #include "common/json_codec.hpp"
 #include "common/time.hpp"
+#include "tests/support/collector_harness.hpp"
 #include "tests/support/process.hpp"
 
 #include <algorithm>
@@ -15,14 +16,8 @@
 #include <future>
 #include <optional>
 #include <string>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <thread>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
@@ -30,11 +25,8 @@
 using namespace hashwatt;
 using namespace hashwatt::collector;
 using namespace std::chrono_literals;
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
+namespace http = boost::beast::http;
 namespace json = boost::json;
-using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
@@ -44,97 +36,36 @@ const std::string kAgent2 = "agent-2-secret";
 const std::string kRead = "read-secret";
 const std::string kAdmin = "admin-secret";
 
-struct Collector {
-    asio::io_context io;
-    test::TempDir dir;
-    Store store;
-    StoreWriter writer;
-    ApiServer server;
-    std::thread thread;
-    bool stopped = false;
+ApiOptions api_options() {
+    ApiOptions o;
+    o.request_timeout = 2s;
+    o.idle_timeout = 5s;
+    o.tokens = {{kAgent1, Role::agent, "agent-1"},
+                {kAgent2, Role::agent, "agent-2"},
+                {kRead, Role::read, ""},
+                {kAdmin, Role::admin, ""}};
+    return o;
+}
 
-    Collector()
-        : store(dir.path() + "/collector.db")
-        , writer(store, writer_options())
-        , server(io, store, writer, api_options()) {
-        server.start();
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Collector() { stop(); }
-    void stop() {
-        if (stopped) return;
-        stopped = true;
-        asio::post(io, [this] {
-            server.stop();
-            io.stop();
-        });
-        thread.join();
-    }
+struct Collector : test::InProcessCollector {
+    Collector() : InProcessCollector({.api = api_options(), .writer = writer_options()}) {}
     static StoreWriterOptions writer_options() {
-        StoreWriterOptions o;
-        o.maintenance_interval = std::nullopt;
+        StoreWriterOptions o = test::quiet_writer_options();
         o.verify_interval = 200ms;  // deadlines are settled within this
         return o;
     }
-    static ApiOptions api_options() {
-        ApiOptions o;
-        o.request_timeout = 2s;
-        o.idle_timeout = 5s;
-        o.tokens = {{kAgent1, Role::agent, "agent-1"},
-                    {kAgent2, Role::agent, "agent-2"},
-                    {kRead, Role::read, ""},
-                    {kAdmin, Role::admin, ""}};
-        return o;
-    }
 };
 
-struct Response {
-    unsigned status = 0;
-    std::string body;
-    double elapsed_s = 0;
-    json::value json() const { return json::parse(body); }
-    std::string error() const { return std::string(json().at("error").as_string()); }
-};
-
-// One request on its own connection; the read gives up after `read_timeout`.
-Response request(std::uint16_t port, http::verb method, const std::string& target,
-                 const std::string& token, const std::string& body = {},
-                 std::chrono::seconds read_timeout = 10s) {
-    const auto t0 = SteadyClock::now();
-    asio::io_context io;
-    tcp::socket socket(io);
-    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    timeval tv{};
-    tv.tv_sec = static_cast<long>(read_timeout.count());
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    http::request<http::string_body> req{method, target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    req.set(http::field::authorization, "Bearer " + token);
-    if (method == http::verb::post) {
-        req.set(http::field::content_type, "application/json");
-        req.body() = body;
-    }
-    req.prepare_payload();
-    http::write(socket, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    Response r;
-    boost::system::error_code ec;
-    http::read(socket, buffer, res, ec);
-    r.elapsed_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-    if (ec) return r;  // status 0: no answer
-    r.status = res.result_int();
-    r.body = res.body();
-    return r;
-}
+using Response = test::ApiResponse;
 
 Response post(const Collector& c, const std::string& target, const std::string& body,
               const std::string& token = kAdmin) {
-    return request(c.server.port(), http::verb::post, target, token, body);
+    return test::api_request(c.port(), http::verb::post, target, body, token);
 }
+// The whole exchange gives up after `deadline` (status 0).
 Response get(const Collector& c, const std::string& target, const std::string& token = kRead,
-             std::chrono::seconds read_timeout = 10s) {
-    return request(c.server.port(), http::verb::get, target, token, {}, read_timeout);
+             std::chrono::seconds deadline = 10s) {
+    return test::api_request(c.port(), http::verb::get, target, {}, token, deadline);
 }
 
 MinerSample sample(const std::string& id, TimePoint at, MinerState state, double power_w,
@@ -174,8 +105,8 @@ void seed(Collector& c) {
            {sample("m1", t, MinerState::mining, 3250, "north"),
             sample("m2", t, MinerState::mining, 3100, "north")});
     ingest(c, "agent-2", kAgent2, {sample("m3", t, MinerState::mining, 3000, "south")});
-    c.store.set_labels("m1", {{"rack", "r1"}, {"row", "2"}});
-    c.store.set_labels("m2", {{"rack", "r1"}, {"row", "3"}});
+    c.store().set_labels("m1", {{"rack", "r1"}, {"row", "2"}});
+    c.store().set_labels("m2", {{"rack", "r1"}, {"row", "3"}});
 }
 
 std::vector<std::string> ids_of(const json::value& v, std::string_view key = "id") {
@@ -303,14 +234,15 @@ TEST_CASE("POST /api/v1/commands refusals: status, a message naming it, nothing 
     CHECK(get(c, "/api/v1/commands?limit=0").status == 400);
     CHECK(get(c, "/api/v1/commands?status=bogus").status == 400);
     CHECK(get(c, "/api/v1/commands?colour=red").status == 400);
-    CHECK(request(c.server.port(), http::verb::delete_, "/api/v1/commands", kAdmin).status == 405);
+    CHECK(test::api_request(c.port(), http::verb::delete_, "/api/v1/commands", {}, kAdmin).status ==
+          405);
 }
 
 TEST_CASE("a miner no agent has reported cannot get a command: 409") {
     Collector c;
     seed(c);
     {
-        collector::sqlite::Database raw(c.dir.path() + "/collector.db");
+        collector::sqlite::Database raw(c.db_path());
         raw.exec("UPDATE miners SET agent_id = NULL WHERE miner_id = 'm2'");
     }
     const auto r = post(c, "/api/v1/commands", R"({"type":"sleep","site":"north"})");
@@ -384,7 +316,7 @@ TEST_CASE("long poll: at once when queued, woken by a new command, empty after i
         CHECK(r.error().find("at most 60s") != std::string::npos);
         CHECK(get(c, poll1 + "?wait=soon", kAgent1).status == 400);
         CHECK(get(c, poll1 + "?since=1", kAgent1).status == 400);
-        CHECK(request(c.server.port(), http::verb::post, poll1, kAgent1, "{}").status == 405);
+        CHECK(test::api_request(c.port(), http::verb::post, poll1, "{}", kAgent1).status == 405);
     }
 }
 
@@ -461,7 +393,7 @@ TEST_CASE(
     req.type = CommandType::sleep;
     req.deadline = 1500ms;
     req.selector.miners = {"m1", "m2", "m3"};
-    const auto created = c.store.create_commands(req, now_ms());
+    const auto created = c.store().create_commands(req, now_ms());
     REQUIRE(created.size() == 3);
     std::string m1, m2, m3;
     for (const auto& rec : created) {

@@ -7,6 +7,7 @@
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/json_codec.hpp"
+#include "tests/support/collector_harness.hpp"
 #include "tests/support/process.hpp"
 
 #include <chrono>
@@ -14,24 +15,15 @@
 #include <optional>
 #include <sstream>
 #include <string>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <thread>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <doctest/doctest.h>
 
 using namespace hashwatt;
 using namespace hashwatt::collector;
 using namespace std::chrono_literals;
-namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 namespace {
 
@@ -47,71 +39,20 @@ ApiOptions options(bool require_token = false) {
     return o;
 }
 
-StoreWriterOptions writer_options() {
-    StoreWriterOptions o;
-    o.maintenance_interval = std::nullopt;
-    return o;
-}
-
-// Members in this order so that the writer drains before the io_context goes away. `seed`
-// runs against the store before the server starts.
-struct Collector {
-    asio::io_context io;
-    test::TempDir dir;
-    Store store;
-    StoreWriter writer;
-    std::optional<ApiServer> server;
-    std::thread thread;
-
+// The collector as these tests run it; `seed` is ingested into the store before the server
+// starts.
+struct Collector : test::InProcessCollector {
     explicit Collector(ApiOptions o = options(), const std::vector<MinerSample>& seed = {})
-        : store(dir.path() + "/collector.db"), writer(store, writer_options()) {
-        if (!seed.empty()) store.ingest(IngestBatch{"seeder", "north", 1, seed, {}});
-        server.emplace(io, store, writer, std::move(o));
-        server->start();
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Collector() {
-        asio::post(io, [this] {
-            server->stop();
-            io.stop();
-        });
-        thread.join();
-    }
-    std::uint16_t port() const { return server->port(); }
+        : InProcessCollector({.api = std::move(o), .seed = [seed](Store& store) {
+                                  if (!seed.empty())
+                                      store.ingest(IngestBatch{"seeder", "north", 1, seed, {}});
+                              }}) {}
 };
 
-struct Response {
-    unsigned status = 0;
-    std::string body;
-    std::string content_type;
-};
-
-Response request(std::uint16_t port, http::verb method, const std::string& target,
-                 const std::string& body = {}, std::optional<std::string> token = std::nullopt) {
-    asio::io_context io;
-    tcp::socket socket(io);
-    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    timeval tv{10, 0};  // a hung server fails the test instead of hanging it
-    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    http::request<http::string_body> req{method, target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    if (token) req.set(http::field::authorization, "Bearer " + *token);
-    if (!body.empty()) {
-        req.set(http::field::content_type, "application/json");
-        req.body() = body;
-    }
-    req.prepare_payload();
-    http::write(socket, req);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    http::read(socket, buffer, parser);
-    return {parser.get().result_int(), parser.get().body(),
-            std::string(parser.get()[http::field::content_type])};
-}
+using Response = test::ApiResponse;
 
 Response scrape(const Collector& c, std::optional<std::string> token = std::nullopt) {
-    return request(c.port(), http::verb::get, "/metrics", {}, std::move(token));
+    return test::api_request(c.port(), http::verb::get, "/metrics", {}, std::move(token));
 }
 
 TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
@@ -163,7 +104,8 @@ std::string batch(std::int64_t seq, const std::vector<MinerSample>& samples) {
 }
 
 Response ingest(const Collector& c, std::int64_t seq, const std::vector<MinerSample>& samples) {
-    return request(c.port(), http::verb::post, "/api/v1/ingest", batch(seq, samples), kAgentToken);
+    return test::api_request(c.port(), http::verb::post, "/api/v1/ingest", batch(seq, samples),
+                             kAgentToken);
 }
 
 // The value on the sample line that starts with `series` (name and labels exactly as
@@ -188,7 +130,7 @@ TEST_CASE("ingest over HTTP shows in /metrics without a token; a newer batch upd
 
     auto r = scrape(c);
     REQUIRE(r.status == 200);
-    CHECK(r.content_type == "text/plain; version=0.0.4; charset=utf-8");
+    CHECK(r.headers[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
     const std::string m1 = R"({miner="m1",)" + kSite;
     CHECK(series_value(r.body, "hashwatt_miner_up" + m1 + "}") == 1.0);
     CHECK(series_value(r.body, "hashwatt_miner_power_watts" + m1 + "}") == 3250.0);
@@ -205,7 +147,9 @@ TEST_CASE("ingest over HTTP shows in /metrics without a token; a newer batch upd
     REQUIRE(ingest(c, 2, {sample("m1", t + 10s, 80, 2900)}).status == 200);
     REQUIRE(ingest(c, 3, {sample("m1", t - 60s, 1, 1)}).status == 200);
     REQUIRE(ingest(c, 2, {sample("m1", t + 10s, 80, 2900)}).status == 200);  // duplicate
-    REQUIRE(request(c.port(), http::verb::post, "/api/v1/ingest", "{", kAgentToken).status == 400);
+    REQUIRE(
+        test::api_request(c.port(), http::verb::post, "/api/v1/ingest", "{", kAgentToken).status ==
+        400);
     r = scrape(c);
     REQUIRE(r.status == 200);
     CHECK(series_value(r.body, "hashwatt_miner_power_watts" + m1 + "}") == 2900.0);
@@ -225,9 +169,11 @@ TEST_CASE("ingest over HTTP shows in /metrics without a token; a newer batch upd
               r.body,
               R"(hashwatt_collector_http_requests_total{code="400",route="/api/v1/ingest"})") ==
           1.0);
-    REQUIRE(request(c.port(), http::verb::get, "/api/v1/miners/m1", {}, kReadToken).status == 200);
-    REQUIRE(request(c.port(), http::verb::get, "/api/v1/miners/m2?x=1", {}, kReadToken).status ==
-            200);
+    REQUIRE(
+        test::api_request(c.port(), http::verb::get, "/api/v1/miners/m1", {}, kReadToken).status ==
+        200);
+    REQUIRE(test::api_request(c.port(), http::verb::get, "/api/v1/miners/m2?x=1", {}, kReadToken)
+                .status == 200);
     r = scrape(c);
     CHECK(
         series_value(
@@ -255,14 +201,15 @@ TEST_CASE("metrics_require_token: 401 without a token, 403 for an agent, 200 for
     CHECK(scrape(c, kAgentToken).status == 403);
     auto r = scrape(c, kReadToken);
     CHECK(r.status == 200);
-    CHECK(r.content_type == "text/plain; version=0.0.4; charset=utf-8");
-    CHECK(request(c.port(), http::verb::post, "/metrics", "{}", kReadToken).status == 405);
+    CHECK(r.headers[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
+    CHECK(test::api_request(c.port(), http::verb::post, "/metrics", "{}", kReadToken).status ==
+          405);
 }
 
 TEST_CASE("the default: no token needed, other methods refused") {
     Collector c;
     CHECK(scrape(c).status == 200);
-    CHECK(request(c.port(), http::verb::post, "/metrics", "{}").status == 405);
+    CHECK(test::api_request(c.port(), http::verb::post, "/metrics", "{}").status == 405);
 }
 
 TEST_CASE("promtool check metrics accepts a real scrape without lint complaints") {
@@ -281,7 +228,8 @@ TEST_CASE("promtool check metrics accepts a real scrape without lint complaints"
     down.boards.clear();
     REQUIRE(ingest(c, 1, {sample("m1", t, 100, 3250), sample("m2", t, 95, 3100), down}).status ==
             200);
-    REQUIRE(request(c.port(), http::verb::get, "/api/v1/miners", {}, kReadToken).status == 200);
+    REQUIRE(test::api_request(c.port(), http::verb::get, "/api/v1/miners", {}, kReadToken).status ==
+            200);
     auto r = scrape(c);
     REQUIRE(r.status == 200);
     auto result = test::run({promtool, "check", "metrics"}, 30s, r.body);

@@ -5,11 +5,9 @@
 #include "agent/commands/command_loop.hpp"
 #include "agent/poller.hpp"
 #include "agent/transport/transport.hpp"
-#include "collector/api/server.hpp"
-#include "collector/storage/store.hpp"
-#include "collector/storage/writer.hpp"
 #include "common/json_codec.hpp"
 #include "common/time.hpp"
+#include "tests/support/collector_harness.hpp"
 #include "tests/support/net.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
@@ -48,31 +46,10 @@ const std::string kAgentToken = "e2e-agent-token";
 const std::string kAdminToken = "e2e-admin-token";
 const std::string kAgentId = "agent-e2e";
 
-struct Collector {
-    asio::io_context io;
-    test::TempDir dir;
-    collector::Store store;
-    collector::StoreWriter writer;
-    collector::ApiServer server;
-    std::thread thread;
-
-    Collector()
-        : store(dir.path() + "/collector.db")
-        , writer(store, writer_options())
-        , server(io, store, writer, api_options()) {
-        server.start();
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Collector() {
-        asio::post(io, [this] {
-            server.stop();
-            io.stop();
-        });
-        thread.join();
-    }
+struct Collector : test::InProcessCollector {
+    Collector() : InProcessCollector({.api = api_options(), .writer = writer_options()}) {}
     static collector::StoreWriterOptions writer_options() {
-        collector::StoreWriterOptions o;
-        o.maintenance_interval = std::nullopt;
+        collector::StoreWriterOptions o = test::quiet_writer_options();
         o.verify_interval = 250ms;
         return o;
     }
@@ -177,7 +154,7 @@ struct Agent {
 json::value api(const Collector& c, const std::string& method, const std::string& path,
                 const std::string& body, int want_status) {
     const auto r = test::http_request(
-        "127.0.0.1", c.server.port(), method, path, body,
+        "127.0.0.1", c.port(), method, path, body,
         {"Authorization: Bearer " + kAdminToken, "Content-Type: application/json"}, 10s);
     INFO(method, " ", path, " -> ", r.status, " ", r.body, r.error);
     REQUIRE(r.status == want_status);
@@ -291,12 +268,12 @@ TEST_CASE("a sleep from the collector reaches the miner and is verified; an igno
         m.endpoint.site = "lab";
         cfg.miners.push_back(m);
     }
-    auto agent = std::make_unique<Agent>(cfg, c.server.port());
+    auto agent = std::make_unique<Agent>(cfg, c.port());
 
     // Both miners reach the collector, under their own ids, through this agent.
-    REQUIRE(eventually(20s, [&] { return c.store.miners().size() == 2; }));
+    REQUIRE(eventually(20s, [&] { return c.store().miners().size() == 2; }));
     std::string good, stubborn;
-    for (const auto& m : c.store.miners()) {
+    for (const auto& m : c.store().miners()) {
         CHECK(m.agent_id == kAgentId);
         (m.host == "127.36.0.1" ? good : stubborn) = m.miner_id;
     }
@@ -313,6 +290,8 @@ TEST_CASE("a sleep from the collector reaches the miner and is verified; an igno
                "sleeping";
     }));
     CHECK(eventually(20s, [&] { return str(command(c, id), "status") == "succeeded"; }));
+    // The collector may see the sleeping sample before the agent's own report arrives.
+    CHECK(eventually(20s, [&] { return command(c, id).contains("agent_result"); }));
     const auto done = command(c, id);
     MESSAGE("sleep verified by the collector "
             << std::chrono::duration<double>(SteadyClock::now() - t0).count()
@@ -361,14 +340,14 @@ TEST_CASE("the command loop backs off while the collector is away and reports un
     s.host = "127.36.0.14";
     s.observed_at = now_ms();
     s.up = false;
-    c.store.ingest({kAgentId, std::nullopt, 1, {s}, {}});
+    c.store().ingest({kAgentId, std::nullopt, 1, {s}, {}});
     const auto created =
         api(c, "POST", "/api/v1/commands", R"({"type":"wake","miners":["ghost"]})", 201);
     const std::string id(created.at("commands").at(0).at("id").as_string());
 
     agent::AgentConfig cfg;  // no miners
     cfg.agent_id = kAgentId;
-    Agent agent(cfg, c.server.port());
+    Agent agent(cfg, c.port());
     CHECK(eventually(10s, [&] { return str(command(c, id), "status") == "failed"; }));
     CHECK(str(command(c, id), "message").find("does not poll miner \"ghost\"") !=
           std::string::npos);

@@ -6,11 +6,9 @@
 
 #include "agent/config.hpp"
 #include "agent/uplink/spool.hpp"
-#include "collector/api/server.hpp"
-#include "collector/storage/store.hpp"
-#include "collector/storage/writer.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
+#include "tests/support/collector_harness.hpp"
 #include "tests/support/net.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
@@ -49,15 +47,9 @@ const std::string kAgentId = "agent-1";
 
 const std::string kBinary = HASHWATT_BINARY;
 
-// A collector on 127.0.0.1 in this process. Members in this order so that the writer drains
-// (posting to a live io_context) before the io_context goes away.
-struct Collector {
-    asio::io_context io;
-    collector::Store store;
-    collector::StoreWriter writer;
-    collector::ApiServer server;
-    std::thread thread;
-
+// A collector on 127.0.0.1 in this process, on the test's database file (which outlives it, so
+// a collector started again on the same port finds what the last one stored).
+struct Collector : test::InProcessCollector {
     static collector::ApiOptions options(std::uint16_t port) {
         collector::ApiOptions o;
         o.port = port;
@@ -65,37 +57,8 @@ struct Collector {
         o.tokens = {{kToken, collector::Role::agent, kAgentId}};
         return o;
     }
-    static collector::StoreWriterOptions writer_options() {
-        collector::StoreWriterOptions o;
-        o.maintenance_interval = std::nullopt;
-        return o;
-    }
-
-    Collector(const std::string& db, std::uint16_t port = 0)
-        : store(db), writer(store, writer_options()), server(io, store, writer, options(port)) {
-        server.start();
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Collector() {
-        asio::post(io, [this] {
-            server.stop();
-            io.stop();
-        });
-        thread.join();
-    }
-
-    // Every stored sample as "miner_id|observed_at".
-    std::multiset<std::string> stored() const {
-        std::multiset<std::string> out;
-        for (const auto& m : store.miners()) {
-            for (const auto& s : store.samples(m.miner_id, TimePoint{},
-                                               TimePoint{std::chrono::hours(24 * 365 * 200)})) {
-                out.insert(s.miner_id + "|" + format_time(s.observed_at));
-            }
-        }
-        return out;
-    }
-    std::size_t rows() const { return stored().size(); }
+    explicit Collector(const std::string& db, std::uint16_t port = 0)
+        : InProcessCollector({.api = options(port), .db_path = db}) {}
 };
 
 // An agent side: one Uplink on its own io_context thread.
@@ -203,11 +166,12 @@ struct LogCapture {
 TEST_CASE("uplink: every sample reaches the collector exactly once, in batches") {
     test::TempDir dir;
     Collector c(dir.path() + "/collector.db");
-    Agent a(uplink_config(c.server.port(), dir.path() + "/spool"));
+    Agent a(uplink_config(c.port(), dir.path() + "/spool"));
     a.add(samples(0, 95));
     // 9 full batches at once, the last 5 samples once their batch is 100 ms old.
-    REQUIRE(test::wait_until([&] { return c.rows() == 95 && a.stats().spool.batches == 0; }, 20s));
-    CHECK(c.stored() == keys(0, 95));
+    REQUIRE(test::wait_until([&] { return c.sample_rows() == 95 && a.stats().spool.batches == 0; },
+                             20s));
+    CHECK(c.sample_keys() == keys(0, 95));
     const auto st = a.stats();
     CHECK(st.samples_spooled == 95);
     CHECK(st.samples_sent == 95);
@@ -223,10 +187,10 @@ TEST_CASE("uplink: the spool carries samples across a collector outage, none los
     test::TempDir dir;
     const std::string db = dir.path() + "/collector.db";
     auto c = std::make_unique<Collector>(db);
-    const std::uint16_t port = c->server.port();
+    const std::uint16_t port = c->port();
     Agent a(uplink_config(port, dir.path() + "/spool"));
     a.add(samples(0, 20));
-    REQUIRE(test::wait_until([&] { return c->rows() == 20; }, 20s));
+    REQUIRE(test::wait_until([&] { return c->sample_rows() == 20; }, 20s));
 
     c.reset();  // the collector goes away
     a.add(samples(20, 30));
@@ -237,8 +201,9 @@ TEST_CASE("uplink: the spool carries samples across a collector outage, none los
 
     c = std::make_unique<Collector>(db, port);  // back, same port and database
     a.add(samples(50, 10));
-    REQUIRE(test::wait_until([&] { return c->rows() == 60 && a.stats().spool.batches == 0; }, 20s));
-    CHECK(c->stored() == keys(0, 60));
+    REQUIRE(test::wait_until([&] { return c->sample_rows() == 60 && a.stats().spool.batches == 0; },
+                             20s));
+    CHECK(c->sample_keys() == keys(0, 60));
     CHECK(a.stats().samples_sent == 60);
     CHECK(a.stats().batches_duplicate == 0);
     CHECK(a.stop(5s));
@@ -254,21 +219,21 @@ TEST_CASE("uplink: a batch stored before its acknowledgement was lost is not sto
         agent::Spool spool(spool_dir, {});
         const auto seq = spool.reserve_seq();
         const auto body = agent::encode_ingest_batch(kAgentId, "barn", seq, samples(0, 5));
-        const auto r = test::http_request("127.0.0.1", c.server.port(), "POST", "/api/v1/ingest",
-                                          body, {"Authorization: Bearer " + kToken});
+        const auto r = test::http_request("127.0.0.1", c.port(), "POST", "/api/v1/ingest", body,
+                                          {"Authorization: Bearer " + kToken});
         REQUIRE(r.status == 200);
-        REQUIRE(c.rows() == 5);
+        REQUIRE(c.sample_rows() == 5);
         spool.push(seq, body, 5);
     }
-    Agent a(uplink_config(c.server.port(), spool_dir));
+    Agent a(uplink_config(c.port(), spool_dir));
     REQUIRE(test::wait_until([&] { return a.stats().batches_sent == 1; }, 20s));
     CHECK(a.stats().batches_duplicate == 1);
     CHECK(a.stats().spool.batches == 0);
-    CHECK(c.rows() == 5);
+    CHECK(c.sample_rows() == 5);
 
     a.add(samples(5, 10));  // and the next batch takes the next seq, stored as usual
-    REQUIRE(test::wait_until([&] { return c.rows() == 15; }, 20s));
-    CHECK(c.stored() == keys(0, 15));
+    REQUIRE(test::wait_until([&] { return c.sample_rows() == 15; }, 20s));
+    CHECK(c.sample_keys() == keys(0, 15));
     CHECK(a.stats().batches_duplicate == 1);
     CHECK(a.stop(5s));
 }
@@ -286,10 +251,11 @@ TEST_CASE("uplink: a batch the collector refuses goes to rejected/ and the rest 
                        ",\"samples\":[{\"miner_id\":\"m-x\",\"hashrate_ths\":\"fast\"}]}",
                    1);
     }
-    Agent a(uplink_config(c.server.port(), spool_dir));
+    Agent a(uplink_config(c.port(), spool_dir));
     a.add(samples(0, 20));
-    REQUIRE(test::wait_until([&] { return c.rows() == 20 && a.stats().spool.batches == 0; }, 20s));
-    CHECK(c.stored() == keys(0, 20));
+    REQUIRE(test::wait_until([&] { return c.sample_rows() == 20 && a.stats().spool.batches == 0; },
+                             20s));
+    CHECK(c.sample_keys() == keys(0, 20));
     CHECK(a.stats().batches_rejected == 1);
     CHECK(files_in(spool_dir + "/rejected") == 1);
     CHECK(files_in(spool_dir) == 0);
@@ -304,7 +270,7 @@ TEST_CASE("uplink: a wrong token keeps the batches spooled until the token is fi
     test::TempDir dir;
     Collector c(dir.path() + "/collector.db");
     const std::string spool_dir = dir.path() + "/spool";
-    auto cfg = uplink_config(c.server.port(), spool_dir);
+    auto cfg = uplink_config(c.port(), spool_dir);
     {
         auto bad = cfg;
         bad.token = "not-the-token";
@@ -313,28 +279,28 @@ TEST_CASE("uplink: a wrong token keeps the batches spooled until the token is fi
         REQUIRE(test::wait_until([&] { return a.stats().send_failures >= 3; }, 20s));
         CHECK(a.stats().spool.batches == 2);
         CHECK(a.stats().batches_rejected == 0);
-        CHECK(c.rows() == 0);
+        CHECK(c.sample_rows() == 0);
         CHECK(logs.has("refuses the agent's token"));
         CHECK(a.stop(5s));
     }
     CHECK(files_in(spool_dir) == 2);
     Agent fixed(cfg);  // restarted with the right token: the spool drains
-    REQUIRE(test::wait_until([&] { return c.rows() == 20; }, 20s));
-    CHECK(c.stored() == keys(0, 20));
+    REQUIRE(test::wait_until([&] { return c.sample_rows() == 20; }, 20s));
+    CHECK(c.sample_keys() == keys(0, 20));
     CHECK(fixed.stop(5s));
 }
 
 TEST_CASE("uplink: stop() flushes the buffer and delivers it before returning") {
     test::TempDir dir;
     Collector c(dir.path() + "/collector.db");
-    auto cfg = uplink_config(c.server.port(), dir.path() + "/spool");
+    auto cfg = uplink_config(c.port(), dir.path() + "/spool");
     cfg.batch_max_age = std::chrono::hours(1);  // only stop() cuts this batch
     Agent a(cfg);
     a.add(samples(0, 3));
     REQUIRE(test::wait_until([&] { return a.stats().buffered_samples == 3; }, 5s));
-    CHECK(c.rows() == 0);
+    CHECK(c.sample_rows() == 0);
     REQUIRE(a.stop(5s));
-    CHECK(c.rows() == 3);
+    CHECK(c.sample_rows() == 3);
     CHECK(a.stats().spool.batches == 0);
 }
 
@@ -397,7 +363,7 @@ TEST_CASE("hashwatt agent with [uplink]: samples go to the collector, SIGTERM fl
     }
     // A batch neither full nor old enough while the agent runs: it goes only because SIGTERM
     // makes the uplink flush its buffer and deliver the spool.
-    cfg += "[uplink]\nurl = \"http://127.0.0.1:" + std::to_string(c.server.port()) +
+    cfg += "[uplink]\nurl = \"http://127.0.0.1:" + std::to_string(c.port()) +
            "\"\ntoken_file = \"agent.token\"\nspool_dir = \"spool\"\nbatch_max_samples = 1000\n"
            "batch_max_age = \"1h\"\nretry_min = \"100ms\"\nretry_max = \"1s\"\n";
     const std::string path = dir.write("agent.toml", cfg);
@@ -418,7 +384,7 @@ TEST_CASE("hashwatt agent with [uplink]: samples go to the collector, SIGTERM fl
         return n;
     };
     REQUIRE(test::wait_until([&] { return summaries() >= 2; }, 30s, 100ms));
-    CHECK(c.rows() == 0);
+    CHECK(c.sample_rows() == 0);
     CHECK(agent.stop(SIGTERM, 15s) == 0);
     CHECK(agent.stdout_text().empty());  // with an uplink nothing is printed by default
     const auto err = agent.stderr_text();
@@ -433,7 +399,7 @@ TEST_CASE("hashwatt agent with [uplink]: samples go to the collector, SIGTERM fl
     CHECK(figure("spooled_batches") == 0);
     CHECK(figure("samples_spooled") >= 2);
     CHECK(figure("samples_sent") == figure("samples_spooled"));
-    CHECK(static_cast<long>(c.rows()) == figure("samples_sent"));
-    CHECK(c.store.miners().size() == 2);
+    CHECK(static_cast<long>(c.sample_rows()) == figure("samples_sent"));
+    CHECK(c.store().miners().size() == 2);
     CHECK(files_in(dir.path() + "/spool") == 0);
 }
