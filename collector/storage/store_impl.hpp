@@ -6,6 +6,7 @@
 #include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -47,6 +48,12 @@ struct Store::Impl {
     sqlite::Database write_db;
     mutable std::mutex read_mutex;
     mutable sqlite::Database read_db;
+
+    // Statements of Store::ingest, prepared on first use (under write_mutex); declared after
+    // the connections so that they are finalized first.
+    struct IngestStatements {
+        std::unique_ptr<sqlite::Statement> mark, upsert, insert;
+    } ingest;
 };
 
 }  // namespace hashwatt::collector

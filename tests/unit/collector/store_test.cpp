@@ -77,19 +77,19 @@ TEST_CASE("a new file is migrated, and re-opening it keeps data and version") {
     {
         Store store(path);
         CHECK(store.schema_version() == collector::schema_version());
-        CHECK(store.schema_version() == 3);
+        CHECK(store.schema_version() == 4);
         store.ingest(make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100.5, 3250, 70)}));
     }
     sqlite::Database raw(path);
-    CHECK(raw.query_int("PRAGMA user_version") == 3);
+    CHECK(raw.query_int("PRAGMA user_version") == 4);
     auto mode = raw.prepare("PRAGMA journal_mode");
     REQUIRE(mode.step());
     CHECK(mode.column_text(0) == "wal");
     // Migrating an up-to-date file is a no-op.
-    CHECK(migrate(raw) == 3);
+    CHECK(migrate(raw) == 4);
 
     Store again(path);
-    CHECK(again.schema_version() == 3);
+    CHECK(again.schema_version() == 4);
     CHECK(again.miners().size() == 1);
     CHECK(again.integrity_check() == "ok");
 }
