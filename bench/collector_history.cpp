@@ -405,10 +405,15 @@ int main(int argc, char** argv) {
         print_plan(db, "5m rollups of a day",
                    "SELECT * FROM rollups_5m WHERE miner_id = " + id + " AND bucket_start_ms >= " +
                        day + " AND bucket_start_ms < " + end + " ORDER BY bucket_start_ms");
+        // The form Store::samples uses (collector/storage/store_impl.hpp): slot by slot.
         print_plan(db, "raw samples of a day",
-                   "SELECT sample_json FROM samples WHERE miner_id = " + id +
-                       " AND observed_at_ms >= " + day + " AND observed_at_ms < " + end +
-                       " ORDER BY observed_at_ms");
+                   "WITH RECURSIVE slot(k) AS (SELECT " + day +
+                       " / 300000 UNION ALL SELECT k + 1 FROM slot WHERE k < (" + end +
+                       " - 1) / 300000) SELECT s.sample_json FROM slot JOIN samples s INDEXED BY "
+                       "samples_slot_miner_time ON s.observed_at_ms / 300000 = slot.k AND "
+                       "s.miner_id = " +
+                       id + " WHERE s.observed_at_ms >= " + day + " AND s.observed_at_ms < " + end +
+                       " ORDER BY s.observed_at_ms");
         std::printf(
             "%d queries of each kind over one keep-alive connection, random miners and "
             "days (seed %llu)\n",

@@ -309,7 +309,7 @@ std::vector<MinerSample> Store::latest_samples() const {
     std::lock_guard lock(impl_->read_mutex);
     // The miners table knows each miner's newest time, so this is one index probe per miner.
     auto s = impl_->read_db.prepare(
-        "SELECT s.sample_json FROM miners m JOIN samples s "
+        "SELECT s.sample_json FROM miners m JOIN samples s INDEXED BY samples_slot_miner_time "
         "ON s.observed_at_ms / 300000 = m.last_seen_ms / 300000 AND s.miner_id = m.miner_id "
         "AND s.observed_at_ms = m.last_seen_ms ORDER BY m.miner_id");
     std::vector<MinerSample> out;
@@ -425,7 +425,8 @@ RollupResult Store::run_rollups(TimePoint now) {
             "SELECT miner_id, b, k + 1 FROM dslot WHERE k + 1 < (b + ?1) / 300000) "
             "INSERT OR REPLACE INTO " +
             std::string(level.table) + columns + "SELECT s.miner_id, d.b, " + aggregates +
-            "FROM dslot d JOIN samples s ON s.observed_at_ms / 300000 = d.k "
+            "FROM dslot d JOIN samples s INDEXED BY samples_slot_miner_time "
+            "ON s.observed_at_ms / 300000 = d.k "
             "AND s.miner_id = d.miner_id GROUP BY s.miner_id, d.b");
         late.bind(1, level.step_ms).bind(2, done_until).bind(3, last_id).bind(4, max_id);
         late.run();

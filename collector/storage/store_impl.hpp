@@ -27,7 +27,10 @@ inline std::string slot_range_cte(std::string_view from, std::string_view to) {
 // "FROM slot JOIN samples s ON <the index's slot> AND s.miner_id = <miner>": the slot
 // expression is written exactly as the index has it, so the planner uses the index.
 inline std::string slot_join(std::string_view miner) {
-    return "FROM slot JOIN samples s ON s.observed_at_ms / 300000 = slot.k AND s.miner_id = " +
+    // INDEXED BY: with the time index also holding miner_id, the planner may otherwise scan
+    // every miner's samples of the range (100 ms for a day of 1,000 miners instead of 1 ms).
+    return "FROM slot JOIN samples s INDEXED BY samples_slot_miner_time "
+           "ON s.observed_at_ms / 300000 = slot.k AND s.miner_id = " +
            std::string(miner) + " ";
 }
 

@@ -2,6 +2,7 @@
 
 #include "collector/storage/schema.hpp"
 #include "collector/storage/sqlite.hpp"
+#include "collector/storage/store_impl.hpp"
 #include "collector/storage/writer.hpp"
 #include "tests/support/process.hpp"
 
@@ -604,11 +605,11 @@ TEST_CASE("a miner's samples are read through the slot index, across slot bounda
     CHECK(store.ingest(make_batch("a1", 3, {mine[5]})).stored == 0);
 
     sqlite::Database db(dir.path() + "/s.db");
-    auto plan = db.prepare(
-        "EXPLAIN QUERY PLAN WITH RECURSIVE slot(k) AS (SELECT ?2 / 300000 UNION ALL SELECT k + 1 "
-        "FROM slot WHERE k < (?3 - 1) / 300000) SELECT s.sample_json FROM slot JOIN samples s ON "
-        "s.observed_at_ms / 300000 = slot.k AND s.miner_id = ?1 WHERE s.observed_at_ms >= ?2 AND "
-        "s.observed_at_ms < ?3");
+    // The fragments Store's queries are built from (the planner would rather scan the time
+    // index, which also holds miner_id: every miner's samples of the range).
+    auto plan =
+        db.prepare("EXPLAIN QUERY PLAN " + slot_range_cte("?2", "?3") + "SELECT s.sample_json " +
+                   slot_join("?1") + "WHERE s.observed_at_ms >= ?2 AND s.observed_at_ms < ?3");
     std::string details;
     while (plan.step()) details += plan.column_text(3) + "\n";
     CHECK(details.find("USING INDEX samples_slot_miner_time") != std::string::npos);
