@@ -42,10 +42,15 @@ CollectorService::CollectorService(CollectorConfig config)
         throw;
     }
     impl_->thread = std::thread([this] {
-        try {
-            impl_->io.run();
-        } catch (const std::exception& e) {
-            log::error("collector event loop failed", {{"error", e.what()}});
+        // A handler that throws is logged and the loop goes on: stop() posts to this loop and
+        // waits for it, and the writer's answers to agents arrive through it.
+        for (;;) {
+            try {
+                impl_->io.run();
+                return;
+            } catch (const std::exception& e) {
+                log::error("collector event loop: a handler failed", {{"error", e.what()}});
+            }
         }
     });
     log::info("collector listening",
