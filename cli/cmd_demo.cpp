@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -100,11 +101,15 @@ std::string covering_cidr(std::uint32_t first, std::uint32_t last) {
     return sim::format_ipv4(base) + "/" + std::to_string(32 - bits);
 }
 
+// Created 0600 from the start, so the token is never readable by others even for a moment.
 void write_secret(const fs::path& path, const std::string& secret) {
-    std::ofstream out(path, std::ios::trunc);
-    out << secret << '\n';
-    out.close();
-    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot write " + path.string());
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);  // an older file
+    const std::string line = secret + "\n";
+    const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ::close(fd);
+    if (!ok) throw std::runtime_error("cannot write " + path.string());
 }
 
 std::string clock_text() {
