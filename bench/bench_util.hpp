@@ -16,6 +16,10 @@ struct ProcStats {
 ProcStats proc_stats(pid_t pid);
 
 double median(std::vector<double> v);
+// The q-quantile (0..1) of `v` by nearest rank; 0 for an empty vector.
+double percentile(std::vector<double> v, double q);
+// The 1-minute load average, -1 if unreadable: quoted with figures taken on a shared machine.
+double load1();
 
 // Starts `argv` with stdout to `out_path`, stderr to `err_path`, pinned to `cpu` (-1 = not
 // pinned). Returns the pid.

@@ -54,18 +54,6 @@ namespace {
 const std::string kReadToken = "bench-read-token-0123456789";
 constexpr std::int64_t kDayMs = 86'400'000;
 
-double load1() {
-    double l[1] = {0};
-    return getloadavg(l, 1) == 1 ? l[0] : -1;
-}
-
-double percentile(std::vector<double> v, double q) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(i, v.size() - 1)];
-}
-
 std::int64_t ms_of(TimePoint t) { return t.time_since_epoch().count(); }
 
 struct Layout {

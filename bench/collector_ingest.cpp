@@ -71,18 +71,6 @@ double thread_cpu_s() {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-double load1() {
-    double l[1] = {0};
-    return getloadavg(l, 1) == 1 ? l[0] : -1;
-}
-
-double percentile(std::vector<double> v, double q) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(i, v.size() - 1)];
-}
-
 // Batch j holds miners [part * B, part * B + B) at tick j / parts: an agent's round of the
 // whole fleet, split into batches, one round every `interval`. Sequence numbers and
 // (miner, time) pairs never repeat, so every sample is a new row.
