@@ -38,19 +38,36 @@ namespace {
 
 // ---- decoding -------------------------------------------------------------------------------
 
-// Reads the fields of one JSON object, keeping the path for error messages.
+class Reader;
+
+// An element of an array field, named only when an error needs its path: a batch holds
+// thousands of boards and pools, and building "samples[7].boards[2]" for each cost more than
+// reading it.
+struct ElementRef {
+    const Reader* owner = nullptr;
+    std::string_view key;
+    std::size_t index = 0;
+    std::string path() const;
+};
+
+// Reads the fields of one JSON object, keeping where it is for error messages.
 class Reader {
   public:
-    Reader(const json::value& v, std::string path) : path_(std::move(path)) {
-        if (!v.is_object()) {
-            throw DecodeError(
-                path_, std::string("expected an object, got ") + std::string(json_kind_name(v)));
-        }
-        obj_ = &v.get_object();
-    }
+    // `path` must outlive the Reader.
+    Reader(const json::value& v, std::string_view path) : base_(path) { open(v); }
+    Reader(const json::value& v, const ElementRef& at) : at_(at) { open(v); }
+
+    std::string path() const { return at_.owner ? at_.path() : std::string(base_); }
 
     std::string field_path(std::string_view key) const {
-        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+        std::string p = path();
+        return p.empty() ? std::string(key) : p + "." + std::string(key);
+    }
+
+    // Elements in the array field `key` (0 when absent), to reserve room before each().
+    std::size_t count(std::string_view key) const {
+        const auto* v = find(key);
+        return v && v->is_array() ? v->get_array().size() : 0;
     }
 
     const json::value* find(std::string_view key) const {
@@ -128,7 +145,7 @@ class Reader {
         return enumerated<E>(key, parse, allowed);
     }
 
-    // Calls fn(element, element_path) for each element of an optional array field.
+    // Calls fn(element, ElementRef) for each element of an optional array field.
     template <typename Fn>
     void each(std::string_view key, Fn fn) const {
         const auto* v = find(key);
@@ -136,12 +153,20 @@ class Reader {
         if (!v->is_array()) wrong(key, "an array", *v);
         std::size_t i = 0;
         for (const auto& e : v->get_array()) {
-            fn(e, field_path(key) + "[" + std::to_string(i) + "]");
+            fn(e, ElementRef{this, key, i});
             ++i;
         }
     }
 
   private:
+    void open(const json::value& v) {
+        if (!v.is_object()) {
+            throw DecodeError(
+                path(), std::string("expected an object, got ") + std::string(json_kind_name(v)));
+        }
+        obj_ = &v.get_object();
+    }
+
     std::string as_string(std::string_view key, const json::value& v) const {
         if (!v.is_string()) wrong(key, "a string", v);
         return std::string(v.get_string());
@@ -168,8 +193,13 @@ class Reader {
     }
 
     const json::object* obj_ = nullptr;
-    std::string path_;
+    std::string_view base_;  // the root's path, when not an element
+    ElementRef at_;          // where this object is, when it is an array element
 };
+
+std::string ElementRef::path() const {
+    return owner->field_path(key) + "[" + std::to_string(index) + "]";
+}
 
 constexpr std::string_view kStateNames = "mining, sleeping, idle, booting, error, offline";
 constexpr std::string_view kPowerSourceNames = "measured, estimated";
@@ -274,7 +304,7 @@ void write_json(JsonWriter& w, const MinerSample& s) {
 }
 
 MinerSample sample_from_json(const json::value& v, std::string_view path) {
-    const Reader r(v, std::string(path));
+    const Reader r(v, path);
     MinerSample s;
     s.miner_id = r.str("miner_id");
     if (s.miner_id.empty()) throw DecodeError(r.field_path("miner_id"), "must not be empty");
@@ -305,7 +335,8 @@ MinerSample sample_from_json(const json::value& v, std::string_view path) {
     s.power_source =
         r.opt_enumerated<PowerSource>("power_source", parse_power_source, kPowerSourceNames);
     s.power_limit_w = r.opt_num("power_limit_w");
-    r.each("boards", [&](const json::value& e, const std::string& p) {
+    s.boards.reserve(r.count("boards"));
+    r.each("boards", [&](const json::value& e, const ElementRef& p) {
         const Reader b(e, p);
         BoardSample board;
         const auto index = b.integer("index");
@@ -323,7 +354,8 @@ MinerSample sample_from_json(const json::value& v, std::string_view path) {
         board.ok = b.opt_bool("ok");
         s.boards.push_back(std::move(board));
     });
-    r.each("fans_rpm", [&](const json::value& e, const std::string& p) {
+    s.fans_rpm.reserve(r.count("fans_rpm"));
+    r.each("fans_rpm", [&](const json::value& e, const ElementRef& p) {
         if (e.is_int64()) {
             s.fans_rpm.push_back(e.get_int64());
         } else if (e.is_uint64() &&
@@ -331,14 +363,16 @@ MinerSample sample_from_json(const json::value& v, std::string_view path) {
                        static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
             s.fans_rpm.push_back(static_cast<std::int64_t>(e.get_uint64()));
         } else {
-            throw DecodeError(p, "expected an integer, got " + std::string(json_kind_name(e)));
+            throw DecodeError(p.path(),
+                              "expected an integer, got " + std::string(json_kind_name(e)));
         }
     });
     s.inlet_temp_c = r.opt_num("inlet_temp_c");
     s.outlet_temp_c = r.opt_num("outlet_temp_c");
     s.hw_errors_total = r.opt_int("hw_errors_total");
     s.uptime_s = r.opt_int("uptime_s");
-    r.each("pools", [&](const json::value& e, const std::string& p) {
+    s.pools.reserve(r.count("pools"));
+    r.each("pools", [&](const json::value& e, const ElementRef& p) {
         const Reader pr(e, p);
         PoolSample pool;
         pool.url = pr.str("url");
@@ -350,7 +384,7 @@ MinerSample sample_from_json(const json::value& v, std::string_view path) {
         pool.stale = pr.opt_int("stale");
         s.pools.push_back(std::move(pool));
     });
-    r.each("errors", [&](const json::value& e, const std::string& p) {
+    r.each("errors", [&](const json::value& e, const ElementRef& p) {
         const Reader er(e, p);
         s.errors.push_back({er.opt_str("code"), er.str("message")});
     });
@@ -369,7 +403,7 @@ void write_json(JsonWriter& w, const Command& c) {
 }
 
 Command command_from_json(const json::value& v, std::string_view path) {
-    const Reader r(v, std::string(path));
+    const Reader r(v, path);
     Command c;
     c.id = r.str("id");
     c.miner_id = r.str("miner_id");
@@ -397,7 +431,7 @@ void write_json(JsonWriter& w, const CommandResult& r) {
 }
 
 CommandResult command_result_from_json(const json::value& v, std::string_view path) {
-    const Reader r(v, std::string(path));
+    const Reader r(v, path);
     CommandResult res;
     res.command_id = r.str("command_id");
     res.miner_id = r.str("miner_id");
