@@ -130,11 +130,13 @@ std::vector<std::string> raw_sample_texts(std::string_view text) {
         }
     };
     std::vector<std::string> out;
+    bool found = false;
     ws();
-    if (i >= n || text[i] != '{') return out;
+    if (i >= n || text[i] != '{') return {};
     ++i;
     while (true) {
         ws();
+        if (i < n && text[i] == '}') return out;  // also the empty object
         if (i >= n || text[i] != '"') return {};
         const std::size_t key_start = i + 1;
         skip_string();
@@ -143,22 +145,34 @@ std::vector<std::string> raw_sample_texts(std::string_view text) {
         if (i >= n || text[i] != ':') return {};
         ++i;
         ws();
-        if (key == "samples" && i < n && text[i] == '[') {
+        if (key == "samples") {
+            // Twice: the decoder kept one of them, and the texts might be the other's.
+            if (found || i >= n || text[i] != '[') return {};
+            found = true;
             ++i;
             while (true) {
                 ws();
-                if (i >= n || text[i] == ']') return out;
+                if (i >= n) return {};
+                if (text[i] == ']') {
+                    ++i;
+                    break;
+                }
                 const std::size_t start = i;
                 skip_value();
                 out.emplace_back(text.substr(start, i - start));
                 ws();
                 if (i < n && text[i] == ',') ++i;
             }
+        } else {
+            skip_value();
         }
-        skip_value();
         ws();
-        if (i >= n || text[i] != ',') return {};
-        ++i;
+        if (i < n && text[i] == ',') {
+            ++i;
+            continue;
+        }
+        if (i < n && text[i] == '}') return out;
+        return {};
     }
 }
 

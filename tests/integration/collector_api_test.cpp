@@ -2,6 +2,7 @@
 // trips, idempotent retries, every bad-input case (status, JSON error and nothing stored),
 // the read routes, health and the per-request deadline.
 #include "collector/api/server.hpp"
+#include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/json_codec.hpp"
@@ -152,6 +153,48 @@ TEST_CASE("ingest round trip: POST a batch, GET the same samples back") {
     expect1.site = "site-a";
     CHECK(sample_from_json(arr[0]) == expect0);
     CHECK(sample_from_json(arr[1]) == expect1);
+}
+
+TEST_CASE("a sample is stored as the text it arrived as, unless the batch fills in its site") {
+    Collector c;
+    auto own_site = make_sample("t1", kT0, 100.5, 3250);
+    own_site.site = "north";
+    // A field this version does not know, and spacing an encoder would not write: both kept.
+    std::string text = encode_sample(own_site);
+    text.insert(1, R"("future_field": {"x": [1, "]"]}, )");
+    const auto no_site = make_sample("t2", kT0, 90, 3000);
+    const std::string body = R"({"agent_id":"agent-1","site":"site-a","batch_seq":1,"samples":[ )" +
+                             text + " , " + encode_sample(no_site) + "]}";
+    REQUIRE(post_ingest(c, body).status == 200);
+    collector::sqlite::Database db(c.db_path());
+    auto row = [&](const std::string& id) {
+        auto q = db.prepare("SELECT sample_json FROM samples WHERE miner_id = ?1");
+        q.bind(1, id);
+        REQUIRE(q.step());
+        return q.column_text(0);
+    };
+    CHECK(row("t1") == text);
+    auto filled = no_site;
+    filled.site = "site-a";
+    CHECK(row("t2") == encode_sample(filled));
+
+    // "samples" twice: the texts might not be the samples the decoder kept, so they are
+    // encoded from what was decoded, and the row agrees with its columns.
+    const auto a = make_sample("t3", kT0, 1, 100);
+    auto b = make_sample("t3", kT0, 2, 200);
+    b.site = "north";
+    auto own_a = a;
+    own_a.site = "north";
+    const std::string twice = R"({"agent_id":"agent-1","batch_seq":2,"samples":[)" +
+                              encode_sample(own_a) + R"(],"samples":[)" + encode_sample(b) + "]}";
+    const auto r = post_ingest(c, twice);
+    if (r.status == 200) {
+        auto q = db.prepare("SELECT hashrate_ths, sample_json FROM samples WHERE miner_id = 't3'");
+        REQUIRE(q.step());
+        CHECK(decode_sample(q.column_text(1)).hashrate_ths == q.column_double(0));
+    } else {
+        CHECK(r.status == 400);
+    }
 }
 
 TEST_CASE("a retried batch is acknowledged as a duplicate and not stored twice") {
