@@ -9,6 +9,7 @@
 #include "common/json_codec.hpp"
 #include "common/time.hpp"
 #include "tests/support/collector_harness.hpp"
+#include "tests/support/command_samples.hpp"
 #include "tests/support/process.hpp"
 
 #include <algorithm>
@@ -70,17 +71,7 @@ Response get(const Collector& c, const std::string& target, const std::string& t
 
 MinerSample sample(const std::string& id, TimePoint at, MinerState state, double power_w,
                    const std::string& site) {
-    MinerSample s;
-    s.miner_id = id;
-    s.site = site;
-    s.host = "10.0.0.1";
-    s.port = 4028;
-    s.observed_at = at;
-    s.up = true;
-    s.state = state;
-    s.power_w = power_w;
-    s.hashrate_ths = state == MinerState::mining ? 100.0 : 0.0;
-    return s;
+    return test::state_sample(id, at, state, power_w, site, "10.0.0.1");
 }
 
 std::int64_t g_seq = 0;

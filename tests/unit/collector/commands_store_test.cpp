@@ -3,6 +3,7 @@
 #include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
+#include "tests/support/command_samples.hpp"
 #include "tests/support/process.hpp"
 
 #include <future>
@@ -20,17 +21,7 @@ TimePoint t0_plus(milliseconds d) { return TimePoint{milliseconds{kT0Ms}} + d; }
 
 MinerSample sample(const std::string& id, TimePoint at, MinerState state, double power_w,
                    std::optional<std::string> site = "north") {
-    MinerSample s;
-    s.miner_id = id;
-    s.site = std::move(site);
-    s.host = "10.0.0.7";
-    s.port = 4028;
-    s.observed_at = at;
-    s.up = true;
-    s.state = state;
-    s.power_w = power_w;
-    s.hashrate_ths = state == MinerState::mining ? 100.0 : 0.0;
-    return s;
+    return test::state_sample(id, at, state, power_w, std::move(site));
 }
 
 struct Fixture {
