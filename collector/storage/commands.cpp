@@ -277,10 +277,14 @@ CommandRecord Store::record_result(const CommandResult& result, TimePoint now) {
                               "unknown command \"" + result.command_id + "\"", "command_id");
     }
     CommandRecord& c = *found;
-    if (is_final(c.status)) {
+    // A verdict from the samples often lands before the agent's own report (the agent is still
+    // posting it). That report is kept for the record; only a second one is refused.
+    const bool settled = is_final(c.status);
+    if (settled && c.agent_status) {
         throw CommandRejected(
             CommandRejected::Reason::already_final,
-            "command \"" + c.command.id + "\" is already " + std::string(to_string(c.status)),
+            "command \"" + c.command.id + "\" is already " + std::string(to_string(c.status)) +
+                " and its agent already reported " + std::string(to_string(*c.agent_status)),
             "status");
     }
     if (result.status == CommandStatus::queued) {
@@ -297,13 +301,16 @@ CommandRecord Store::record_result(const CommandResult& result, TimePoint now) {
     c.agent_status = result.status;
     c.agent_message = result.message;
     c.agent_finished_at = result.finished_at == TimePoint{} ? now : result.finished_at;
-    if (result.status == CommandStatus::failed || result.status == CommandStatus::unsupported) {
-        // The agent's refusal is final: nothing was changed, so no sample can show otherwise.
-        c.status = result.status;
-        c.finished_at = now;
-        c.message = result.message;
-    } else {
-        c.status = CommandStatus::sent;
+    // Once settled, the verdict stands and the agent's word is only recorded next to it.
+    if (!settled) {
+        if (result.status == CommandStatus::failed || result.status == CommandStatus::unsupported) {
+            // The agent's refusal is final: nothing was changed, so no sample can show otherwise.
+            c.status = result.status;
+            c.finished_at = now;
+            c.message = result.message;
+        } else {
+            c.status = CommandStatus::sent;
+        }
     }
     auto s = db.prepare(
         "UPDATE commands SET status = ?2, sent_at_ms = ?3, finished_at_ms = ?4, message = ?5, "

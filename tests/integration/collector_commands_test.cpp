@@ -363,6 +363,21 @@ TEST_CASE("results: the owning agent reports; a later sample verifies; refusals 
     r = post(c, route, result("succeeded", "again", id), kAgent1);
     CHECK(r.status == 409);
 
+    // The samples may settle a command before its agent's report arrives: the report is still
+    // recorded next to the verdict, and only a second one is refused.
+    const auto early = create_one(c, "m1");
+    REQUIRE(get(c, "/api/v1/agents/agent-1/commands?wait=0s", kAgent1).status == 200);
+    ingest(c, "agent-1", kAgent1, {sample("m1", now_ms() + 2s, MinerState::sleeping, 25, "north")});
+    REQUIRE(wait_for_status(c, early, "succeeded", 5s));
+    const std::string early_route = "/api/v1/commands/" + early + "/result";
+    r = post(c, early_route, result("succeeded", "acknowledged", early), kAgent1);
+    REQUIRE(r.status == 200);
+    cmd = r.json().at("command").as_object();
+    CHECK(cmd.at("status").as_string() == "succeeded");
+    CHECK(cmd.at("verified").as_bool());
+    CHECK(cmd.at("agent_result").at("message").as_string() == "acknowledged");
+    CHECK(post(c, early_route, result("succeeded", "again", early), kAgent1).status == 409);
+
     // An agent's refusal is final at once; admin may report too.
     const auto id2 = create_one(c, "m2", "reboot");
     r = post(

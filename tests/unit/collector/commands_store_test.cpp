@@ -234,6 +234,31 @@ TEST_CASE("record_result: refusals are final, success waits for the samples") {
     CHECK(f.store.command(other.command.id)->status == CommandStatus::queued);
 }
 
+TEST_CASE("record_result: a report arriving after the samples settled it is kept, once") {
+    Fixture f;
+    const auto c = f.one("m1", CommandType::sleep, 120s);
+    f.store.take_pending("a1", t0_plus(20s));
+    f.ingest("a1", {sample("m1", t0_plus(22s), MinerState::sleeping, 25)});
+    const std::vector<std::string> only_m1{"m1"};
+    REQUIRE(f.store.verify_commands(t0_plus(22s), &only_m1).succeeded == 1);
+    const auto verified = *f.store.command(c.command.id);
+
+    // The agent saw it too, a moment later; even a dissenting word leaves the verdict alone.
+    const CommandResult r{c.command.id, "m1", CommandStatus::timed_out, "not seen", t0_plus(23s)};
+    const auto rec = f.store.record_result(r, t0_plus(24s));
+    CHECK(rec.status == CommandStatus::succeeded);
+    CHECK(rec.finished_at == verified.finished_at);
+    CHECK(rec.message == verified.message);
+    CHECK(rec.verified_at == verified.verified_at);
+    CHECK(rec.agent_status == CommandStatus::timed_out);
+    CHECK(rec.agent_message == "not seen");
+    CHECK(rec.agent_finished_at == t0_plus(23s));
+    CHECK(f.store.command(c.command.id) == rec);
+    CHECK(rejection([&] { f.store.record_result(r, t0_plus(25s)); }) ==
+          CommandRejected::Reason::already_final);
+    CHECK(f.store.command(c.command.id) == rec);
+}
+
 TEST_CASE("verify_commands: a later sample in effect succeeds; deadlines fail or time out") {
     Fixture f;
     // Sleep m1 (sent at +20 s), with a sample from before it was sent showing it asleep: that
