@@ -8,6 +8,8 @@
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
 
+#include <array>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <tuple>
@@ -96,23 +98,36 @@ std::vector<std::string> raw_sample_texts(std::string_view text) {
             ++i;
         }
     };
-    // Past a string starting at text[i] == '"'.
+    // Past a string starting at text[i] == '"'. memchr finds the candidate quotes: a sample is
+    // mostly keys and strings, and this scan ran byte by byte at 5 % of ingest's CPU.
     const auto skip_string = [&] {
-        for (++i; i < n; ++i) {
-            if (text[i] == '\\') {
-                ++i;
-            } else if (text[i] == '"') {
-                ++i;
-                return;
-            }
+        ++i;
+        while (i < n) {
+            const void* q = std::memchr(text.data() + i, '"', n - i);
+            if (q == nullptr) break;
+            const auto at = static_cast<std::size_t>(static_cast<const char*>(q) - text.data());
+            std::size_t backslashes = 0;  // an odd run before the quote escapes it
+            while (at - backslashes > i && text[at - backslashes - 1] == '\\') ++backslashes;
+            i = at + 1;
+            if (backslashes % 2 == 0) return;
         }
+        i = n;
     };
+    static constexpr auto kStructural = [] {
+        std::array<bool, 256> t{};
+        for (const char c : {'"', '{', '}', '[', ']'}) t[static_cast<unsigned char>(c)] = true;
+        return t;
+    }();
     const auto skip_value = [&] {
         if (i < n && text[i] == '"') return skip_string();
         if (i < n && (text[i] == '{' || text[i] == '[')) {
             int depth = 0;
             while (i < n) {
-                const char c = text[i];
+                const auto c = static_cast<unsigned char>(text[i]);
+                if (!kStructural[c]) {
+                    ++i;
+                    continue;
+                }
                 if (c == '"') {
                     skip_string();
                     continue;

@@ -160,8 +160,9 @@ TEST_CASE("a sample is stored as the text it arrived as, unless the batch fills 
     auto own_site = make_sample("t1", kT0, 100.5, 3250);
     own_site.site = "north";
     // A field this version does not know, and spacing an encoder would not write: both kept.
+    // Its strings hold brackets, escaped quotes and backslash runs that end a string.
     std::string text = encode_sample(own_site);
-    text.insert(1, R"("future_field": {"x": [1, "]"]}, )");
+    text.insert(1, R"("future_field": {"x": [1, "]", "q\"}\\", "\\", "\\\"]"]}, )");
     const auto no_site = make_sample("t2", kT0, 90, 3000);
     const std::string body = R"({"agent_id":"agent-1","site":"site-a","batch_seq":1,"samples":[ )" +
                              text + " , " + encode_sample(no_site) + "]}";
