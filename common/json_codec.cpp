@@ -71,7 +71,19 @@ class Reader {
     }
 
     const json::value* find(std::string_view key) const {
-        const auto* v = obj_->if_contains(key);
+        // The encoder writes the keys in the order they are read (leaving absent ones out), so
+        // the entry after the last one found is usually the next asked for: one comparison
+        // instead of hashing the key and probing, which was most of decoding's cost. Any other
+        // order falls back to the lookup; a parsed object holds each key once, so both agree.
+        const json::value* v = nullptr;
+        if (cursor_ < obj_->size()) {
+            const auto& e = obj_->begin()[cursor_];
+            if (e.key() == key) {
+                ++cursor_;
+                v = &e.value();
+            }
+        }
+        if (v == nullptr) v = obj_->if_contains(key);
         return (v && !v->is_null()) ? v : nullptr;
     }
 
@@ -193,8 +205,9 @@ class Reader {
     }
 
     const json::object* obj_ = nullptr;
-    std::string_view base_;  // the root's path, when not an element
-    ElementRef at_;          // where this object is, when it is an array element
+    mutable std::size_t cursor_ = 0;  // see find()
+    std::string_view base_;           // the root's path, when not an element
+    ElementRef at_;                   // where this object is, when it is an array element
 };
 
 std::string ElementRef::path() const {
