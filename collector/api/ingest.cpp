@@ -90,7 +90,7 @@ IngestBatch decode_batch(const json::value& doc) {
 // The raw text of each element of the top-level "samples" array of `text`, which has already
 // parsed as JSON (so only strings and nesting need care here). Empty when the key is written
 // with escapes or not found; the samples are then encoded anew, as for any other caller.
-std::vector<std::string> raw_sample_texts(std::string_view text) {
+std::vector<std::string_view> raw_sample_texts(std::string_view text) {
     std::size_t i = 0;
     const std::size_t n = text.size();
     const auto ws = [&] {
@@ -144,7 +144,7 @@ std::vector<std::string> raw_sample_texts(std::string_view text) {
             ++i;
         }
     };
-    std::vector<std::string> out;
+    std::vector<std::string_view> out;
     bool found = false;
     ws();
     if (i >= n || text[i] != '{') return {};

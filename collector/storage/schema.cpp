@@ -10,7 +10,7 @@ namespace {
 
 // Append only: an applied migration is never edited, a change is a new entry. Index i brings
 // the file from user_version i to i + 1. docs/storage.md describes the resulting schema.
-constexpr std::array<std::string_view, 4> kMigrations = {
+constexpr std::array<std::string_view, 5> kMigrations = {
     R"sql(
 CREATE TABLE miners (
     miner_id TEXT PRIMARY KEY NOT NULL,
@@ -149,6 +149,23 @@ CREATE INDEX samples_time_rollup
     ON samples(observed_at_ms, miner_id, up, hashrate_ths, power_w, chip_temp_max_c);
 DROP INDEX samples_time;
 )sql",
+    // 5: late samples. Rollups found them by reading every sample since the last run from the
+    // table itself (2 KB rows); ingest now names the bucket a late sample falls in. The tail no
+    // run has seen yet is carried over.
+    R"sql(
+CREATE TABLE rollup_dirty (
+    level TEXT NOT NULL,
+    miner_id TEXT NOT NULL,
+    bucket_start_ms INTEGER NOT NULL,
+    PRIMARY KEY (level, miner_id, bucket_start_ms)
+) STRICT, WITHOUT ROWID;
+INSERT OR IGNORE INTO rollup_dirty (level, miner_id, bucket_start_ms)
+    SELECT p.level, s.miner_id,
+           s.observed_at_ms / (CASE p.level WHEN '5m' THEN 300000 ELSE 3600000 END)
+               * (CASE p.level WHEN '5m' THEN 300000 ELSE 3600000 END)
+    FROM rollup_progress p JOIN samples s
+        ON s.sample_id > p.last_sample_id AND s.observed_at_ms < p.done_until_ms;
+)sql",
 };
 
 }  // namespace
@@ -164,9 +181,7 @@ void configure_connection(sqlite::Database& db) {
     // moment ago (a batch touches one leaf per miner); 32 MiB holds the hot part of the
     // indexes of a large fleet.
     db.exec("PRAGMA cache_size=-32768");
-    // Checkpoint every 64 MiB of WAL rather than 4 MiB: an index page that several batches
-    // touch in between is written back to the database once instead of once per checkpoint.
-    db.exec("PRAGMA wal_autocheckpoint=16384");
+    db.exec("PRAGMA wal_autocheckpoint=" + std::to_string(kWalCheckpointPages));
 }
 
 int migrate(sqlite::Database& db) {

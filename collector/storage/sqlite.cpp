@@ -68,6 +68,16 @@ void Database::exec(std::string_view sql) {
 
 Statement Database::prepare(std::string_view sql) { return Statement(*this, sql); }
 
+void Database::watch_wal(std::atomic<std::int64_t>* frames) {
+    sqlite3_wal_hook(
+        db_,
+        [](void* arg, sqlite3*, const char*, int pages) {
+            static_cast<std::atomic<std::int64_t>*>(arg)->store(pages, std::memory_order_relaxed);
+            return SQLITE_OK;
+        },
+        frames);
+}
+
 std::int64_t Database::query_int(std::string_view sql) {
     Statement s(*this, sql);
     if (!s.step()) throw Error(SQLITE_MISUSE, "query returned no row", std::string(sql));
@@ -143,6 +153,13 @@ std::string Statement::column_text(int col) const {
     const int n = sqlite3_column_bytes(stmt_, col);
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
              : std::string();
+}
+
+std::string_view Statement::column_view(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    const int n = sqlite3_column_bytes(stmt_, col);
+    return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
+             : std::string_view();
 }
 
 std::optional<std::int64_t> Statement::column_opt_int(int col) const {

@@ -2,6 +2,7 @@
 // column reads, and transactions. sqlite3.h stays in sqlite.cpp; the handles are only declared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -44,6 +45,11 @@ class Database {
     std::int64_t query_int(std::string_view sql);
     std::int64_t changes() const noexcept;
     void busy_timeout_ms(int ms);
+    // Instead of checkpointing when a commit takes the WAL past its limit (SQLite's default),
+    // this connection only records the WAL's length in pages into *frames after each commit,
+    // for another thread to act on. `frames` must outlive the connection, or the next call.
+    // PRAGMA wal_autocheckpoint restores the default.
+    void watch_wal(std::atomic<std::int64_t>* frames);
 
     sqlite3* handle() const noexcept { return db_; }
 
@@ -86,6 +92,8 @@ class Statement {
     std::int64_t column_int(int col) const;
     double column_double(int col) const;
     std::string column_text(int col) const;
+    // The text in SQLite's own buffer: valid until the next step() or reset().
+    std::string_view column_view(int col) const;
     std::optional<std::int64_t> column_opt_int(int col) const;
     std::optional<double> column_opt_double(int col) const;
     std::optional<std::string> column_opt_text(int col) const;

@@ -7,8 +7,12 @@
 #include "common/json_writer.hpp"
 
 #include <algorithm>
+#include <array>
+#include <functional>
+#include <iterator>
 #include <mutex>
 #include <string_view>
+#include <unordered_map>
 
 #include <boost/json.hpp>
 
@@ -150,6 +154,119 @@ std::string_view table_for(Resolution r) {
     return r == Resolution::five_minutes ? "rollups_5m" : "rollups_1h";
 }
 
+std::array<std::int64_t, std::size(kLevels)> read_rolled_up_until(sqlite::Database& db) {
+    std::array<std::int64_t, std::size(kLevels)> out{};
+    auto q = db.prepare("SELECT level, done_until_ms FROM rollup_progress");
+    while (q.step()) {
+        for (std::size_t i = 0; i < std::size(kLevels); ++i) {
+            if (q.column_view(0) == kLevels[i].name) out[i] = q.column_int(1);
+        }
+    }
+    return out;
+}
+
+constexpr std::string_view kRollupColumns =
+    " (miner_id, bucket_start_ms, sample_count, hashrate_avg_ths, hashrate_min_ths, "
+    "hashrate_max_ths, power_avg_w, power_min_w, power_max_w, chip_temp_avg_c, "
+    "chip_temp_min_c, chip_temp_max_c, up_fraction) ";
+
+// avg, min and max over the values present, as SQL's aggregates have them (NULLs skipped,
+// NULL when there are none).
+struct RunningStat {
+    double sum = 0, min = 0, max = 0;
+    std::int64_t n = 0;
+
+    void add(std::optional<double> v) {
+        if (!v) return;
+        if (n == 0 || *v < min) min = *v;
+        if (n == 0 || *v > max) max = *v;
+        sum += *v;
+        ++n;
+    }
+    std::optional<double> avg() const {
+        return n ? std::optional<double>(sum / static_cast<double>(n)) : std::nullopt;
+    }
+    std::optional<double> low() const { return n ? std::optional<double>(min) : std::nullopt; }
+    std::optional<double> high() const { return n ? std::optional<double>(max) : std::nullopt; }
+};
+
+struct RollupBucket {
+    std::int64_t count = 0, up = 0;
+    RunningStat hashrate, power, chip_temp;
+};
+
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// One level's new buckets, fed the samples of [from, to) in time order. A bucket is a time
+// range, so its samples arrive together: only the current bucket's miners are held, and each
+// is written once the scan passes its end. Done in C++ because SQL's GROUP BY sorted every
+// row of the range first, which cost more than the rest of the pass.
+class FreshRollup {
+  public:
+    FreshRollup(sqlite::Database& db, const Level& level, std::int64_t from_ms, std::int64_t to_ms)
+        : insert_(db.prepare("INSERT OR REPLACE INTO " + std::string(level.table) +
+                             std::string(kRollupColumns) +
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"))
+        , step_ms_(level.step_ms)
+        , from_ms_(from_ms)
+        , to_ms_(to_ms) {}
+
+    std::int64_t from_ms() const { return from_ms_; }
+    std::int64_t to_ms() const { return to_ms_; }
+    std::int64_t step_ms() const { return step_ms_; }
+    std::int64_t written() const { return written_; }
+    bool wants(std::int64_t at_ms) const { return at_ms >= from_ms_ && at_ms < to_ms_; }
+
+    void add(std::string_view miner_id, std::int64_t at_ms, bool up, std::optional<double> hashrate,
+             std::optional<double> power, std::optional<double> chip_temp) {
+        const std::int64_t bucket = at_ms / step_ms_ * step_ms_;
+        if (bucket != bucket_ms_) {
+            flush();
+            bucket_ms_ = bucket;
+        }
+        auto it = miners_.find(miner_id);
+        if (it == miners_.end()) it = miners_.emplace(std::string(miner_id), RollupBucket{}).first;
+        RollupBucket& b = it->second;
+        ++b.count;
+        b.up += up ? 1 : 0;
+        b.hashrate.add(hashrate);
+        b.power.add(power);
+        b.chip_temp.add(chip_temp);
+    }
+
+    void flush() {
+        for (const auto& [miner_id, b] : miners_) {
+            insert_.reset();
+            insert_.bind(1, miner_id)
+                .bind(2, bucket_ms_)
+                .bind(3, b.count)
+                .bind(4, b.hashrate.avg())
+                .bind(5, b.hashrate.low())
+                .bind(6, b.hashrate.high())
+                .bind(7, b.power.avg())
+                .bind(8, b.power.low())
+                .bind(9, b.power.high())
+                .bind(10, b.chip_temp.avg())
+                .bind(11, b.chip_temp.low())
+                .bind(12, b.chip_temp.high())
+                .bind(13, static_cast<double>(b.up) / static_cast<double>(b.count));
+            insert_.run();
+            ++written_;
+        }
+        miners_.clear();
+    }
+
+  private:
+    sqlite::Statement insert_;
+    std::int64_t step_ms_, from_ms_, to_ms_;
+    std::int64_t bucket_ms_ = 0;
+    std::int64_t written_ = 0;
+    std::unordered_map<std::string, RollupBucket, StringHash, std::equal_to<>> miners_;
+};
+
 }  // namespace
 
 InvalidBatch::InvalidBatch(std::optional<std::size_t> sample_index, std::string field,
@@ -181,7 +298,12 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING"));
         cache.upsert = std::make_unique<sqlite::Statement>(db.prepare(miner_upsert_sql()));
         cache.insert = std::make_unique<sqlite::Statement>(db.prepare(kSampleInsertSql));
+        cache.dirty = std::make_unique<sqlite::Statement>(
+            db.prepare("INSERT OR IGNORE INTO rollup_dirty (level, miner_id, bucket_start_ms) "
+                       "VALUES (?1, ?2, ?3)"));
     }
+    if (!impl_->rolled_up_until) impl_->rolled_up_until = read_rolled_up_until(db);
+    const auto& rolled_up_until = *impl_->rolled_up_until;
     auto& mark = *cache.mark;
     mark.reset();
     mark.bind(1, batch.agent_id)
@@ -252,10 +374,21 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
             .bind(14, s->inlet_temp_c)
             .bind(15, s->hw_errors_total)
             .bind(16, s->uptime_s)
-            .bind(17, use_text ? std::string_view(batch.sample_texts[i])
-                               : std::string_view(json.sample));
+            .bind(17, use_text ? batch.sample_texts[i] : std::string_view(json.sample));
         insert.run();
-        result.stored += static_cast<std::size_t>(db.changes());
+        if (db.changes() == 0) continue;  // already stored
+        ++result.stored;
+        // A sample in a bucket already rolled up (a spooled batch arriving late): that bucket
+        // is recomputed at the next run.
+        for (std::size_t l = 0; l < std::size(kLevels); ++l) {
+            if (at >= rolled_up_until[l]) continue;
+            auto& dirty = *cache.dirty;
+            dirty.reset();
+            dirty.bind(1, kLevels[l].name)
+                .bind(2, s->miner_id)
+                .bind(3, at / kLevels[l].step_ms * kLevels[l].step_ms);
+            dirty.run();
+        }
     }
     tx.commit();
     return result;
@@ -378,69 +511,94 @@ RollupResult Store::run_rollups(TimePoint now) {
     sqlite::Transaction tx(db);
     const std::int64_t max_id = db.query_int("SELECT coalesce(max(sample_id), 0) FROM samples");
     RollupResult result;
-    for (const auto& level : kLevels) {
-        std::int64_t done_until = 0;
-        std::int64_t last_id = 0;
-        {
-            auto p = db.prepare(
-                "SELECT done_until_ms, last_sample_id FROM rollup_progress WHERE level = ?1");
-            p.bind(1, level.name);
-            if (p.step()) {
-                done_until = p.column_int(0);
-                last_id = p.column_int(1);
+    struct Progress {
+        std::int64_t done_until = 0;  // buckets before this were rolled up by an earlier run
+        std::int64_t complete_end = 0;
+        bool skip = false;
+    };
+    std::array<Progress, std::size(kLevels)> progress;
+    std::vector<FreshRollup> fresh;
+    for (std::size_t i = 0; i < std::size(kLevels); ++i) {
+        const Level& level = kLevels[i];
+        Progress& p = progress[i];
+        auto q = db.prepare("SELECT done_until_ms FROM rollup_progress WHERE level = ?1");
+        q.bind(1, level.name);
+        if (q.step()) p.done_until = q.column_int(0);
+        p.complete_end = to_ms(now) / level.step_ms * level.step_ms;
+        auto dirty = db.prepare("SELECT EXISTS (SELECT 1 FROM rollup_dirty WHERE level = ?1)");
+        dirty.bind(1, level.name);
+        p.skip = p.complete_end <= p.done_until && !(dirty.step() && dirty.column_int(0) != 0);
+        if (!p.skip && p.complete_end > p.done_until) {
+            fresh.emplace_back(db, level, p.done_until, p.complete_end);
+        }
+    }
+    // Buckets completed since the last run, of both levels in one pass over the time index.
+    if (!fresh.empty()) {
+        std::int64_t from = fresh.front().from_ms(), to = fresh.front().to_ms();
+        for (const auto& f : fresh) {
+            from = std::min(from, f.from_ms());
+            to = std::max(to, f.to_ms());
+        }
+        auto scan = db.prepare(
+            "SELECT miner_id, observed_at_ms, up, hashrate_ths, power_w, chip_temp_max_c "
+            "FROM samples INDEXED BY samples_time_rollup "
+            "WHERE observed_at_ms >= ?1 AND observed_at_ms < ?2 ORDER BY observed_at_ms");
+        scan.bind(1, from).bind(2, to);
+        while (scan.step()) {
+            const std::int64_t at = scan.column_int(1);
+            for (auto& f : fresh) {
+                if (f.wants(at)) {
+                    f.add(scan.column_view(0), at, scan.column_int(2) != 0,
+                          scan.column_opt_double(3), scan.column_opt_double(4),
+                          scan.column_opt_double(5));
+                }
             }
         }
-        const std::int64_t complete_end = to_ms(now) / level.step_ms * level.step_ms;
-        if (complete_end <= done_until && max_id <= last_id) continue;
-
-        const std::string columns =
-            " (miner_id, bucket_start_ms, sample_count, hashrate_avg_ths, hashrate_min_ths, "
-            "hashrate_max_ths, power_avg_w, power_min_w, power_max_w, chip_temp_avg_c, "
-            "chip_temp_min_c, chip_temp_max_c, up_fraction) ";
-        const std::string aggregates =
-            "count(*), avg(s.hashrate_ths), min(s.hashrate_ths), max(s.hashrate_ths), "
-            "avg(s.power_w), min(s.power_w), max(s.power_w), avg(s.chip_temp_max_c), "
-            "min(s.chip_temp_max_c), max(s.chip_temp_max_c), avg(s.up) ";
-        // Buckets completed since the last run: both ends are bucket boundaries, so every
-        // sample of those buckets is in the range, and one pass over the time index rolls them
-        // up (reading each row once; finding them first and joining back read each twice).
-        auto fresh =
-            db.prepare("INSERT OR REPLACE INTO " + std::string(level.table) + columns +
-                       "SELECT s.miner_id, (s.observed_at_ms / ?1) * ?1 AS b, " + aggregates +
-                       "FROM samples s WHERE s.observed_at_ms >= ?2 "
-                       "AND s.observed_at_ms < ?3 GROUP BY s.miner_id, b");
-        fresh.bind(1, level.step_ms)
-            .bind(2, done_until)
-            .bind(3, std::max(complete_end, done_until));
-        fresh.run();
-        std::int64_t written = db.changes();
-        // Older buckets that received a late sample (sample_id beyond what the last run saw)
-        // are recomputed whole.
-        // Each dirty bucket is read through the sample slots it spans (one for 5 min, twelve
-        // for 1 h), the way the samples index is keyed.
+        for (auto& f : fresh) {
+            f.flush();
+            (f.step_ms() == kFiveMinutesMs ? result.buckets_5m : result.buckets_1h) += f.written();
+        }
+    }
+    for (std::size_t i = 0; i < std::size(kLevels); ++i) {
+        const Level& level = kLevels[i];
+        const Progress& p = progress[i];
+        if (p.skip) continue;
+        // Older buckets that received a late sample (ingest listed them in rollup_dirty) are
+        // recomputed whole. They are few, so SQL's GROUP BY does; each is read through the
+        // sample slots it spans (one for 5 min, twelve for 1 h), the way the samples index is
+        // keyed.
         auto late = db.prepare(
-            "WITH RECURSIVE dirty AS (SELECT DISTINCT miner_id, (observed_at_ms / ?1) * ?1 AS b "
-            "FROM samples WHERE sample_id > ?3 AND sample_id <= ?4 AND observed_at_ms < ?2), "
+            "WITH RECURSIVE dirty AS (SELECT miner_id, bucket_start_ms AS b "
+            "FROM rollup_dirty WHERE level = ?2), "
             "dslot(miner_id, b, k) AS (SELECT miner_id, b, b / 300000 FROM dirty UNION ALL "
             "SELECT miner_id, b, k + 1 FROM dslot WHERE k + 1 < (b + ?1) / 300000) "
             "INSERT OR REPLACE INTO " +
-            std::string(level.table) + columns + "SELECT s.miner_id, d.b, " + aggregates +
+            std::string(level.table) + std::string(kRollupColumns) + "SELECT s.miner_id, d.b, " +
+            "count(*), avg(s.hashrate_ths), min(s.hashrate_ths), max(s.hashrate_ths), "
+            "avg(s.power_w), min(s.power_w), max(s.power_w), avg(s.chip_temp_max_c), "
+            "min(s.chip_temp_max_c), max(s.chip_temp_max_c), avg(s.up) "
             "FROM dslot d JOIN samples s INDEXED BY samples_slot_miner_time "
             "ON s.observed_at_ms / 300000 = d.k "
             "AND s.miner_id = d.miner_id GROUP BY s.miner_id, d.b");
-        late.bind(1, level.step_ms).bind(2, done_until).bind(3, last_id).bind(4, max_id);
+        late.bind(1, level.step_ms).bind(2, level.name);
         late.run();
-        written += db.changes();
-        (level.step_ms == kFiveMinutesMs ? result.buckets_5m : result.buckets_1h) = written;
+        (level.step_ms == kFiveMinutesMs ? result.buckets_5m : result.buckets_1h) += db.changes();
+        auto clear = db.prepare("DELETE FROM rollup_dirty WHERE level = ?1");
+        clear.bind(1, level.name);
+        clear.run();
 
         auto save = db.prepare(
             "INSERT INTO rollup_progress (level, done_until_ms, last_sample_id) "
             "VALUES (?1, ?2, ?3) ON CONFLICT (level) DO UPDATE SET "
             "done_until_ms = excluded.done_until_ms, last_sample_id = excluded.last_sample_id");
-        save.bind(1, level.name).bind(2, std::max(complete_end, done_until)).bind(3, max_id);
+        save.bind(1, level.name).bind(2, std::max(p.complete_end, p.done_until)).bind(3, max_id);
         save.run();
     }
     tx.commit();
+    auto& until = impl_->rolled_up_until.emplace();
+    for (std::size_t i = 0; i < std::size(kLevels); ++i) {
+        until[i] = std::max(progress[i].complete_end, progress[i].done_until);
+    }
     return result;
 }
 
@@ -478,6 +636,37 @@ RetentionResult Store::apply_retention(TimePoint now, const RetentionHorizons& h
     }
     tx.commit();
     return result;
+}
+
+void Store::set_auto_checkpoint(bool on) {
+    std::lock_guard lock(impl_->write_mutex);
+    if (on) {
+        impl_->write_db.exec("PRAGMA wal_autocheckpoint=" + std::to_string(kWalCheckpointPages));
+    } else {
+        impl_->write_db.watch_wal(&impl_->wal_frames);
+    }
+}
+
+std::int64_t Store::wal_frames() const { return impl_->wal_frames.load(); }
+
+Store::CheckpointResult Store::checkpoint(bool restart) {
+    std::lock_guard lock(impl_->checkpoint_mutex);
+    if (!impl_->checkpoint_db) {
+        auto& db = impl_->checkpoint_db.emplace(impl_->path);
+        configure_connection(db);
+        // A restart waits this long for the writer's transaction and readers' snapshots, then
+        // gives up until the next try: the writer waits behind it, so not for long.
+        db.busy_timeout_ms(200);
+    }
+    auto q = impl_->checkpoint_db->prepare(restart ? "PRAGMA wal_checkpoint(RESTART)"
+                                                   : "PRAGMA wal_checkpoint(PASSIVE)");
+    CheckpointResult r;
+    if (q.step()) {
+        r.busy = q.column_int(0) != 0;
+        r.wal_frames = q.column_int(1);
+        r.checkpointed = q.column_int(2);
+    }
+    return r;
 }
 
 std::string Store::integrity_check() const {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hashwatt::collector {
@@ -28,7 +29,10 @@ struct IngestBatch {
     // The JSON text each sample arrived as, when the caller has it (HTTP ingest): stored as
     // sample_json instead of encoding the decoded sample again, so the row keeps exactly what
     // the agent sent (fields this version does not know included). Empty, or one per sample.
-    std::vector<std::string> sample_texts;
+    // Views into the caller's buffer (the request body), which must outlive Store::ingest of
+    // this batch; HTTP ingest holds the body until the writer has answered. Copying each
+    // sample's 1.6 KB out of the body was a malloc and a copy per sample.
+    std::vector<std::string_view> sample_texts;
 };
 
 struct IngestResult {
@@ -242,6 +246,23 @@ class Store {
                                  const std::vector<std::string>* miner_ids = nullptr);
     std::vector<CommandRecord> commands(const CommandFilter& filter) const;
     std::optional<CommandRecord> command(const std::string& id) const;
+
+    // Checkpointing off the ingest thread (StoreWriter does it). By default the write
+    // connection copies the WAL back into the file itself when a commit takes it past 64 MiB,
+    // stalling that commit for the copy and its fsync; with set_auto_checkpoint(false) it only
+    // appends, and checkpoint() from another thread does the copying, on its own connection.
+    void set_auto_checkpoint(bool on);
+    // With auto checkpoint off: the WAL's length in pages after the last commit.
+    std::int64_t wal_frames() const;
+    struct CheckpointResult {
+        bool busy = false;  // another checkpoint ran, or (restart) a writer or reader stayed
+        std::int64_t wal_frames = 0;    // pages in the WAL
+        std::int64_t checkpointed = 0;  // of those, copied into the file
+    };
+    // passive: copies what it can without blocking anyone. restart: also waits (its busy
+    // timeout) for the writer and readers, so that the next commit starts the WAL afresh
+    // instead of growing it; it holds the writer back only for what passive left.
+    CheckpointResult checkpoint(bool restart);
 
     // PRAGMA integrity_check's first line ("ok" when healthy).
     std::string integrity_check() const;

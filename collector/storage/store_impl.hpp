@@ -6,8 +6,11 @@
 #include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,7 +38,8 @@ inline std::string slot_join(std::string_view miner) {
 }
 
 struct Store::Impl {
-    explicit Impl(const std::string& path) : write_db(path), read_db(migrated(write_db, path)) {
+    explicit Impl(const std::string& file)
+        : write_db(file), read_db(migrated(write_db, file)), path(file) {
         configure_connection(read_db);
     }
 
@@ -51,12 +55,22 @@ struct Store::Impl {
     sqlite::Database write_db;
     mutable std::mutex read_mutex;
     mutable sqlite::Database read_db;
+    // Opened on the first checkpoint() (StoreWriter's checkpointer thread), used only there.
+    std::mutex checkpoint_mutex;
+    std::optional<sqlite::Database> checkpoint_db;
+    std::atomic<std::int64_t> wal_frames{0};  // set by write_db's WAL hook (watch_wal)
+    std::string path;
 
     // Statements of Store::ingest, prepared on first use (under write_mutex); declared after
     // the connections so that they are finalized first.
     struct IngestStatements {
-        std::unique_ptr<sqlite::Statement> mark, upsert, insert;
+        std::unique_ptr<sqlite::Statement> mark, upsert, insert, dirty;
     } ingest;
+
+    // rollup_progress.done_until_ms of each level (5m, 1h), as of the last committed rollup
+    // run: a sample observed before it is late, and ingest marks its bucket in rollup_dirty.
+    // Read and written under write_mutex; nullopt until first read.
+    std::optional<std::array<std::int64_t, 2>> rolled_up_until;
 };
 
 }  // namespace hashwatt::collector

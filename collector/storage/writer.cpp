@@ -1,5 +1,6 @@
 #include "collector/storage/writer.hpp"
 
+#include "collector/storage/schema.hpp"
 #include "common/log.hpp"
 
 #include <stdexcept>
@@ -10,6 +11,10 @@ namespace hashwatt::collector {
 StoreWriter::StoreWriter(Store& store, StoreWriterOptions options)
     : store_(store), options_(std::move(options)) {
     if (options_.queue_capacity == 0) options_.queue_capacity = 1;
+    if (options_.checkpoint_poll) {
+        store_.set_auto_checkpoint(false);
+        checkpointer_ = std::thread([this] { checkpoint_loop(); });
+    }
     thread_ = std::thread([this] { run(); });
 }
 
@@ -59,6 +64,49 @@ void StoreWriter::shutdown() {
     not_empty_.notify_all();
     not_full_.notify_all();
     if (thread_.joinable()) thread_.join();
+    checkpoint_stop_.notify_all();
+    if (checkpointer_.joinable()) {
+        checkpointer_.join();
+        // The writer is done: whoever writes next (tools, tests) checkpoints as it commits.
+        try {
+            store_.set_auto_checkpoint(true);
+        } catch (const std::exception& e) {
+            log::warn("cannot restore automatic checkpoints", {{"error", e.what()}});
+        }
+    }
+}
+
+void StoreWriter::checkpoint_loop() {
+    // Passive checkpoints copy the WAL while commits go on; what they leave (the frames
+    // committed meanwhile) shrinks each time. The last step is a restart, done by the writer
+    // for that remainder only, so that the next commit starts the WAL afresh instead of
+    // growing the file forever.
+    constexpr std::int64_t kSmallRemainder = 1024;
+    constexpr int kPassiveTries = 3;
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        checkpoint_stop_.wait_for(lock, *options_.checkpoint_poll, [this] { return stopping_; });
+        if (stopping_) break;
+        if (store_.wal_frames() < options_.checkpoint_after_pages) continue;
+        lock.unlock();
+        bool copied = false;
+        try {
+            for (int i = 0; i < kPassiveTries; ++i) {
+                const auto r = store_.checkpoint(false);
+                copied = true;
+                if (r.wal_frames - r.checkpointed < kSmallRemainder) break;
+            }
+        } catch (const std::exception& e) {
+            log::warn("WAL checkpoint failed", {{"error", e.what()}});
+        }
+        lock.lock();
+        if (!copied || stopping_) continue;
+        // The writer restarts the log between two batches (see run()); until it has, there
+        // is nothing to do here.
+        restart_due_ = true;
+        not_empty_.notify_one();
+        checkpoint_stop_.wait(lock, [this] { return stopping_ || !restart_due_; });
+    }
 }
 
 std::size_t StoreWriter::queued() const {
@@ -75,12 +123,13 @@ void StoreWriter::run() {
     using Steady = std::chrono::steady_clock;
     auto next_maintenance = Steady::now();
     auto next_verify = Steady::now();
-    const auto wall_now = [] {
+    const auto wall_now = [this] {
+        if (options_.clock) return options_.clock();
         return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now());
     };
     for (;;) {
         std::unique_lock lock(mutex_);
-        const auto ready = [&] { return stopping_ || !queue_.empty(); };
+        const auto ready = [&] { return stopping_ || !queue_.empty() || restart_due_; };
         auto wake = Steady::time_point::max();
         if (options_.maintenance_interval) wake = std::min(wake, next_maintenance);
         if (options_.verify_interval) wake = std::min(wake, next_verify);
@@ -88,6 +137,25 @@ void StoreWriter::run() {
             not_empty_.wait_until(lock, wake, ready);
         } else {
             not_empty_.wait(lock, ready);
+        }
+        if (restart_due_) {
+            // The checkpointer copied the bulk of the WAL already; restarting the log takes
+            // the write lock, which a writer with batches queued back to back would hardly
+            // ever leave free for another connection: it is done here, between two batches.
+            lock.unlock();
+            try {
+                const auto r = store_.checkpoint(true);
+                if (r.busy) {
+                    log::debug("WAL checkpoint could not restart the log (a reader); retrying",
+                               {{"wal_frames", std::to_string(r.wal_frames)}});
+                }
+            } catch (const std::exception& e) {
+                log::warn("WAL checkpoint failed", {{"error", e.what()}});
+            }
+            lock.lock();
+            restart_due_ = false;
+            checkpoint_stop_.notify_all();
+            continue;
         }
         if (queue_.empty() && stopping_) return;  // drained
         // Checked before each batch, not only when idle, so that steady ingest cannot starve

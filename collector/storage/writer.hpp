@@ -4,6 +4,7 @@
 // the command verification; other writes (commands) come as jobs on the same queue.
 #pragma once
 
+#include "collector/storage/schema.hpp"
 #include "collector/storage/store.hpp"
 
 #include <chrono>
@@ -28,6 +29,16 @@ struct StoreWriterOptions {
     // (Store::verify_commands); nullopt never. A batch's own miners are checked after each
     // committed batch regardless.
     std::optional<std::chrono::milliseconds> verify_interval = std::chrono::seconds{5};
+    // How often a thread of the writer's own looks at the WAL's length and, once it passes
+    // checkpoint_after_pages, copies it back into the file (Store::checkpoint), so that commits
+    // never wait for that copy and its fsync; nullopt: the write connection checkpoints as it
+    // commits (SQLite's way).
+    std::optional<std::chrono::milliseconds> checkpoint_poll = std::chrono::milliseconds{100};
+    std::int64_t checkpoint_after_pages = kWalCheckpointPages;
+    // The time maintenance and verification run at; empty: the system clock. A benchmark whose
+    // samples' clock runs faster than the wall clock gives its own, so that rollups see the
+    // buckets it completes as they complete.
+    std::function<TimePoint()> clock;
 };
 
 class StoreWriter {
@@ -83,6 +94,7 @@ class StoreWriter {
     bool enqueue(Job& job, bool wait);
 
     void run();
+    void checkpoint_loop();
     void maintain(TimePoint now);
     void verify(TimePoint now, const std::vector<std::string>* miner_ids);
 
@@ -93,7 +105,10 @@ class StoreWriter {
     std::condition_variable not_full_;
     std::deque<Job> queue_;
     bool stopping_ = false;
+    bool restart_due_ = false;  // the checkpointer asks the writer to restart the WAL
+    std::condition_variable checkpoint_stop_;
     std::thread thread_;
+    std::thread checkpointer_;
 };
 
 }  // namespace hashwatt::collector
