@@ -423,6 +423,7 @@ int main(int argc, char** argv) {
             const double cpu_s = thread_cpu_s() - c0;
             const double dt = Seconds(std::chrono::steady_clock::now() - t0).count();
             store_sum.rollup_us_per_sample = cpu_s * 1e6 / static_cast<double>(store_sum.stored);
+            store_sum.file.rollup_rows = rr.buckets_5m + rr.buckets_1h;
             std::fprintf(stderr, "rollups: %lld + %lld buckets in %.2f s, %.2f s CPU (load %.2f)\n",
                          static_cast<long long>(rr.buckets_5m),
                          static_cast<long long>(rr.buckets_1h), dt, cpu_s, load1());
