@@ -10,7 +10,7 @@ namespace {
 
 // Append only: an applied migration is never edited, a change is a new entry. Index i brings
 // the file from user_version i to i + 1. docs/storage.md describes the resulting schema.
-constexpr std::array<std::string_view, 5> kMigrations = {
+constexpr std::array<std::string_view, 6> kMigrations = {
     R"sql(
 CREATE TABLE miners (
     miner_id TEXT PRIMARY KEY NOT NULL,
@@ -165,6 +165,50 @@ INSERT OR IGNORE INTO rollup_dirty (level, miner_id, bucket_start_ms)
                * (CASE p.level WHEN '5m' THEN 300000 ELSE 3600000 END)
     FROM rollup_progress p JOIN samples s
         ON s.sample_id > p.last_sample_id AND s.observed_at_ms < p.done_until_ms;
+)sql",
+    // 6: alerts (collector/alerts). One row per alert instance, i.e. per rule and subject (a
+    // miner, an agent), kept across restarts so that a firing alert is neither lost nor
+    // announced twice; its history; and an outbox per notifier, so that a notifier that is
+    // down delays a notification rather than losing it.
+    R"sql(
+CREATE TABLE alerts (
+    fingerprint TEXT PRIMARY KEY NOT NULL,
+    alertname TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    labels_json TEXT NOT NULL,
+    annotations_json TEXT NOT NULL,
+    active_since_ms INTEGER,
+    fired_at_ms INTEGER,
+    resolved_at_ms INTEGER,
+    last_true_ms INTEGER,
+    updated_at_ms INTEGER NOT NULL,
+    acked_by TEXT,
+    acked_at_ms INTEGER,
+    silenced_until_ms INTEGER
+) STRICT;
+CREATE INDEX alerts_state ON alerts(state);
+CREATE TABLE alert_events (
+    event_id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    message TEXT
+) STRICT;
+CREATE INDEX alert_events_fingerprint ON alert_events(fingerprint, at_ms);
+CREATE INDEX alert_events_time ON alert_events(at_ms);
+CREATE TABLE alert_outbox (
+    notification_id INTEGER PRIMARY KEY,
+    notifier TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT
+) STRICT;
+CREATE INDEX alert_outbox_due ON alert_outbox(notifier, next_attempt_ms);
 )sql",
 };
 

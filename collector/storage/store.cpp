@@ -669,6 +669,16 @@ Store::CheckpointResult Store::checkpoint(bool restart) {
     return r;
 }
 
+void Store::with_write(const std::function<void(sqlite::Database&)>& f) {
+    std::lock_guard lock(impl_->write_mutex);
+    f(impl_->write_db);
+}
+
+void Store::with_read(const std::function<void(sqlite::Database&)>& f) const {
+    std::lock_guard lock(impl_->read_mutex);
+    f(impl_->read_db);
+}
+
 std::string Store::integrity_check() const {
     std::lock_guard lock(impl_->read_mutex);
     auto s = impl_->read_db.prepare("PRAGMA integrity_check");

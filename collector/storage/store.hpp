@@ -4,12 +4,14 @@
 // safe from any thread; the write side is meant to be driven by one StoreWriter thread.
 #pragma once
 
+#include "collector/storage/sqlite.hpp"
 #include "common/command.hpp"
 #include "common/miner_sample.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -263,6 +265,13 @@ class Store {
     // timeout) for the writer and readers, so that the next commit starts the WAL afresh
     // instead of growing it; it holds the writer back only for what passive left.
     CheckpointResult checkpoint(bool restart);
+
+    // For collector modules that keep tables of their own in this file (collector/alerts):
+    // runs f on the write connection under the write lock (open a sqlite::Transaction inside
+    // for several statements), or on the read connection under the read lock. f must not call
+    // back into this Store.
+    void with_write(const std::function<void(sqlite::Database&)>& f);
+    void with_read(const std::function<void(sqlite::Database&)>& f) const;
 
     // PRAGMA integrity_check's first line ("ok" when healthy).
     std::string integrity_check() const;
