@@ -19,8 +19,8 @@ std::string_view to_string(AlertState s) noexcept {
 }
 
 std::optional<AlertState> parse_alert_state(std::string_view s) noexcept {
-    for (auto v : {AlertState::inactive, AlertState::pending, AlertState::firing,
-                   AlertState::resolved}) {
+    for (auto v :
+         {AlertState::inactive, AlertState::pending, AlertState::firing, AlertState::resolved}) {
         if (to_string(v) == s) return v;
     }
     return std::nullopt;

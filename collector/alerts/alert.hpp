@@ -54,7 +54,7 @@ struct Notification {
     std::string fingerprint;
     std::map<std::string, std::string> labels;
     std::map<std::string, std::string> annotations;
-    TimePoint starts_at{};              // fired_at
+    TimePoint starts_at{};             // fired_at
     std::optional<TimePoint> ends_at;  // set when resolved
     std::string generator_url;         // the collector's /api/v1/alerts?fingerprint=...
     bool resolved = false;
