@@ -1,5 +1,7 @@
 #include "collector/service.hpp"
 
+#include "collector/alerts/delivery.hpp"
+#include "collector/alerts/engine.hpp"
 #include "collector/api/server.hpp"
 #include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
@@ -23,6 +25,8 @@ struct CollectorService::Impl {
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{
         io.get_executor()};
     ApiServer api;
+    std::unique_ptr<alerts::NotifierSet> notifiers;  // when config.alerts.enabled
+    std::unique_ptr<alerts::AlertEngine> alerts;     // when config.alerts.enabled
     std::thread thread;
     bool stopped = false;
 
@@ -53,6 +57,39 @@ CollectorService::CollectorService(CollectorConfig config)
             }
         }
     });
+    if (impl_->config.alerts.enabled) {
+        try {
+            alerts::AlertEngineOptions o;
+            o.interval = impl_->config.alerts.interval;
+            o.external_url = base_url();
+            // Every notification is logged, and queued for the configured notifiers; the alert
+            // itself is in the alerts table (GET /api/v1/alerts).
+            const auto sink = [this](const alerts::Notification& n) {
+                const auto get = [](const std::map<std::string, std::string>& m, const char* k) {
+                    auto it = m.find(k);
+                    return it == m.end() ? std::string() : it->second;
+                };
+                log::write(n.resolved ? log::Level::info : log::Level::warn,
+                           n.resolved ? "alert resolved" : "alert firing",
+                           {{"alertname", get(n.labels, "alertname")},
+                            {"miner", get(n.labels, "miner")},
+                            {"severity", get(n.labels, "severity")},
+                            {"summary", get(n.annotations, "summary")},
+                            {"fingerprint", n.fingerprint}});
+                impl_->notifiers->notify(n);
+            };
+            impl_->alerts = std::make_unique<alerts::AlertEngine>(
+                impl_->store, impl_->config.alerts.rules, sink, std::move(o));
+            // The engine first: the Alertmanagers ask it for the firing alerts as they start.
+            auto* engine = impl_->alerts.get();
+            impl_->notifiers = std::make_unique<alerts::NotifierSet>(
+                impl_->store, impl_->config.notifiers, [engine] { return engine->firing(); });
+            impl_->alerts->start();
+        } catch (...) {
+            stop();
+            throw;
+        }
+    }
     log::info("collector listening",
               {{"url", base_url()}, {"database", impl_->config.database_path}});
 }
@@ -70,10 +107,13 @@ std::string CollectorService::base_url() const {
 
 Store& CollectorService::store() noexcept { return impl_->store; }
 StoreWriter& CollectorService::writer() noexcept { return impl_->writer; }
+alerts::AlertEngine* CollectorService::alert_engine() noexcept { return impl_->alerts.get(); }
 
 void CollectorService::stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;
+    if (impl_->alerts) impl_->alerts->stop();
+    if (impl_->notifiers) impl_->notifiers->stop();
     // The server is closed on its own thread; the writer then drains what was accepted. Its
     // commit callbacks post answers to the io_context, which keeps running (work guard) until
     // the writer is done, so no accepted batch loses its acknowledgement path mid-flight.

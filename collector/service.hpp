@@ -10,6 +10,10 @@
 
 namespace hashwatt::collector {
 
+namespace alerts {
+class AlertEngine;
+}
+
 class CollectorService {
   public:
     // Opens (creating or migrating) the database and binds the API; throws std::runtime_error
@@ -29,6 +33,8 @@ class CollectorService {
 
     Store& store() noexcept;
     StoreWriter& writer() noexcept;
+    // The running alert engine; nullptr when [alerts] enabled = false.
+    alerts::AlertEngine* alert_engine() noexcept;
 
     // Stops accepting connections, commits every batch already accepted, and joins the threads.
     // Idempotent; safe from any thread but the service's own.

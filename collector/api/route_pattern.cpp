@@ -46,6 +46,8 @@ std::string_view route_pattern(std::string_view path) {
     if (n == 5 && seg[2] == "agents" && seg[4] == "commands") {
         return "/api/v1/agents/{agent_id}/commands";
     }
+    if (n == 3 && seg[2] == "alerts") return "/api/v1/alerts";
+    if (n == 4 && seg[2] == "alerts") return "/api/v1/alerts/{fingerprint}";
     if (n == 3 && seg[2] == "commands") return "/api/v1/commands";
     if (n == 4 && seg[2] == "commands") return "/api/v1/commands/{id}";
     if (n == 5 && seg[2] == "commands" && seg[4] == "result") return "/api/v1/commands/{id}/result";

@@ -38,4 +38,8 @@ std::string_view route_pattern(std::string_view path);
 // GET routes under /api/v1 for role read or admin; nullopt when no route matches the path.
 std::optional<Reply> handle_query(const Store& store, const boost::urls::url_view& target);
 
+// GET /api/v1/alerts and /api/v1/alerts/{fingerprint} (collector/api/alerts.cpp), for role
+// read or admin; nullopt when the path is neither.
+std::optional<Reply> handle_alerts(const Store& store, const boost::urls::url_view& target);
+
 }  // namespace hashwatt::collector

@@ -211,8 +211,9 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
     if (scrape && !options.metrics_require_token) co_return metrics_reply();
 
     const bool ingest = path == "/api/v1/ingest";
-    const bool query =
-        path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") || path == "/api/v1/sites";
+    const bool query = path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") ||
+                       path == "/api/v1/sites" || path == "/api/v1/alerts" ||
+                       path.starts_with("/api/v1/alerts/");
     const bool commands = is_command_route(path);  // checks its own methods and roles
     if (!ingest && !query && !scrape && !commands) co_return json_error(404, "no such route");
     if (ingest && req.method() != http::verb::post) {
@@ -249,6 +250,7 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
     std::optional<Reply> r;
     try {
         r = handle_query(store, url);
+        if (!r) r = handle_alerts(store, url);
     } catch (const std::exception& e) {
         log::error("api query failed", {{"path", path}, {"error", e.what()}});
         co_return json_error(500, "internal error reading the store");

@@ -129,6 +129,10 @@ CollectorConfig read_collector_config(const config::Document& doc) {
             m->duration("stale_after", std::chrono::minutes(1), std::chrono::days(30))
                 .value_or(c.metrics.latest.stale_after);
     }
+    if (auto a = root.table("alerts")) {
+        c.alerts = alerts::read_alerts_config(*a);
+        c.notifiers = alerts::read_notifier_config(*a);
+    }
     read_tokens(root, c.api);
     return c;
 }

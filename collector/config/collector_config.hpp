@@ -4,6 +4,8 @@
 // deploy/config/collector.toml is the annotated example.
 #pragma once
 
+#include "collector/alerts/notifier_config.hpp"
+#include "collector/alerts/rules.hpp"
 #include "collector/api/server.hpp"
 #include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
@@ -28,6 +30,8 @@ struct CollectorConfig {
     StoreWriterOptions writer;               // queue size, maintenance interval, retention horizons
     CollectorMetricsOptions metrics;         // when a silent miner stops being exported
     ApiOptions api = default_api_options();  // listen address, limits, tokens
+    alerts::AlertsConfig alerts;             // [alerts]: on by default, with default_rules()
+    alerts::NotifierConfig notifiers;        // [[alerts.alertmanager]], [[alerts.webhook]]
 
     static ApiOptions default_api_options() {
         ApiOptions o;

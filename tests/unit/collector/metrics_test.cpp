@@ -390,6 +390,8 @@ TEST_CASE("route patterns never carry a raw path") {
     CHECK(route_pattern("/api/v1/agents/a1/commands") == "/api/v1/agents/{agent_id}/commands");
     CHECK(route_pattern("/api/v1/commands/42/result") == "/api/v1/commands/{id}/result");
     CHECK(route_pattern("/api/v1/commands") == "/api/v1/commands");
+    CHECK(route_pattern("/api/v1/alerts") == "/api/v1/alerts");
+    CHECK(route_pattern("/api/v1/alerts/0e8c06c755f9db9f") == "/api/v1/alerts/{fingerprint}");
     CHECK(route_pattern("/api/v1/commands/42") == "/api/v1/commands/{id}");
     CHECK(route_pattern("/api/v1/miners/m7/other") == "unmatched");
     CHECK(route_pattern("/api/v1/miners//samples") == "unmatched");

@@ -1,0 +1,49 @@
+// The alerts and alert_events tables (migration 6), through Store::with_write / with_read.
+#pragma once
+
+#include "collector/alerts/alert.hpp"
+#include "collector/storage/store.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hashwatt::collector::alerts {
+
+struct AlertEvent {
+    std::int64_t event_id = 0;
+    std::string fingerprint;
+    TimePoint at{};
+    AlertState state = AlertState::inactive;
+    std::optional<std::string> message;
+
+    bool operator==(const AlertEvent&) const = default;
+};
+
+struct AlertFilter {
+    std::optional<AlertState> state;   // none: every state but inactive
+    std::optional<std::string> miner;  // the alert's subject
+    std::optional<std::string> alertname;
+    std::optional<std::string> fingerprint;
+    std::size_t limit = 100;  // most recently updated first
+};
+
+// An alert to save and, when it changed state, the event to record with it.
+struct AlertWrite {
+    Alert alert;
+    std::optional<std::string> event_message;  // set: an event (at updated_at, state) is added
+};
+
+// Every alert whose state is not inactive: what the engine resumes from after a restart.
+std::vector<Alert> load_active_alerts(const Store& store);
+// Inserts or replaces each alert and adds its event, all in one transaction.
+void save_alerts(Store& store, const std::vector<AlertWrite>& writes);
+void save_alert(Store& store, const Alert& alert, std::optional<std::string> event_message);
+std::vector<Alert> list_alerts(const Store& store, const AlertFilter& filter);
+// The history of one alert, oldest first, at most `limit` (the newest).
+std::vector<AlertEvent> alert_events(const Store& store, const std::string& fingerprint,
+                                     std::size_t limit = 100);
+
+}  // namespace hashwatt::collector::alerts
