@@ -3,6 +3,7 @@
 #include "collector/alerts/delivery.hpp"
 #include "collector/alerts/engine.hpp"
 #include "collector/api/server.hpp"
+#include "collector/metrics/alert_metrics.hpp"
 #include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
@@ -84,6 +85,8 @@ CollectorService::CollectorService(CollectorConfig config)
             auto* engine = impl_->alerts.get();
             impl_->notifiers = std::make_unique<alerts::NotifierSet>(
                 impl_->store, impl_->config.notifiers, [engine] { return engine->firing(); });
+            impl_->api.set_alert_engine(engine);
+            impl_->api.metrics().add_collectable(std::make_shared<AlertMetrics>(*engine));
             impl_->alerts->start();
         } catch (...) {
             stop();
@@ -113,6 +116,7 @@ void CollectorService::stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;
     if (impl_->alerts) impl_->alerts->stop();
+    impl_->api.set_alert_engine(nullptr);
     if (impl_->notifiers) impl_->notifiers->stop();
     // The server is closed on its own thread; the writer then drains what was accepted. Its
     // commit callbacks post answers to the io_context, which keeps running (work guard) until

@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "common/time.hpp"
 
+#include <algorithm>
 #include <set>
 
 namespace hashwatt::collector::alerts {
@@ -15,7 +16,15 @@ AlertEngine::AlertEngine(Store& store, std::vector<AlertRule> rules, NotifySink 
     for (auto& r : rules) {
         if (r.enabled) rules_.push_back(std::move(r));
     }
-    for (auto& a : load_active_alerts(store_)) state_.emplace(a.fingerprint, std::move(a));
+    const TimePoint now = now_ms();
+    for (auto& a : load_active_alerts(store_)) {
+        // Whether a silenced alert's firing was sent before the restart is not stored; taken
+        // as not, so that no resend leaks it (it is announced when the silence ends).
+        if (a.state == AlertState::firing && a.silenced_until && *a.silenced_until > now) {
+            unannounced_.insert(a.fingerprint);
+        }
+        state_.emplace(a.fingerprint, std::move(a));
+    }
 }
 
 AlertEngine::~AlertEngine() { stop(); }
@@ -36,8 +45,15 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
     std::vector<Alert> announce;
     std::map<std::string, Alert> next = current;
     std::set<std::string> seen;
-    const auto apply = [&](const Step& s) {
+    const auto apply = [&](Step s) {
         if (!s.updated) return;
+        const auto before = current.find(s.alert.fingerprint);
+        const bool again = before == current.end() || before->second.state == AlertState::resolved;
+        if (again && (s.change == Change::pending || s.change == Change::firing)) {
+            // A new occurrence: the acknowledgement was of the last one.
+            s.alert.acked_by.reset();
+            s.alert.acked_at.reset();
+        }
         std::optional<std::string> message;
         switch (s.change) {
             case Change::none:
@@ -120,7 +136,36 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
         std::lock_guard lock(mu_);
         state_ = std::move(next);
     }
-    for (const auto& a : announce) {
+    const auto silenced = [now](const Alert& a) {
+        return a.silenced_until && *a.silenced_until > now;
+    };
+    std::vector<Alert> send;
+    {
+        std::lock_guard lock(mu_);  // unannounced_, state_
+        for (auto& a : announce) {
+            if (a.state == AlertState::firing && silenced(a)) {
+                unannounced_.insert(a.fingerprint);
+                log::debug("alert firing, silenced", {{"fingerprint", a.fingerprint}});
+            } else if (a.state == AlertState::resolved && unannounced_.erase(a.fingerprint) > 0) {
+                // Its firing was never sent, so its resolve would be news of nothing.
+                log::debug("alert resolved while silenced", {{"fingerprint", a.fingerprint}});
+            } else {
+                send.push_back(std::move(a));
+            }
+        }
+        // Silences that ended (expired or lifted) over alerts that still fire: announced now.
+        for (auto it = unannounced_.begin(); it != unannounced_.end();) {
+            const auto a = state_.find(*it);
+            const bool fires = a != state_.end() && a->second.state == AlertState::firing;
+            if (fires && silenced(a->second)) {
+                ++it;
+                continue;
+            }
+            if (fires) send.push_back(a->second);
+            it = unannounced_.erase(it);
+        }
+    }
+    for (const auto& a : send) {
         log::debug(
             a.state == AlertState::firing ? "alert firing" : "alert resolved",
             {{"alertname", a.alertname}, {"subject", a.subject}, {"fingerprint", a.fingerprint}});
@@ -166,9 +211,57 @@ std::vector<Notification> AlertEngine::firing() const {
     std::vector<Notification> out;
     std::lock_guard lock(mu_);
     for (const auto& [fp, a] : state_) {
-        if (a.state == AlertState::firing) out.push_back(to_notification(a, options_.external_url));
+        if (a.state != AlertState::firing || unannounced_.count(fp) > 0) continue;
+        out.push_back(to_notification(a, options_.external_url));
     }
     return out;
+}
+
+std::optional<Alert> AlertEngine::state_find(const std::string& fingerprint) const {
+    std::lock_guard lock(mu_);
+    const auto it = state_.find(fingerprint);
+    if (it == state_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<Alert> AlertEngine::update_alert(const std::string& fingerprint, TimePoint now,
+                                               const std::function<std::string(Alert&)>& change) {
+    // Under eval_mu_ so that an evaluation neither misses the change nor overwrites it with
+    // its own copy of the state taken before.
+    std::lock_guard eval_lock(eval_mu_);
+    auto a = state_find(fingerprint);
+    if (!a) return std::nullopt;
+    const std::string message = change(*a);
+    a->updated_at = std::max(now, a->updated_at);
+    save_alert(store_, *a, message);
+    std::lock_guard lock(mu_);
+    state_[fingerprint] = *a;
+    return a;
+}
+
+std::optional<Alert> AlertEngine::acknowledge(const std::string& fingerprint, const std::string& by,
+                                              const std::optional<std::string>& comment,
+                                              TimePoint now) {
+    return update_alert(fingerprint, now, [&](Alert& a) {
+        a.acked_by = by;
+        a.acked_at = now;
+        std::string m = "acknowledged by " + by;
+        if (comment && !comment->empty()) m += ": " + *comment;
+        return m;
+    });
+}
+
+std::optional<Alert> AlertEngine::silence(const std::string& fingerprint,
+                                          std::optional<TimePoint> until, const std::string& by,
+                                          TimePoint now) {
+    return update_alert(fingerprint, now, [&](Alert& a) {
+        if (!until) {
+            a.silenced_until.reset();
+            return "silence ended by " + by;
+        }
+        a.silenced_until = until;
+        return "silenced until " + format_time(*until) + " by " + by;
+    });
 }
 
 std::vector<Alert> AlertEngine::alerts() const {

@@ -14,6 +14,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,19 +62,44 @@ class AlertEngine {
     // Stops and joins the thread. Idempotent; not from the sink.
     void stop();
 
-    // The firing alerts, as notifications (for a notifier that resends them).
+    // The firing alerts, as notifications (for a notifier that resends them: Alertmanager),
+    // but for those whose firing a silence has kept from the sink. docs/alerts.md,
+    // "Acknowledge and silence".
     std::vector<Notification> firing() const;
     // Every alert the engine holds that is not inactive.
     std::vector<Alert> alerts() const;
+    // The enabled rules, as given to the constructor.
+    const std::vector<AlertRule>& rules() const noexcept { return rules_; }
+
+    // Marks the alert acknowledged by `by` at `now` and records an alert_events row (the
+    // comment in its message). Returns the alert as saved, or nullopt when the engine holds no
+    // alert `fingerprint` (unknown, or inactive). Thread-safe; waits for a running evaluation,
+    // and the next one keeps the acknowledgement (a resolved alert that comes back as pending
+    // starts unacknowledged). Throws what the store throws; nothing changes then.
+    std::optional<Alert> acknowledge(const std::string& fingerprint, const std::string& by,
+                                     const std::optional<std::string>& comment, TimePoint now);
+    // Silences the alert until `until` (nullopt: ends a silence now), with an alert_events row
+    // naming `by`. While silenced, the sink is not called for it: a firing is announced when
+    // the silence ends if the alert still fires then; a resolve is announced only if its
+    // firing was. Same return, locking and failure as acknowledge().
+    std::optional<Alert> silence(const std::string& fingerprint, std::optional<TimePoint> until,
+                                 const std::string& by, TimePoint now);
 
   private:
+    std::optional<Alert> state_find(const std::string& fingerprint) const;
+    std::optional<Alert> update_alert(const std::string& fingerprint, TimePoint now,
+                                      const std::function<std::string(Alert&)>& change);
+
     Store& store_;
     std::vector<AlertRule> rules_;
     NotifySink sink_;
     AlertEngineOptions options_;
-    mutable std::mutex mu_;               // state_
+    mutable std::mutex mu_;               // state_, unannounced_
     std::map<std::string, Alert> state_;  // by fingerprint; no inactive ones
-    std::mutex eval_mu_;                  // one evaluation at a time
+    // Firing alerts whose firing a silence kept from the sink (mu_). In memory; on load, every
+    // firing alert silenced then.
+    std::set<std::string> unannounced_;
+    std::mutex eval_mu_;  // one evaluation at a time
     std::mutex run_mu_;
     std::condition_variable wake_;
     bool stopping_ = false;

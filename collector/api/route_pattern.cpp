@@ -48,6 +48,10 @@ std::string_view route_pattern(std::string_view path) {
     }
     if (n == 3 && seg[2] == "alerts") return "/api/v1/alerts";
     if (n == 4 && seg[2] == "alerts") return "/api/v1/alerts/{fingerprint}";
+    if (n == 5 && seg[2] == "alerts" && seg[4] == "ack") return "/api/v1/alerts/{fingerprint}/ack";
+    if (n == 5 && seg[2] == "alerts" && seg[4] == "silence") {
+        return "/api/v1/alerts/{fingerprint}/silence";
+    }
     if (n == 3 && seg[2] == "commands") return "/api/v1/commands";
     if (n == 4 && seg[2] == "commands") return "/api/v1/commands/{id}";
     if (n == 5 && seg[2] == "commands" && seg[4] == "result") return "/api/v1/commands/{id}/result";

@@ -11,9 +11,14 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <boost/url/url_view.hpp>
 
 namespace hashwatt::collector {
+
+namespace alerts {
+class AlertEngine;
+}
 
 struct Reply {
     unsigned status = 200;
@@ -41,5 +46,14 @@ std::optional<Reply> handle_query(const Store& store, const boost::urls::url_vie
 // GET /api/v1/alerts and /api/v1/alerts/{fingerprint} (collector/api/alerts.cpp), for role
 // read or admin; nullopt when the path is neither.
 std::optional<Reply> handle_alerts(const Store& store, const boost::urls::url_view& target);
+
+// True for /api/v1/alerts/{fingerprint}/ack and /api/v1/alerts/{fingerprint}/silence.
+bool is_alert_action_route(std::string_view path);
+
+// POST .../ack, POST and DELETE .../silence for an authenticated caller (collector/api/
+// alerts.cpp): role admin only; 503 when `engine` is null (alerts disabled). docs/api.md.
+Reply handle_alert_action(alerts::AlertEngine* engine, const Token& caller,
+                          boost::beast::http::verb method, std::string_view path,
+                          const std::string& body);
 
 }  // namespace hashwatt::collector

@@ -8,6 +8,7 @@
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
 
+#include <atomic>
 #include <list>
 #include <stdexcept>
 
@@ -134,6 +135,7 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
     std::list<beast::tcp_stream*> connections;
     CommandHub hub;  // long polls waiting for commands
     CommandRoutes command_routes;
+    std::atomic<alerts::AlertEngine*> alert_engine{nullptr};
 
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> serve(tcp::socket& socket);
@@ -211,11 +213,15 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
     if (scrape && !options.metrics_require_token) co_return metrics_reply();
 
     const bool ingest = path == "/api/v1/ingest";
-    const bool query = path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") ||
-                       path == "/api/v1/sites" || path == "/api/v1/alerts" ||
-                       path.starts_with("/api/v1/alerts/");
+    const bool alert_action = is_alert_action_route(path);  // checks its own methods and roles
+    const bool query =
+        !alert_action && (path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") ||
+                          path == "/api/v1/sites" || path == "/api/v1/alerts" ||
+                          path.starts_with("/api/v1/alerts/"));
     const bool commands = is_command_route(path);  // checks its own methods and roles
-    if (!ingest && !query && !scrape && !commands) co_return json_error(404, "no such route");
+    if (!ingest && !query && !scrape && !commands && !alert_action) {
+        co_return json_error(404, "no such route");
+    }
     if (ingest && req.method() != http::verb::post) {
         Reply r = json_error(405, "method not allowed; use POST");
         r.headers.emplace_back("Allow", "POST");
@@ -242,6 +248,15 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
     }
     if (commands) {
         co_return co_await handle_commands(command_routes, *caller, req.method(), url, req.body());
+    }
+    if (alert_action) {
+        try {
+            co_return handle_alert_action(alert_engine.load(), *caller, req.method(), path,
+                                          req.body());
+        } catch (const std::exception& e) {
+            log::error("api alert change failed", {{"path", path}, {"error", e.what()}});
+            co_return json_error(500, "internal error saving the alert");
+        }
     }
     if (caller->role == Role::agent) {
         co_return json_error(403, "role agent may not read; use a read token");
@@ -397,6 +412,10 @@ void ApiServer::start() {
 std::uint16_t ApiServer::port() const noexcept { return impl_->bound_port; }
 
 CollectorMetrics& ApiServer::metrics() noexcept { return *impl_->metrics; }
+
+void ApiServer::set_alert_engine(alerts::AlertEngine* engine) noexcept {
+    impl_->alert_engine.store(engine);
+}
 
 void ApiServer::stop() {
     if (impl_->stopped) return;

@@ -21,6 +21,9 @@ namespace hashwatt::collector {
 
 class CollectorMetrics;
 class Store;
+namespace alerts {
+class AlertEngine;
+}
 class StoreWriter;
 
 // agent: batches, the command long poll and results, for its own agent_id only; read: the query
@@ -68,6 +71,9 @@ class ApiServer {
     void start();
     std::uint16_t port() const noexcept;  // the port actually bound
     CollectorMetrics& metrics() noexcept;
+    // The engine the acknowledge and silence routes write through (null, the default: they
+    // answer 503). Thread-safe; `engine` must outlive the server or be unset first.
+    void set_alert_engine(alerts::AlertEngine* engine) noexcept;
     // Closes the listener and every open connection; in-flight ingest commits still finish
     // on the writer. Call on the io_context's thread (or post it there). Idempotent.
     void stop();

@@ -2,6 +2,7 @@
 // forgetting), the miner families from fixed samples (values, units, absent values, one-hot
 // state, label escaping), route patterns, and docs/metrics.md against what the code emits.
 #include "collector/api/routes.hpp"
+#include "collector/metrics/alert_metrics.hpp"
 #include "collector/metrics/collector_metrics.hpp"
 #include "collector/metrics/exposition.hpp"
 #include "collector/metrics/latest_state.hpp"
@@ -393,6 +394,10 @@ TEST_CASE("route patterns never carry a raw path") {
     CHECK(route_pattern("/api/v1/alerts") == "/api/v1/alerts");
     CHECK(route_pattern("/api/v1/alerts/0e8c06c755f9db9f") == "/api/v1/alerts/{fingerprint}");
     CHECK(route_pattern("/api/v1/commands/42") == "/api/v1/commands/{id}");
+    CHECK(route_pattern("/api/v1/alerts/0123abcd/ack") == "/api/v1/alerts/{fingerprint}/ack");
+    CHECK(route_pattern("/api/v1/alerts/0123abcd/silence") ==
+          "/api/v1/alerts/{fingerprint}/silence");
+    CHECK(route_pattern("/api/v1/alerts/0123abcd/other") == "unmatched");
     CHECK(route_pattern("/api/v1/miners/m7/other") == "unmatched");
     CHECK(route_pattern("/api/v1/miners//samples") == "unmatched");
     CHECK(route_pattern("/wp-login.php") == "unmatched");
@@ -407,6 +412,19 @@ TEST_CASE("docs/metrics.md lists exactly the families the code emits, with their
     metrics.latest().update({full_sample("m1", kNow), down_sample("m2", kNow)});
     metrics.record_ingest(IngestOutcome::stored, 1);
     metrics.record_http("/metrics", 200, 0.01);
+    // The alert families, as the service registers them, with a firing alert in each.
+    struct Alerts : pm::Collectable {
+        std::vector<pm::MetricFamily> Collect() const override {
+            alerts::AlertRule r;
+            r.name = "MinerChipTempHigh";
+            alerts::Alert firing;
+            firing.alertname = r.name;
+            firing.subject = "m1";
+            firing.state = alerts::AlertState::firing;
+            return build_alert_families({r}, {firing});
+        }
+    };
+    metrics.add_collectable(std::make_shared<Alerts>());
     metrics.render(0);
     std::map<std::string, std::string> code;
     for (const auto& f : metrics.collect(1)) {
