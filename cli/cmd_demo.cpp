@@ -3,6 +3,7 @@
 #include "agent/config.hpp"
 #include "cli/command.hpp"
 #include "cli/embedded_agents.hpp"
+#include "collector/alerts/engine.hpp"
 #include "collector/fleet_summary.hpp"
 #include "collector/service.hpp"
 #include "common/crypto.hpp"
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <pthread.h>
@@ -56,9 +58,11 @@ Duration parse_flag_duration(const std::string& flag, const std::string& text) {
     return *d;
 }
 
-// A few faults spread over the first minutes, each on its own miner, so the summary has
-// something to show: one miner goes offline for a while, one loses a fan, one a board, one
-// runs hot, one hangs.
+// A few faults spread over the first minute and a half, each on its own miner, so the summary
+// and the alerts have something to show: one miner goes offline for a while, one loses a fan,
+// one a board, one runs hot, one hangs. Each clears again (all by 90 s), so that the alerts
+// they raise are seen to resolve as well (the hung one is short: the agent backs off from a
+// miner that times out, so it is seen answering again only some polls later).
 std::vector<sim::ScheduledFault> demo_faults(int miners) {
     using namespace std::chrono_literals;
     struct Plan {
@@ -68,9 +72,9 @@ std::vector<sim::ScheduledFault> demo_faults(int miners) {
         int index;
     };
     const Plan plans[] = {
-        {sim::FaultKind::offline, 20s, 60s, 0},   {sim::FaultKind::fan_failure, 30s, {}, 1},
-        {sim::FaultKind::dead_board, 40s, {}, 1}, {sim::FaultKind::overheating, 50s, 90s, 0},
-        {sim::FaultKind::hung, 60s, 60s, 0},
+        {sim::FaultKind::offline, 20s, 40s, 0},    {sim::FaultKind::fan_failure, 30s, 50s, 1},
+        {sim::FaultKind::dead_board, 40s, 50s, 1}, {sim::FaultKind::overheating, 50s, 40s, 0},
+        {sim::FaultKind::hung, 55s, 20s, 0},
     };
     std::vector<sim::ScheduledFault> out;
     int n = 0;
@@ -120,6 +124,80 @@ std::string clock_text() {
     std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
     return buf;
 }
+
+// The default rules with `for`, keep_firing_for and the offline threshold cut to a few polls,
+// so that faults lasting under a minute fire and resolve while one watches (a farm's defaults
+// wait minutes, to ride out reboots and wobbling values).
+std::vector<collector::alerts::AlertRule> demo_rules(Duration poll_interval) {
+    using collector::alerts::RuleKind;
+    auto rules = collector::alerts::default_rules();
+    for (auto& r : rules) {
+        r.for_duration = std::min<Duration>(r.for_duration, 2 * poll_interval);
+        r.keep_firing_for = std::min<Duration>(r.keep_firing_for, poll_interval);
+        if (r.kind == RuleKind::offline) {
+            r.threshold =
+                std::min(r.threshold, 2 * std::chrono::duration<double>(poll_interval).count());
+        }
+    }
+    return rules;
+}
+
+// Prints each alert that starts firing or resolves, by comparing the engine's alerts with
+// those of the previous look; counts them for the summary and the last line.
+class AlertWatch {
+  public:
+    // Takes what is there already (a continued run's alerts) without printing it.
+    explicit AlertWatch(const collector::alerts::AlertEngine* engine) : engine_(engine) {
+        if (engine_ != nullptr) look(false);
+    }
+    void look(bool print = true) {
+        if (engine_ == nullptr) return;
+        using collector::alerts::AlertState;
+        firing_now_ = 0;
+        for (const auto& a : engine_->alerts()) {
+            auto& known = known_[a.fingerprint];
+            if (a.state == AlertState::firing) {
+                ++firing_now_;
+                if (known.state != AlertState::firing || known.fired_at != a.fired_at) {
+                    ++fired_;
+                    if (print) {
+                        const auto summary = a.annotations.find("summary");
+                        std::printf("%s  alert firing: %s %s (%s): %s\n", clock_text().c_str(),
+                                    a.alertname.c_str(), a.subject.c_str(),
+                                    std::string(to_string(a.severity)).c_str(),
+                                    summary == a.annotations.end() ? "" : summary->second.c_str());
+                    }
+                }
+            } else if (a.state == AlertState::resolved && known.state == AlertState::firing) {
+                ++resolved_;
+                if (print) {
+                    std::printf("%s  alert resolved: %s %s\n", clock_text().c_str(),
+                                a.alertname.c_str(), a.subject.c_str());
+                }
+            }
+            known.state = a.state;
+            known.fired_at = a.fired_at;
+        }
+        if (print) std::fflush(stdout);
+    }
+    std::string summary_text() const {
+        return engine_ == nullptr ? "alerts off" : "alerts firing " + std::to_string(firing_now_);
+    }
+    std::string totals_text() const {
+        return std::to_string(fired_) + " alerts fired, " + std::to_string(resolved_) + " resolved";
+    }
+
+  private:
+    struct Known {
+        collector::alerts::AlertState state = collector::alerts::AlertState::inactive;
+        std::optional<TimePoint> fired_at;
+    };
+    const collector::alerts::AlertEngine* engine_;
+    std::map<std::string, Known> known_;  // by fingerprint
+    std::size_t firing_now_ = 0;
+    std::size_t fired_ = 0;
+    std::size_t resolved_ = 0;
+};
 
 std::string faults_text(const collector::FleetFaults& now, const collector::FleetFaults& seen) {
     auto part = [](const char* name, const std::set<std::string>& a,
@@ -203,6 +281,11 @@ int run_demo(const DemoArgs& a) {
                        {admin_token, collector::Role::admin, ""}};
     write_secret(state / "read.token", read_token);
     write_secret(state / "admin.token", admin_token);
+    ccfg.alerts.rules = demo_rules(interval);
+    // Evaluated a few times per poll, so that a change shows within a second or two of the
+    // sample that made it.
+    ccfg.alerts.interval =
+        std::clamp<Duration>(interval / 5, std::chrono::seconds(1), std::chrono::seconds(5));
 
     // The agent, sending to the collector over loopback like any other agent.
     agent::AgentConfig acfg;
@@ -243,16 +326,19 @@ int run_demo(const DemoArgs& a) {
                 fleet.miners().size(), fleet.miners().front()->ip_text.c_str(),
                 fleet.miners().back()->ip_text.c_str(), fcfg.faults.size(), a.state_dir.c_str());
     std::fflush(stdout);
+    AlertWatch alerts(service->alert_engine());
     agents.start(*service);
 
-    // The live summary, from what the collector stored, until a signal or --duration.
+    // The live summary, from what the collector stored, until a signal or --duration; the
+    // alerts looked at every second in between.
     collector::FleetFaults seen;
     const auto started = std::chrono::steady_clock::now();
     auto next = started + summary_every;
     bool stop = false;
     while (!stop) {
         timespec wait{};
-        const auto left = next - std::chrono::steady_clock::now();
+        const auto left = std::min<std::chrono::steady_clock::duration>(
+            next - std::chrono::steady_clock::now(), std::chrono::seconds(1));
         if (left > std::chrono::steady_clock::duration::zero()) {
             const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
             wait.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
@@ -263,13 +349,15 @@ int run_demo(const DemoArgs& a) {
                 break;
             }
         }
+        alerts.look();
+        if (std::chrono::steady_clock::now() < next) continue;
         next += summary_every;
         const auto latest = service->store().latest_samples();
         const auto summary = collector::summarize_fleet(latest);
         merge_into(seen, summary.faults);
-        std::printf("%s  %s  %s\n", clock_text().c_str(),
+        std::printf("%s  %s  %s  %s\n", clock_text().c_str(),
                     collector::format_summary_line(summary).c_str(),
-                    faults_text(summary.faults, seen).c_str());
+                    faults_text(summary.faults, seen).c_str(), alerts.summary_text().c_str());
         std::fflush(stdout);
         if (duration && std::chrono::steady_clock::now() - started >= *duration) stop = true;
     }
@@ -278,8 +366,9 @@ int run_demo(const DemoArgs& a) {
     agents.stop();
     service->stop();
     const auto final_summary = collector::summarize_fleet(service->store().latest_samples());
-    std::printf("stopped: %s; data kept in %s (run again to continue it)\n",
-                collector::format_summary_line(final_summary).c_str(), a.state_dir.c_str());
+    std::printf("stopped: %s; %s; data kept in %s (run again to continue it)\n",
+                collector::format_summary_line(final_summary).c_str(), alerts.totals_text().c_str(),
+                a.state_dir.c_str());
     return kExitOk;
 }
 
@@ -304,8 +393,10 @@ Runner add_demo_command(CLI::App& app) {
     cmd->add_option("--summary-every", a->summary_every, "Summary line period (default 5s)");
     cmd->footer(
         "Prints 'metrics: URL' and 'api: URL' first, then one summary line per period: miners "
-        "up/total, TH/s, kW, J/TH and the faults seen now/so far (a few are scheduled on the "
-        "simulated miners). The read and admin tokens are written to the state directory.");
+        "up/total, TH/s, kW, J/TH, the faults seen now/so far (a few are scheduled on the "
+        "simulated miners) and the alerts firing; a line for each alert that fires or resolves "
+        "(the demo's rules wait a few polls, not minutes). The read and admin tokens are "
+        "written to the state directory.");
     return [a] { return run_demo(*a); };
 }
 

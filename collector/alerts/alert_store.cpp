@@ -170,4 +170,49 @@ std::vector<AlertEvent> alert_events(const Store& store, const std::string& fing
     return out;
 }
 
+std::map<std::string, CommandRecord> latest_finished_commands(const Store& store, TimePoint since) {
+    std::map<std::string, CommandRecord> out;
+    store.with_read([&](sqlite::Database& db) {
+        // Oldest first, so that the newest of each miner is the one left in the map.
+        auto st = db.prepare(
+            "SELECT id, miner_id, agent_id, type, status, finished_at_ms, message, agent_message "
+            "FROM commands WHERE status IN ('succeeded', 'failed', 'timed_out') "
+            "AND finished_at_ms >= ?1 ORDER BY finished_at_ms, rowid");
+        st.bind(1, since.time_since_epoch().count());
+        while (st.step()) {
+            CommandRecord c;
+            c.command.id = st.column_text(0);
+            c.command.miner_id = st.column_text(1);
+            c.agent_id = st.column_text(2);
+            const auto type = parse_command_type(st.column_view(3));
+            const auto status = parse_command_status(st.column_view(4));
+            if (!type || !status) {
+                throw std::runtime_error("commands row " + c.command.id +
+                                         ": unknown type or status");
+            }
+            c.command.type = *type;
+            c.status = *status;
+            c.finished_at = tp(st.column_opt_int(5));
+            c.message = st.column_opt_text(6);
+            c.agent_message = st.column_opt_text(7);
+            out[c.command.miner_id] = std::move(c);
+        }
+    });
+    return out;
+}
+
+std::map<std::string, TimePoint> agent_last_batches(const Store& store, TimePoint since) {
+    std::map<std::string, TimePoint> out;
+    store.with_read([&](sqlite::Database& db) {
+        auto st = db.prepare(
+            "SELECT agent_id, MAX(received_at_ms) FROM ingest_batches WHERE received_at_ms >= ?1 "
+            "GROUP BY agent_id");
+        st.bind(1, since.time_since_epoch().count());
+        while (st.step()) {
+            out[st.column_text(0)] = TimePoint{std::chrono::milliseconds(st.column_int(1))};
+        }
+    });
+    return out;
+}
+
 }  // namespace hashwatt::collector::alerts

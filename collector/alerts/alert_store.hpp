@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,5 +46,17 @@ std::vector<Alert> list_alerts(const Store& store, const AlertFilter& filter);
 // The history of one alert, oldest first, at most `limit` (the newest).
 std::vector<AlertEvent> alert_events(const Store& store, const std::string& fingerprint,
                                      std::size_t limit = 100);
+
+// What the command_failed and agent_silent rules read (not the alerts tables, but through
+// Store::with_read all the same, one query each instead of one per miner or agent).
+
+// Per miner, its newest command that finished at or after `since` as succeeded, failed or
+// timed_out. Only the fields the rule reads are set: command (id, miner_id, type), agent_id,
+// status, finished_at, message, agent_message.
+std::map<std::string, CommandRecord> latest_finished_commands(const Store& store, TimePoint since);
+// Per agent id, the newest received_at of its ingest batches received at or after `since`
+// (embedded agents included: they ingest like any other). An agent with none since is absent.
+// Bounded by `since` so that the index on received_at keeps this to the recent rows.
+std::map<std::string, TimePoint> agent_last_batches(const Store& store, TimePoint since);
 
 }  // namespace hashwatt::collector::alerts

@@ -6,6 +6,7 @@
 #include "common/time.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 namespace hashwatt::collector::alerts {
@@ -85,14 +86,58 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
         }
     };
 
+    // What the command and agent rules read: one query each, only when such a rule is enabled,
+    // reaching back as far as the widest of them needs.
+    std::map<std::string, CommandRecord> commands;
+    std::vector<AgentActivity> agents;
+    {
+        std::optional<Duration> window, silent;
+        for (const auto& r : rules_) {
+            if (r.kind == RuleKind::command_failed)
+                window = std::max(window.value_or(r.window), r.window);
+            if (r.kind == RuleKind::agent_silent) {
+                const auto t = std::chrono::duration_cast<Duration>(
+                    std::chrono::duration<double>(2 * r.threshold));
+                silent = std::max(silent.value_or(t), t);
+            }
+        }
+        if (window) commands = latest_finished_commands(store_, now - *window);
+        // Twice the threshold: an agent with no batch in that span is silent either way, and
+        // its time then comes from its miners' last_seen.
+        if (silent) agents = agent_activity(miners, agent_last_batches(store_, now - *silent));
+    }
+
     for (const auto& rule : rules_) {
+        if (is_agent_rule(rule.kind)) {
+            for (const auto& a : agents) {
+                ++stats.evaluated;
+                const auto fp = alert_fingerprint(rule.name, a.agent_id);
+                seen.insert(fp);
+                Evaluation e = evaluate_agent(rule, a, now);
+                // Only a site scopes an agent rule: the selector's labels are miners'.
+                if (rule.site && a.site != rule.site) {
+                    e.holds = false;
+                    e.since.reset();
+                }
+                const auto cur = current.find(fp);
+                if (cur == current.end() && !e.holds) continue;
+                apply(step(cur == current.end() ? Alert{} : cur->second, e, now, rule, a.agent_id));
+            }
+            continue;
+        }
         for (const auto& m : miners) {
             ++stats.evaluated;
             const auto it = latest.find(m.miner_id);
             const MinerSample* sample = it == latest.end() ? nullptr : &it->second;
             const auto fp = alert_fingerprint(rule.name, m.miner_id);
             seen.insert(fp);
-            Evaluation e = evaluate(rule, m, sample, now);
+            Evaluation e;
+            if (rule.kind == RuleKind::command_failed) {
+                const auto c = commands.find(m.miner_id);
+                e = evaluate_command(rule, m, c == commands.end() ? nullptr : &c->second, now);
+            } else {
+                e = evaluate(rule, m, sample, now);
+            }
             if (!rule_applies(rule, m, sample)) {
                 e.holds = false;  // out of the rule's scope (now): as if healthy
                 e.since.reset();

@@ -36,14 +36,35 @@ std::optional<double> expected_hashrate(const MinerSample& s) {
     return std::nullopt;
 }
 
+// The rate to hold against the expected one. Vnish's miner-level figure is 0.7 x its chains'
+// on healthy miners (agent/drivers/vnish/README.md, "Which hash rate"), while its expected rate
+// is the chains' ideal: the chains' sum is what compares.
+std::optional<double> measured_hashrate(const MinerSample& s) {
+    if (s.firmware == "vnish") {
+        double sum = 0;
+        bool any = false;
+        for (const auto& b : s.boards) {
+            if (b.hashrate_ths) {
+                sum += *b.hashrate_ths;
+                any = true;
+            }
+        }
+        if (any) return sum;
+    }
+    return s.hashrate_ths;
+}
+
 void hashrate_low(const Scoped& r, const MinerSample& s, Evaluation& e) {
-    if (s.state != MinerState::mining || !s.hashrate_ths) return;
+    // error too: firmware that stopped hashing on its own (overheat protection, a failed
+    // chain) reports error with a zero rate, and is the failing rig this rule is for.
+    const auto hashrate = measured_hashrate(s);
+    if ((s.state != MinerState::mining && s.state != MinerState::error) || !hashrate) return;
     const auto expected = expected_hashrate(s);
     if (!expected) return;
-    const double ratio = *s.hashrate_ths / *expected;
+    const double ratio = *hashrate / *expected;
     e.holds = ratio < r.threshold;
-    e.values["value"] = num(*s.hashrate_ths, 2);
-    e.values["hashrate_ths"] = num(*s.hashrate_ths, 2);
+    e.values["value"] = num(*hashrate, 2);
+    e.values["hashrate_ths"] = num(*hashrate, 2);
     e.values["expected_ths"] = num(*expected, 2);
     e.values["ratio_pct"] = num(ratio * 100, 0);
 }
@@ -225,7 +246,76 @@ Evaluation evaluate(const AlertRule& rule, const MinerRecord& miner, const Miner
             power_over(r, *latest, e);
             break;
         case RuleKind::offline:
+        case RuleKind::command_failed:
+        case RuleKind::agent_silent:
             break;
+    }
+    return e;
+}
+
+Evaluation evaluate_command(const AlertRule& rule, const MinerRecord& miner,
+                            const CommandRecord* last, TimePoint now) {
+    Evaluation e;
+    e.values["miner"] = miner.miner_id;
+    e.values["site"] = miner.site.value_or("no site");
+    if (miner.agent_id) e.values["agent_id"] = *miner.agent_id;
+    if (last == nullptr || !last->finished_at) return e;
+    if (last->status != CommandStatus::failed && last->status != CommandStatus::timed_out) {
+        return e;
+    }
+    if (now - *last->finished_at >= rule.window) return e;
+    e.holds = true;
+    e.since = *last->finished_at;
+    e.values["command_type"] = std::string(to_string(last->command.type));
+    e.values["command_id"] = last->command.id;
+    e.values["command_status"] = std::string(to_string(last->status));
+    e.values["message"] = last->message.value_or(last->agent_message.value_or("no message"));
+    return e;
+}
+
+std::vector<AgentActivity> agent_activity(const std::vector<MinerRecord>& miners,
+                                          const std::map<std::string, TimePoint>& last_batches) {
+    std::map<std::string, AgentActivity> by_id;
+    std::map<std::string, bool> one_site;
+    for (const auto& m : miners) {
+        if (!m.agent_id) continue;
+        auto [it, added] = by_id.try_emplace(*m.agent_id);
+        auto& a = it->second;
+        if (added) {
+            a.agent_id = *m.agent_id;
+            a.last_seen = m.last_seen;
+            a.site = m.site;
+            one_site[a.agent_id] = true;
+        }
+        ++a.miners;
+        a.last_seen = std::max(a.last_seen, m.last_seen);
+        if (a.site != m.site) one_site[a.agent_id] = false;
+    }
+    std::vector<AgentActivity> out;
+    for (auto& [id, a] : by_id) {
+        if (!one_site[id]) a.site.reset();
+        if (auto it = last_batches.find(id); it != last_batches.end()) a.last_batch = it->second;
+        out.push_back(std::move(a));
+    }
+    return out;
+}
+
+Evaluation evaluate_agent(const AlertRule& rule, const AgentActivity& agent, TimePoint now) {
+    Evaluation e;
+    e.values["agent_id"] = agent.agent_id;
+    if (agent.site) e.values["site"] = *agent.site;
+    e.values["miners"] = std::to_string(agent.miners);
+    const double threshold = rule.threshold;
+    e.values["threshold"] = num(threshold, 0);
+    if (agent.miners == 0) return e;
+    const TimePoint heard = agent.last_batch.value_or(agent.last_seen);
+    const auto silent_for = now - heard;
+    e.holds = silent_for >=
+              std::chrono::duration_cast<Duration>(std::chrono::duration<double>(threshold));
+    if (e.holds) {
+        e.since = heard;
+        e.values["silent_for"] =
+            format_duration(std::chrono::duration_cast<std::chrono::seconds>(silent_for));
     }
     return e;
 }

@@ -1,4 +1,5 @@
-// Rule conditions: pure functions of a rule, a miner's record and latest sample, and the time.
+// Rule conditions: pure functions of a rule, a miner's record and latest sample (or its newest
+// finished command, or an agent's activity), and the time.
 #pragma once
 
 #include "collector/alerts/rules.hpp"
@@ -7,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hashwatt::collector::alerts {
 
@@ -27,7 +29,36 @@ bool rule_applies(const AlertRule& rule, const MinerRecord& miner,
 // The condition of `rule` for one miner at `now`. `latest` is its newest sample (nullptr when
 // it has none). A sleeping miner is healthy for every rule but offline; a miner not answering
 // is judged only by offline (the others need values it does not report).
+// Rules of kinds command_failed and agent_silent never hold here (see below).
 Evaluation evaluate(const AlertRule& rule, const MinerRecord& miner, const MinerSample* latest,
                     TimePoint now);
+
+// command_failed for one miner. `last` is its newest command that finished succeeded, failed
+// or timed_out (unsupported says nothing about whether the miner obeys, so it is left out),
+// nullptr when there is none. Holds when `last` failed or timed out less than rule.window
+// before `now`; since = its finished_at. Values: command_type, command_id, command_status,
+// message (the collector's, else the agent's).
+Evaluation evaluate_command(const AlertRule& rule, const MinerRecord& miner,
+                            const CommandRecord* last, TimePoint now);
+
+// What agent_silent knows of one agent: the miners whose newest sample it sent.
+struct AgentActivity {
+    std::string agent_id;
+    std::optional<TimePoint> last_batch;  // newest ingest_batches.received_at
+    TimePoint last_seen{};                // newest last_seen of its miners
+    std::size_t miners = 0;
+    std::optional<std::string> site;  // when all its miners are at one site
+};
+
+// The agents of `miners` (by MinerRecord::agent_id; miners with none are left out), with
+// `last_batch` from `last_batches` (agent id -> newest batch received).
+std::vector<AgentActivity> agent_activity(const std::vector<MinerRecord>& miners,
+                                          const std::map<std::string, TimePoint>& last_batches);
+
+// agent_silent for one agent: holds while it has miners and nothing came from it for
+// `threshold` seconds, counted from its last batch (from its miners' last_seen when retention
+// has removed its batch records); since = that time. Values: agent_id, miners, silent_for, and
+// site when known.
+Evaluation evaluate_agent(const AlertRule& rule, const AgentActivity& agent, TimePoint now);
 
 }  // namespace hashwatt::collector::alerts

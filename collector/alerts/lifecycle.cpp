@@ -39,7 +39,7 @@ Step step(const Alert& current, const Evaluation& eval, TimePoint now, const Ale
     std::map<std::string, std::string> labels = rule.labels;
     labels["alertname"] = rule.name;
     labels["severity"] = std::string(to_string(rule.severity));
-    labels["miner"] = subject;
+    labels[is_agent_rule(rule.kind) ? "agent_id" : "miner"] = subject;
     for (const auto* k : {"site", "agent_id"}) {
         if (auto it = eval.values.find(k); it != eval.values.end()) labels[k] = it->second;
     }

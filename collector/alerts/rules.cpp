@@ -13,7 +13,7 @@ namespace {
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-constexpr std::array<std::pair<RuleKind, std::string_view>, 8> kKinds{{
+constexpr std::array<std::pair<RuleKind, std::string_view>, 10> kKinds{{
     {RuleKind::offline, "offline"},
     {RuleKind::hashrate_low, "hashrate_low"},
     {RuleKind::chip_temp_high, "chip_temp_high"},
@@ -22,7 +22,13 @@ constexpr std::array<std::pair<RuleKind, std::string_view>, 8> kKinds{{
     {RuleKind::board_dead, "board_dead"},
     {RuleKind::reject_rate_high, "reject_rate_high"},
     {RuleKind::power_over_limit, "power_over_limit"},
+    {RuleKind::command_failed, "command_failed"},
+    {RuleKind::agent_silent, "agent_silent"},
 }};
+
+bool takes_threshold(RuleKind k) {
+    return k != RuleKind::board_dead && k != RuleKind::command_failed;
+}
 
 AlertRule rule(std::string name, RuleKind kind, double threshold, Duration for_d, Duration keep,
                Severity sev, std::string summary, std::string description) {
@@ -43,6 +49,9 @@ std::pair<double, double> threshold_range(RuleKind k) {
     switch (k) {
         case RuleKind::offline:
             return {1, 86400};
+        case RuleKind::agent_silent:
+            // Below 10 s an agent's normal batch spacing (2 s at least) would count as silence.
+            return {10, 86400};
         case RuleKind::hashrate_low:
         case RuleKind::fan_failure:
         case RuleKind::reject_rate_high:
@@ -53,6 +62,7 @@ std::pair<double, double> threshold_range(RuleKind k) {
         case RuleKind::power_over_limit:
             return {0.5, 5};
         case RuleKind::board_dead:
+        case RuleKind::command_failed:
             return {0, 0};
     }
     return {0, 0};
@@ -67,14 +77,14 @@ void read_rule(const config::Table& t, AlertRule& r) {
     if (auto s = t.choice("severity", {"info", "warning", "critical"})) {
         r.severity = *parse_severity(*s);
     }
+    const auto no_threshold = std::string(to_string(r.kind)) + " takes no threshold";
     if (t.has("threshold")) {
-        if (r.kind == RuleKind::board_dead) t.fail("threshold", "board_dead takes no threshold");
+        if (!takes_threshold(r.kind)) t.fail("threshold", no_threshold);
         const auto [lo, hi] = threshold_range(r.kind);
         r.threshold = *t.number("threshold", lo, hi);
     }
     if (auto m = t.table("make_threshold")) {
-        if (r.kind == RuleKind::board_dead)
-            t.fail("make_threshold", "board_dead takes no threshold");
+        if (!takes_threshold(r.kind)) t.fail("make_threshold", no_threshold);
         const auto [lo, hi] = threshold_range(r.kind);
         r.make_thresholds.clear();
         for (const auto& k : m->keys()) r.make_thresholds[k] = *m->number(k, lo, hi);
@@ -84,6 +94,12 @@ void read_rule(const config::Table& t, AlertRule& r) {
             t.fail("expected_boards", "only board_dead rules take expected_boards");
         }
         r.expected_boards = *t.integer("expected_boards", 0, 64);
+    }
+    if (t.has("window")) {
+        if (r.kind != RuleKind::command_failed) {
+            t.fail("window", "only command_failed rules take a window");
+        }
+        r.window = *t.duration("window", std::chrono::minutes(1), std::chrono::days(7));
     }
     if (auto s = t.string("summary")) r.summary = *s;
     if (auto s = t.string("description")) r.description = *s;
@@ -116,6 +132,8 @@ std::optional<RuleKind> parse_rule_kind(std::string_view s) noexcept {
     }
     return std::nullopt;
 }
+
+bool is_agent_rule(RuleKind k) noexcept { return k == RuleKind::agent_silent; }
 
 double threshold_for(const AlertRule& rule, const std::optional<std::string>& make) noexcept {
     if (make) {
@@ -183,6 +201,27 @@ std::vector<AlertRule> default_rules() {
     r.push_back(rule("MinerPowerOverLimit", RuleKind::power_over_limit, 1.1, minutes(10),
                      minutes(5), Severity::warning, "Miner {miner} draws {value} W over its limit",
                      "{miner} ({site}) draws {value} W; its limit is {limit_w} W."));
+    // The collector's verdict on the newest finished command (failed: refused, or no sample
+    // showed it in effect; timed_out: no outcome by its deadline). The failure is a fact, not
+    // a reading that may wobble, so no `for` and no keep_firing_for: it fires at once and
+    // resolves as soon as a later command succeeds, or an hour after (someone has looked by
+    // then, or the policy has moved on). Warning: the miner still runs as it was.
+    auto cmd =
+        rule("MinerCommandFailed", RuleKind::command_failed, 0, Duration::zero(), Duration::zero(),
+             Severity::warning, "Command {command_type} to {miner} did not take effect",
+             "{command_type} command {command_id} for {miner} ({site}) {command_status}: "
+             "{message}");
+    cmd.window = std::chrono::hours(1);
+    r.push_back(std::move(cmd));
+    // An agent sends a batch at least every poll interval (30 s by default) and every few
+    // seconds while its miners answer; 3 min without one is six missed polls: the agent, its
+    // host or its link is down, and every miner behind it is unwatched. Critical for that
+    // reason. It fires when the threshold passes (no `for` on top) and resolves with the first
+    // batch that arrives again.
+    r.push_back(rule("AgentSilent", RuleKind::agent_silent, 180, Duration::zero(), Duration::zero(),
+                     Severity::critical, "Agent {agent_id} is silent",
+                     "No batch from agent {agent_id} for {silent_for}; {miners} miners behind "
+                     "it are not watched."));
     return r;
 }
 
@@ -203,8 +242,9 @@ AlertsConfig read_alerts_config(const config::Table& alerts) {
             if (r.name == *name) existing = &r;
         }
         std::initializer_list<std::string_view> kinds = {
-            "offline",     "hashrate_low", "chip_temp_high",   "board_temp_high",
-            "fan_failure", "board_dead",   "reject_rate_high", "power_over_limit"};
+            "offline",        "hashrate_low", "chip_temp_high",   "board_temp_high",
+            "fan_failure",    "board_dead",   "reject_rate_high", "power_over_limit",
+            "command_failed", "agent_silent"};
         const auto kind = t.choice("kind", kinds);
         if (existing != nullptr) {
             if (kind && *parse_rule_kind(*kind) != existing->kind) {

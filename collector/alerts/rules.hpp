@@ -29,9 +29,13 @@ enum class RuleKind {
     board_dead,        // no threshold; expected_boards when set
     reject_rate_high,  // threshold: rejected / (accepted + rejected), 0..1
     power_over_limit,  // threshold: fraction of the miner's power limit
+    command_failed,    // no threshold; window: how long a failed command keeps it firing
+    agent_silent,      // per agent, not per miner; threshold: seconds without an ingest batch
 };
 std::string_view to_string(RuleKind k) noexcept;
 std::optional<RuleKind> parse_rule_kind(std::string_view s) noexcept;
+// Whether alerts of this kind are about an agent (subject and label agent_id) instead of a miner.
+bool is_agent_rule(RuleKind k) noexcept;
 
 struct AlertRule {
     std::string name;  // the alertname label, e.g. MinerOffline
@@ -50,6 +54,9 @@ struct AlertRule {
     // board_dead only: a miner reporting fewer boards than this has lost one (0: not checked,
     // since the count differs between models).
     std::int64_t expected_boards = 0;
+    // command_failed only: a failed or timed-out command counts for this long after it
+    // finished, unless a later command for the miner succeeds first.
+    Duration window{std::chrono::hours(1)};
     std::map<std::string, std::string> labels;  // added to the alert's labels
     // Templates: {name} is replaced by the value of that name (see evaluate.hpp); an unknown
     // name is left as written.

@@ -1,5 +1,6 @@
 // `hashwatt demo` as a new user runs it: the URLs first, a live summary that shows the whole
-// fleet, metrics and API answering while it runs, and a clean stop after --duration.
+// fleet, metrics and API answering while it runs, the scheduled faults firing alerts, and a
+// clean stop after --duration.
 #include "tests/support/net.hpp"
 #include "tests/support/process.hpp"
 
@@ -18,10 +19,11 @@ using namespace std::chrono_literals;
 namespace json = boost::json;
 
 TEST_CASE(
-    "demo: URLs first, the whole fleet in the summary, metrics and API live, stops by itself") {
+    "demo: URLs first, the whole fleet in the summary, metrics and API live, alerts fire, stops "
+    "by itself") {
     TempDir dir;
     const std::string state = dir.path() + "/state";
-    Child demo({HASHWATT_BINARY, "demo", "--miners", "30", "--duration", "20s", "--listen",
+    Child demo({HASHWATT_BINARY, "demo", "--miners", "30", "--duration", "45s", "--listen",
                 "127.0.0.1:0", "--state-dir", state, "--interval", "2s", "--summary-every", "2s",
                 "--base-ip", "127.39.0.1"},
                dir.path() + "/demo");
@@ -71,24 +73,48 @@ TEST_CASE(
     CHECK(site.at("miners").to_number<int>() == 30);
     CHECK(site.at("hashrate_ths").to_number<double>() > 1000);  // 30 miners of 100-200 TH/s
 
+    // The offline fault (sim-00007 from 20 s to 60 s) fires MinerOffline within a few polls,
+    // the fan fault (sim-00014 from 30 s) MinerFanFailure. Miner ids are the simulated MACs,
+    // 02:68:77 and the miner's index from 0.
+    REQUIRE_MESSAGE(
+        wait_until(
+            [&] {
+                return demo.stdout_text().find(
+                           "alert firing: MinerOffline 02:68:77:00:00:06 (critical): ") !=
+                       std::string::npos;
+            },
+            45s, 100ms),
+        std::string(demo.stdout_text() + demo.stderr_text()));
+    const auto alerts = http_request("127.0.0.1", port, "GET", "/api/v1/alerts?state=firing", {},
+                                     {"Authorization: Bearer " + token});
+    REQUIRE(alerts.status == 200);
+    CHECK(alerts.body.find("02:68:77:00:00:06") != std::string::npos);
+
     // It stops by itself at --duration, exit 0, with the data kept.
     REQUIRE(wait_until([&] { return !demo.running(); }, 60s, 100ms));
     CHECK(demo.stop(SIGTERM) == 0);
     const std::string all = demo.stdout_text();
     CHECK(all.find("stopped: ") != std::string::npos);
+    CHECK(all.find("alerts fired, ") != std::string::npos);
+    CHECK(all.find("alert firing: MinerFanFailure 02:68:77:00:00:0d (critical): ") !=
+          std::string::npos);
     CHECK(std::filesystem::exists(state + "/collector.db"));
     // Every summary line has the fields the README shows.
-    // "HH:MM:SS  N/30 up  X TH/s  Y kW  Z J/TH  faults now/seen: offline a/b, fan a/b, ..."
-    const auto is_summary = [](const std::string& line) {
-        int h, mi, se, up, total, o1, o2, f1, f2, b1, b2, t1, t2, end = 0;
+    // "HH:MM:SS  N/30 up  X TH/s  Y kW  Z J/TH  faults now/seen: offline a/b, fan a/b, ...
+    //  alerts firing N"
+    int most_firing = 0;
+    const auto is_summary = [&](const std::string& line) {
+        int h, mi, se, up, total, o1, o2, f1, f2, b1, b2, t1, t2, firing = 0, end = 0;
         double ths, kw, jth;
         const int n =
             std::sscanf(line.c_str(),
                         "%2d:%2d:%2d  %d/%d up  %lf TH/s  %lf kW  %lf J/TH  faults now/seen: "
-                        "offline %d/%d, fan %d/%d, board %d/%d, hot %d/%d%n",
+                        "offline %d/%d, fan %d/%d, board %d/%d, hot %d/%d  alerts firing %d%n",
                         &h, &mi, &se, &up, &total, &ths, &kw, &jth, &o1, &o2, &f1, &f2, &b1, &b2,
-                        &t1, &t2, &end);
-        return n == 16 && total == 30 && static_cast<std::size_t>(end) == line.size();
+                        &t1, &t2, &firing, &end);
+        if (n != 17 || total != 30 || static_cast<std::size_t>(end) != line.size()) return false;
+        most_firing = std::max(most_firing, firing);
+        return true;
     };
     std::size_t summaries = 0;
     std::istringstream out_lines(all);
@@ -96,4 +122,5 @@ TEST_CASE(
         if (is_summary(line)) ++summaries;
     }
     CHECK(summaries >= 5);
+    CHECK(most_firing >= 1);
 }
