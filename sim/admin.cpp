@@ -136,6 +136,16 @@ HttpResponse inject_fault(SimServer& server, SimMiner& m, std::string_view body)
         }
         p.index = static_cast<int>(i->get_int64());
     }
+    if (const auto* r = o.if_contains("ratio")) {
+        if (!r->is_number()) return error(400, "ratio: expected a number");
+        const double ratio = r->to_number<double>();
+        if (!ratio_valid(*kind, ratio)) {
+            return error(400, "ratio: " + std::to_string(ratio) + " is out of range for " +
+                                  std::string(to_string(*kind)) +
+                                  " (rejects 0..1, power_overdraw 1..3, hashrate_drop 0..1)");
+        }
+        p.ratio = ratio;
+    }
     server.inject(m, *kind, p);
     return json_response(200, "{\"ok\":true}");
 }

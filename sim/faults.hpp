@@ -23,16 +23,29 @@ enum class FaultKind : std::uint8_t {
     overheating,       // temperatures run 30 °C hot; past the limit the miner protects itself
     sleep_ignored,     // sleep commands are acknowledged but have no effect
     password_changed,  // the credentials the agent knows no longer work
+    rejects,           // the pool rejects `ratio` of the shares: the rejected counters climb
+    power_overdraw,    // draws `ratio` times the power limit it reports (PSU or tuning fault)
+    hashrate_drop,     // hashes at `ratio` of expected with every board alive (throttling)
+    board_hot,         // board `index` PCB sensors read 30 °C hot (failing power stage)
 };
-inline constexpr int kFaultKindCount = 12;
+inline constexpr int kFaultKindCount = 16;
 
 std::string_view to_string(FaultKind k) noexcept;
 std::optional<FaultKind> parse_fault_kind(std::string_view s) noexcept;
 
 struct FaultParams {
     Duration delay{std::chrono::seconds(5)};  // slow
-    int index = 0;                            // fan_failure: fan number; dead_board: board number
+    int index = 0;  // fan_failure: fan number; dead_board, board_hot: board number
+    // rejects: share of shares rejected; power_overdraw: power over the limit; hashrate_drop:
+    // hash rate over expected. None picks the kind's default (default_ratio).
+    std::optional<double> ratio{};
 };
+
+// The ratio a fault uses when none is given: 0.1 rejected, 1.25 x the limit, 0.5 of expected.
+double default_ratio(FaultKind k) noexcept;
+// Whether `ratio` is meaningful for `k`: rejects (0, 1], power_overdraw (1, 3],
+// hashrate_drop [0, 1). Other kinds take no ratio.
+bool ratio_valid(FaultKind k, double ratio) noexcept;
 
 // The active faults of one miner. Kept small: 10,000 of these live in one process.
 class FaultSet {
@@ -46,6 +59,10 @@ class FaultSet {
     Duration slow_delay() const noexcept { return slow_delay_; }
     int fan_index() const noexcept { return fan_index_; }
     int board_index() const noexcept { return board_index_; }
+    int hot_board_index() const noexcept { return hot_board_index_; }
+    double reject_ratio() const noexcept { return reject_ratio_; }
+    double overdraw_ratio() const noexcept { return overdraw_ratio_; }
+    double hashrate_ratio() const noexcept { return hashrate_ratio_; }
     TimePoint since(FaultKind k) const noexcept;
 
   private:
@@ -56,6 +73,10 @@ class FaultSet {
     Duration slow_delay_{};
     int fan_index_ = 0;
     int board_index_ = 0;
+    int hot_board_index_ = 0;
+    float reject_ratio_ = 0;
+    float overdraw_ratio_ = 0;
+    float hashrate_ratio_ = 0;
     TimePoint fan_failed_at_{};
     TimePoint overheating_at_{};
 };

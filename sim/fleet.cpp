@@ -252,6 +252,7 @@ FleetConfig load_fleet_config(const std::string& path) {
         if (auto v = p->number("hashrate_noise", 0, 0.5)) ph.hashrate_noise = *v;
         if (auto v = p->number("protect_chip_temp_c", 50, 150)) ph.protect_chip_temp_c = *v;
         if (auto v = p->number("idle_power_w", 0, 500)) ph.idle_power_w = *v;
+        if (auto v = p->number("share_work_th", 0.001, 1e9)) ph.share_work_th = *v;
     }
     if (auto c = root.table("credentials")) {
         if (auto v = c->string("antminer_web_password")) cfg.antminer_web_password = *v;
@@ -270,6 +271,14 @@ FleetConfig load_fleet_config(const std::string& path) {
         sf.duration = f.duration("duration", Duration{1});
         if (auto v = f.duration("delay")) sf.params.delay = *v;
         if (auto v = f.integer("index", 0, 16)) sf.params.index = static_cast<int>(*v);
+        if (f.has("ratio")) {
+            const auto r = *f.number("ratio", 0, 3);
+            if (!ratio_valid(sf.kind, r)) {
+                f.fail("ratio", "out of range for " + kind +
+                                    " (rejects 0..1, power_overdraw 1..3, hashrate_drop 0..1)");
+            }
+            sf.params.ratio = r;
+        }
         cfg.faults.push_back(std::move(sf));
     }
     doc.finish();

@@ -130,6 +130,15 @@ void MinerPhysics::reboot(TimePoint now) {
     system_boot_ = now;
     daemon_start_ = now + params_->boot_time;
     work_before_phase_ = 0;
+    reject_from_work_ = 0;
+    rejected_work_ = 0;
+}
+
+void MinerPhysics::set_reject_ratio(TimePoint now, double ratio) {
+    const double work = work_before_phase_ + phase_work(now);
+    rejected_work_ += reject_ratio_ * std::max(0.0, work - reject_from_work_);
+    reject_from_work_ = work;
+    reject_ratio_ = ratio;
 }
 
 void MinerPhysics::set_power_target(TimePoint now, double watts) {
@@ -178,8 +187,11 @@ Snapshot MinerPhysics::snapshot(TimePoint now, const FaultSet& faults) const {
 
     const int dead = faults.has(FaultKind::dead_board) ? faults.board_index() : -1;
     const int alive_boards = m.boards - ((dead >= 0 && dead < m.boards) ? 1 : 0);
-    const double hashing_power = (target_w_ - p.idle_power_w) * fraction;
-    s.power_w = p.idle_power_w + hashing_power * alive_boards / m.boards + (booting ? 40.0 : 0.0);
+    // A PSU or tuning fault draws more than the target the firmware reports as its limit.
+    const double draw = faults.has(FaultKind::power_overdraw) ? faults.overdraw_ratio() : 1.0;
+    const double hashing_power = (target_w_ - p.idle_power_w) * fraction * draw;
+    s.power_w =
+        p.idle_power_w * draw + hashing_power * alive_boards / m.boards + (booting ? 40.0 : 0.0);
     const double load = s.power_w / m.nominal_w;
     s.hashing = fraction > 0;
     // A miner still ramping down after a sleep command reports mining until it has stopped.
@@ -205,6 +217,10 @@ Snapshot MinerPhysics::snapshot(TimePoint now, const FaultSet& faults) const {
     const double chip_c = s.ambient_c + 45.0 * load + (s.hashing ? extra_c : extra_c * 0.3);
     const double board_c = s.ambient_c + 35.0 * load + extra_c * 0.6;
     const double full_ths = hashrate_at_power(m, target_w_);
+    // Throttled chips: the reported rates fall, every board still hashes. The counters keep
+    // their pace (a simplification: they would slow too, but no rule reads them for this).
+    const double throttle = faults.has(FaultKind::hashrate_drop) ? faults.hashrate_ratio() : 1.0;
+    const int hot_board = faults.has(FaultKind::board_hot) ? faults.hot_board_index() : -1;
     const double since_daemon = std::max(0.0, seconds_between(daemon_start_, now));
     const double work = work_before_phase_ + phase_work(now);
     s.work_ths_s = work;
@@ -220,13 +236,15 @@ Snapshot MinerPhysics::snapshot(TimePoint now, const FaultSet& faults) const {
         bs.ideal_ths = full_ths / m.boards;
         const auto ch = static_cast<std::uint64_t>(b);
         if (bs.alive && s.hashing) {
-            bs.hashrate_ths =
-                bs.ideal_ths * fraction * (1.0 + p.hashrate_noise * noise(seed_, bucket, 10 + ch));
+            bs.hashrate_ths = bs.ideal_ths * fraction * throttle *
+                              (1.0 + p.hashrate_noise * noise(seed_, bucket, 10 + ch));
         }
         bs.avg_hashrate_ths = bs.alive && since_daemon > 0 ? work / since_daemon / m.boards : 0.0;
         const double bchip =
             bs.alive ? chip_c + 2.0 * noise(seed_, bucket / 6, 20 + ch) : board_c - 5;
-        const double bpcb = board_c + 1.5 * noise(seed_, bucket / 6, 30 + ch);
+        // A failing power stage heats the PCB around it; the chips, further off, barely notice.
+        const double bpcb =
+            board_c + (b == hot_board ? 30.0 : 0.0) + 1.5 * noise(seed_, bucket / 6, 30 + ch);
         // Inlet side sensors run cooler than the outlet side ones.
         bs.chip_temps_c = {bchip - 16, bchip - 14, bchip - 1, bchip};
         bs.pcb_temps_c = {bpcb - 15, bpcb - 14, bpcb - 1, bpcb};
@@ -247,13 +265,20 @@ Snapshot MinerPhysics::snapshot(TimePoint now, const FaultSet& faults) const {
         s.board_temp_max_c = std::max(s.board_temp_max_c, bs.board_temp_max_c);
         s.boards.push_back(bs);
     }
-    s.hashrate_1m_ths = s.hashing ? full_ths * fraction * alive_boards / m.boards *
+    s.hashrate_1m_ths = s.hashing ? full_ths * fraction * throttle * alive_boards / m.boards *
                                         (1.0 + p.hashrate_noise / 3 * noise(seed_, bucket / 12, 2))
                                   : 0.0;
     s.hashrate_avg_ths = since_daemon > 0 ? work / since_daemon : 0.0;
-    // Roughly one share per 1,400 TH at the pool difficulty real S19s see.
-    s.accepted = static_cast<std::int64_t>(work / 1400.0);
-    s.rejected = s.accepted / 370;
+    // Roughly one share per 1,400 TH at the pool difficulty real S19s see (share_work_th);
+    // healthy pools reject about 1 in 370. A rejects fault turns its ratio of the shares
+    // found since it began into rejects.
+    const double spw = p.share_work_th > 0 ? p.share_work_th : 1400.0;
+    const auto shares = static_cast<std::int64_t>(work / spw);
+    const double rejected_work =
+        rejected_work_ + reject_ratio_ * std::max(0.0, work - reject_from_work_);
+    const auto faulted = std::min(shares, static_cast<std::int64_t>(rejected_work / spw));
+    s.accepted = shares - faulted;
+    s.rejected = s.accepted / 370 + faulted;
     s.stale = s.accepted / 4000;
     return s;
 }

@@ -24,6 +24,9 @@ struct PhysicsParams {
     double hashrate_noise = 0.02;                  // relative, on the 5 s figure
     double protect_chip_temp_c = 95.0;             // the firmware's own overheat shutdown
     double idle_power_w = 25.0;                    // control board + fans while asleep
+    // TH of work per share: the pool difficulty. Tests lower it so that share counters reach
+    // the hundreds a reject rate needs within seconds.
+    double share_work_th = 1400.0;
 };
 
 enum class SimState { mining, sleeping, booting, protecting };
@@ -82,6 +85,9 @@ class MinerPhysics {
     void wake(TimePoint now);
     void reboot(TimePoint now);
     void set_power_target(TimePoint now, double watts);  // clamped to the model's range
+    // From `now` the pool rejects `ratio` of the shares (0: none beyond the usual). Rejects
+    // counted so far stay counted, as on a real miner, until a reboot restarts the counters.
+    void set_reject_ratio(TimePoint now, double ratio);
 
     bool commanded_asleep() const noexcept { return phase_ == Phase::sleeping; }
     double power_target_w() const noexcept { return target_w_; }
@@ -107,6 +113,11 @@ class MinerPhysics {
     TimePoint system_boot_;
     TimePoint daemon_start_;
     double work_before_phase_ = 0;  // TH done since daemon start, up to phase_since_
+    // The rejects fault: its ratio now, the work done when it last changed, and the work
+    // whose shares were rejected before that.
+    double reject_ratio_ = 0;
+    double reject_from_work_ = 0;
+    double rejected_work_ = 0;
 };
 
 }  // namespace hashwatt::sim

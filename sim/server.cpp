@@ -306,13 +306,19 @@ std::string SimServer::admin_url() const {
 
 void SimServer::inject(SimMiner& m, FaultKind kind, const FaultParams& params) {
     const bool was_offline = m.faults.has(FaultKind::offline);
-    m.faults.set(kind, params, now_ms());
+    const auto now = now_ms();
+    m.faults.set(kind, params, now);
+    // Rejects are counted by the physics, which keeps them after the fault clears.
+    if (kind == FaultKind::rejects) m.physics.set_reject_ratio(now, m.faults.reject_ratio());
     if (kind == FaultKind::offline && !was_offline) impl_->close_listeners(m);
     log::info("fault injected", {{"miner", m.id}, {"fault", to_string(kind)}});
 }
 
 void SimServer::clear(SimMiner& m, std::optional<FaultKind> kind) {
     const bool was_offline = m.faults.has(FaultKind::offline);
+    if (m.faults.has(FaultKind::rejects) && (!kind || *kind == FaultKind::rejects)) {
+        m.physics.set_reject_ratio(now_ms(), 0);
+    }
     if (kind) {
         m.faults.clear(*kind);
     } else {

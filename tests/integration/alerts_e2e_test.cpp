@@ -8,6 +8,7 @@
 #include "collector/service.hpp"
 #include "common/json_codec.hpp"
 #include "common/time.hpp"
+#include "tests/support/alerts_harness.hpp"
 #include "tests/support/collector_harness.hpp"
 #include "tests/support/net.hpp"
 #include "tests/support/process.hpp"
@@ -29,6 +30,7 @@
 #include <doctest/doctest.h>
 
 using namespace hashwatt;
+using namespace hashwatt::test::alerts_harness;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -38,116 +40,6 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 const std::string kBinary = HASHWATT_BINARY;
-const std::string kAgentToken = "alerts-agent-token";
-const std::string kReadToken = "alerts-read-token";
-const std::string kAgentId = "agent-alerts";
-
-struct Collector : test::InProcessCollector {
-    Collector() : InProcessCollector({.api = api_options()}) {}
-    static collector::ApiOptions api_options() {
-        collector::ApiOptions o;
-        o.tokens = {{kAgentToken, collector::Role::agent, kAgentId},
-                    {kReadToken, collector::Role::read, ""}};
-        return o;
-    }
-};
-
-struct Upload {
-    agent::HttpRequestSpec spec;
-    agent::HttpAuth auth;
-    agent::TransportOptions opts;
-    std::uint16_t port = 0;
-};
-
-asio::awaitable<void> post_batch(asio::any_io_executor ex, std::shared_ptr<Upload> up) {
-    const auto r =
-        co_await agent::http_request(ex, "127.0.0.1", up->port, up->spec, up->auth, up->opts);
-    if (r.error || r.status != 200) MESSAGE("ingest post failed: " << r.status << " " << r.body);
-}
-
-// The agent: a Poller whose every sample is posted to the collector as its own batch.
-struct Agent {
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-    agent::Poller poller;
-    std::int64_t batch_seq = 0;
-    std::uint16_t port;
-    std::thread thread;
-
-    Agent(agent::AgentConfig cfg, std::uint16_t collector_port)
-        : poller(io.get_executor(), std::move(cfg)), port(collector_port) {
-        asio::co_spawn(io, poller.run([this](MinerSample&& s) { upload(s); }), asio::detached);
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Agent() {
-        asio::post(io, [this] {
-            poller.stop();
-            work.reset();
-        });
-        thread.join();
-    }
-    void upload(const MinerSample& s) {
-        auto up = std::make_shared<Upload>();
-        up->port = port;
-        up->spec.method = "POST";
-        up->spec.target = "/api/v1/ingest";
-        up->spec.body = R"({"agent_id":")" + kAgentId + R"(","batch_seq":)" +
-                        std::to_string(++batch_seq) + R"(,"samples":[)" + encode_sample(s) + "]}";
-        up->auth.kind = agent::HttpAuth::Kind::bearer;
-        up->auth.token = kAgentToken;
-        asio::co_spawn(io, post_batch(io.get_executor(), up), asio::detached);
-    }
-};
-
-template <typename Pred>
-bool eventually(std::chrono::milliseconds within, Pred pred) {
-    const auto until = SteadyClock::now() + within;
-    while (SteadyClock::now() < until) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return pred();
-}
-
-json::value get(const Collector& c, const std::string& path) {
-    const auto r = test::http_request("127.0.0.1", c.port(), "GET", path, "",
-                                      {"Authorization: Bearer " + kReadToken}, 10s);
-    INFO("GET ", path, " -> ", r.status, " ", r.body, r.error);
-    REQUIRE(r.status == 200);
-    return json::parse(r.body);
-}
-
-// The alerts the API lists for `query` ("state=firing&miner=...").
-json::array alerts_of(const Collector& c, const std::string& query) {
-    return get(c, "/api/v1/alerts?" + query).at("alerts").as_array();
-}
-
-// The states in an alert's history, oldest first: "pending,firing,resolved".
-std::string history(const Collector& c, const std::string& fingerprint) {
-    std::string out;
-    const auto reply = get(c, "/api/v1/alerts/" + fingerprint);
-    for (const auto& e : reply.at("events").as_array()) {
-        if (!out.empty()) out += ",";
-        out += std::string(e.at("state").as_string());
-    }
-    return out;
-}
-
-// Announcements the engine made, by fingerprint: "firing,resolved".
-struct Sink {
-    std::mutex mu;
-    std::map<std::string, std::string> by_fingerprint;
-    void operator()(const alerts::Notification& n) {
-        std::lock_guard lock(mu);
-        auto& s = by_fingerprint[n.fingerprint];
-        if (!s.empty()) s += ",";
-        s += n.resolved ? "resolved" : "firing";
-    }
-    std::string of(const std::string& fp) {
-        std::lock_guard lock(mu);
-        return by_fingerprint.count(fp) ? by_fingerprint[fp] : "";
-    }
-};
 
 std::vector<alerts::AlertRule> fast_rules() {
     std::vector<alerts::AlertRule> out;

@@ -130,6 +130,46 @@ TEST_CASE("sim: thermal and board faults show in the true state") {
     CHECK(b.at("fans_rpm").as_array()[0].as_int64() == 0);
 }
 
+TEST_CASE("sim: the faults the alert rules need take a ratio, checked per kind") {
+    TempDir dir;
+    auto sim = start_sim(dir);
+    const auto truth = [&](const std::string& id) {
+        return json::parse(sim.get("/api/v1/miners/" + id)).as_object();
+    };
+    const auto num = [](const json::value& v) { return v.to_number<double>(); };
+    const std::string m = "/api/v1/miners/sim-00001/faults";
+    const double normal_w = num(truth("sim-00001").at("power_w"));
+    REQUIRE(sim.post(m, R"({"kind":"power_overdraw","ratio":1.5})") == 200);
+    CHECK(num(truth("sim-00001").at("power_w")) == doctest::Approx(normal_w * 1.5).epsilon(0.01));
+    REQUIRE(sim.post(m, R"({"kind":"board_hot","index":0})") == 200);
+    const auto hot = truth("sim-00001");
+    CHECK(num(hot.at("boards").as_array()[0].at("board_temp_max_c")) >=
+          num(hot.at("boards").as_array()[1].at("board_temp_max_c")) + 25);
+    REQUIRE(sim.post(m, R"({"kind":"rejects"})") == 200);
+    REQUIRE(sim.post(m, R"({"kind":"hashrate_drop","ratio":0.3})") == 200);
+    const auto faults = truth("sim-00001").at("faults").as_array();
+    CHECK(faults.size() == 4);
+    REQUIRE(sim.del(m) == 200);
+    CHECK(num(truth("sim-00001").at("power_w")) == doctest::Approx(normal_w).epsilon(0.01));
+    // Out of range for the kind, or a ratio for a kind that takes none: refused, saying so.
+    CHECK(sim.post(m, R"({"kind":"rejects","ratio":1.5})") == 400);
+    CHECK(sim.post(m, R"({"kind":"power_overdraw","ratio":0.8})") == 400);
+    CHECK(sim.post(m, R"({"kind":"overheating","ratio":0.5})") == 400);
+    CHECK(sim.post(m, R"({"kind":"rejects","ratio":"lots"})") == 400);
+    const auto r =
+        http_request(sim.admin_ip(), sim.admin_port(), "POST", "/api/v1/miners/sim-00001/faults",
+                     R"({"kind":"hashrate_drop","ratio":2})", {}, 10s);
+    CHECK(r.body.find("ratio: 2.000000 is out of range for hashrate_drop") != std::string::npos);
+    // A scheduled fault's ratio is checked the same way when the config is read.
+    const auto bad = dir.write("bad.toml",
+                               "[fleet]\nminers = 2\n[[fault]]\nminer = \"sim-00001\"\n"
+                               "kind = \"rejects\"\nratio = 0\n");
+    const auto cr = run({HASHWATT_BINARY, "sim", "--check-config", bad}, 30s);
+    CHECK(cr.exit_code == 2);
+    CHECK(cr.err.find("bad.toml:6:9: fault[0].ratio: out of range for rejects") !=
+          std::string::npos);
+}
+
 TEST_CASE("sim: scheduled faults start and clear on time") {
     TempDir dir;
     const auto cfg =

@@ -151,6 +151,97 @@ TEST_CASE("physics: overheating runs hot and past the limit stops hashing") {
     CHECK(s.state == SimState::protecting);
 }
 
+TEST_CASE("physics: a rejects fault turns its share of new shares into rejects, kept after") {
+    Rig r;
+    const auto before = r.at(t0);
+    CHECK(before.rejected == before.accepted / 370);  // healthy: well under 1 %
+    r.faults.set(FaultKind::rejects, {.ratio = 0.2}, t0);
+    CHECK(r.faults.reject_ratio() == doctest::Approx(0.2));
+    r.phys.set_reject_ratio(t0, r.faults.reject_ratio());
+    const auto during = r.at(t0 + 1h);
+    const auto new_shares =
+        (during.accepted + during.rejected) - (before.accepted + before.rejected);
+    const auto new_rejects = during.rejected - before.rejected;
+    CHECK(static_cast<double>(new_rejects) / static_cast<double>(new_shares) ==
+          doctest::Approx(0.2).epsilon(0.05));
+    r.faults.clear(FaultKind::rejects);
+    r.phys.set_reject_ratio(t0 + 1h, 0);
+    const auto after = r.at(t0 + 2h);
+    CHECK(after.rejected >= during.rejected);  // counters never go back
+    CHECK(after.accepted > during.accepted);
+    // Only the healthy trickle is added once the pool accepts again.
+    CHECK(after.rejected - during.rejected <= (after.accepted - during.accepted) / 370 + 1);
+    r.phys.reboot(t0 + 2h);
+    CHECK(r.at(t0 + 2h + 40s).rejected == 0);  // a reboot restarts the counters
+}
+
+TEST_CASE("physics: a lower share difficulty finds more shares for the same work") {
+    Rig r;
+    const auto normal = r.at(t0).accepted;
+    r.params.share_work_th = 14;
+    CHECK(r.at(t0).accepted == doctest::Approx(static_cast<double>(normal) * 100).epsilon(0.01));
+}
+
+TEST_CASE("physics: power_overdraw draws over the limit the firmware keeps reporting") {
+    Rig r;
+    r.faults.set(FaultKind::power_overdraw, {}, t0);
+    CHECK(r.faults.overdraw_ratio() == doctest::Approx(1.25));
+    auto s = r.at(t0);
+    CHECK(s.power_target_w == doctest::Approx(3250));
+    CHECK(s.power_w == doctest::Approx(3250 * 1.25));
+    double boards_w = 0;
+    for (const auto& b : s.boards) boards_w += b.power_w;
+    CHECK(boards_w == doctest::Approx((3250 - 25) * 1.25));
+    r.faults.set(FaultKind::power_overdraw, {.ratio = 1.5}, t0);
+    CHECK(r.at(t0).power_w == doctest::Approx(3250 * 1.5));
+    r.faults.clear(FaultKind::power_overdraw);
+    CHECK(r.at(t0).power_w == doctest::Approx(3250));
+}
+
+TEST_CASE("physics: hashrate_drop hashes at its ratio of expected with every board alive") {
+    Rig r;
+    r.faults.set(FaultKind::hashrate_drop, {}, t0);
+    const auto s = r.at(t0);
+    CHECK(s.state == SimState::mining);
+    CHECK(s.expected_ths == doctest::Approx(110));
+    CHECK(s.hashrate_ths == doctest::Approx(55).epsilon(0.05));
+    CHECK(s.hashrate_1m_ths == doctest::Approx(55).epsilon(0.05));
+    for (const auto& b : s.boards) {
+        CHECK(b.chips == b.expected_chips);
+        CHECK(b.hashrate_ths > 15);
+    }
+    r.faults.set(FaultKind::hashrate_drop, {.ratio = 0.7}, t0);
+    CHECK(r.at(t0).hashrate_ths == doctest::Approx(77).epsilon(0.05));
+}
+
+TEST_CASE("physics: board_hot heats one board's PCB sensors, not its chips") {
+    Rig r;
+    const auto cool = r.at(t0);
+    r.faults.set(FaultKind::board_hot, {.index = 2}, t0);
+    const auto s = r.at(t0);
+    CHECK(s.boards[2].board_temp_max_c == doctest::Approx(cool.boards[2].board_temp_max_c + 30));
+    CHECK(s.boards[2].board_temp_max_c >= 85);
+    CHECK(s.boards[0].board_temp_max_c == cool.boards[0].board_temp_max_c);
+    CHECK(s.chip_temp_max_c == cool.chip_temp_max_c);
+    CHECK(s.hashrate_ths == cool.hashrate_ths);
+}
+
+TEST_CASE("faults: the new kinds parse, and ratios are checked per kind") {
+    for (const auto* name : {"rejects", "power_overdraw", "hashrate_drop", "board_hot"}) {
+        const auto k = parse_fault_kind(name);
+        REQUIRE(k);
+        CHECK(to_string(*k) == name);
+    }
+    CHECK(ratio_valid(FaultKind::rejects, 0.06));
+    CHECK_FALSE(ratio_valid(FaultKind::rejects, 0));
+    CHECK_FALSE(ratio_valid(FaultKind::rejects, 1.5));
+    CHECK(ratio_valid(FaultKind::power_overdraw, 1.2));
+    CHECK_FALSE(ratio_valid(FaultKind::power_overdraw, 0.9));
+    CHECK(ratio_valid(FaultKind::hashrate_drop, 0));
+    CHECK_FALSE(ratio_valid(FaultKind::hashrate_drop, 1));
+    CHECK_FALSE(ratio_valid(FaultKind::overheating, 0.5));
+}
+
 TEST_CASE("physics: S9 numbers its boards 6..8") {
     Rig r("s9");
     const auto s = r.at(t0);
