@@ -39,7 +39,9 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 namespace alerts = hashwatt::collector::alerts;
 using hashwatt::test::alerts_harness::eventually;
+using hashwatt::test::alerts_harness::post_batch;
 using hashwatt::test::alerts_harness::Sink;
+using hashwatt::test::alerts_harness::Upload;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
@@ -65,19 +67,6 @@ struct Collector : test::InProcessCollector {
         return o;
     }
 };
-
-struct Upload {
-    agent::HttpRequestSpec spec;
-    agent::HttpAuth auth;
-    agent::TransportOptions opts;
-    std::uint16_t port = 0;
-};
-
-asio::awaitable<void> post_batch(asio::any_io_executor ex, std::shared_ptr<Upload> up) {
-    const auto r =
-        co_await agent::http_request(ex, "127.0.0.1", up->port, up->spec, up->auth, up->opts);
-    if (r.error || r.status != 200) MESSAGE("ingest post failed: " << r.status << " " << r.body);
-}
 
 // The agent: a Poller whose every sample is posted as its own batch, and optionally the
 // command loop. Batches are numbered from `first_seq`: a restarted agent carries on its
