@@ -63,8 +63,13 @@ CollectorService::CollectorService(CollectorConfig config)
             alerts::AlertEngineOptions o;
             o.interval = impl_->config.alerts.interval;
             o.external_url = base_url();
-            // Every notification is logged, and queued for the configured notifiers; the alert
-            // itself is in the alerts table (GET /api/v1/alerts).
+            // Every notification is queued for the configured notifiers in the transaction
+            // that saves the alert's change, then logged and the notifiers woken; the alert
+            // itself is in the alerts table (GET /api/v1/alerts). The notifiers exist before
+            // the engine's first evaluation (start(), below).
+            o.queue = [this](sqlite::Database& db, const alerts::Notification& n, TimePoint now) {
+                impl_->notifiers->queue(db, n, now);
+            };
             const auto sink = [this](const alerts::Notification& n) {
                 const auto get = [](const std::map<std::string, std::string>& m, const char* k) {
                     auto it = m.find(k);
@@ -77,7 +82,7 @@ CollectorService::CollectorService(CollectorConfig config)
                             {"severity", get(n.labels, "severity")},
                             {"summary", get(n.annotations, "summary")},
                             {"fingerprint", n.fingerprint}});
-                impl_->notifiers->notify(n);
+                impl_->notifiers->wake();
             };
             impl_->alerts = std::make_unique<alerts::AlertEngine>(
                 impl_->store, impl_->config.alerts.rules, sink, std::move(o));

@@ -81,8 +81,9 @@ std::vector<Alert> load_active_alerts(const Store& store) {
     return list_alerts(store, f);
 }
 
-void save_alerts(Store& store, const std::vector<AlertWrite>& writes) {
-    if (writes.empty()) return;
+void save_alerts(Store& store, const std::vector<AlertWrite>& writes,
+                 const std::function<void(sqlite::Database&)>& also) {
+    if (writes.empty() && !also) return;
     store.with_write([&](sqlite::Database& db) {
         sqlite::Transaction tx(db);
         auto up = db.prepare("INSERT OR REPLACE INTO alerts (" + std::string(kColumns) +
@@ -119,6 +120,7 @@ void save_alerts(Store& store, const std::vector<AlertWrite>& writes) {
                 ev.reset();
             }
         }
+        if (also) also(db);
         tx.commit();
     });
 }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,8 +40,12 @@ struct AlertWrite {
 
 // Every alert whose state is not inactive: what the engine resumes from after a restart.
 std::vector<Alert> load_active_alerts(const Store& store);
-// Inserts or replaces each alert and adds its event, all in one transaction.
-void save_alerts(Store& store, const std::vector<AlertWrite>& writes);
+// Inserts or replaces each alert and adds its event, all in one transaction; `also`, when set,
+// runs inside that transaction before it commits (the engine queues the notifications of the
+// changes there, so that a crash keeps both or neither). Nothing is written when `writes` is
+// empty and `also` is not set.
+void save_alerts(Store& store, const std::vector<AlertWrite>& writes,
+                 const std::function<void(sqlite::Database&)>& also = {});
 void save_alert(Store& store, const Alert& alert, std::optional<std::string> event_message);
 std::vector<Alert> list_alerts(const Store& store, const AlertFilter& filter);
 // The history of one alert, oldest first, at most `limit` (the newest).

@@ -96,8 +96,16 @@ void NotifierSet::notify(const Notification& n) {
     auto& im = *impl_;
     const auto now = now_ms();
     for (const auto& name : im.names) im.outbox.enqueue(name, n, now);
-    for (auto& a : im.alertmanagers) a->wake();
-    for (auto& w : im.webhooks) w->wake();
+    wake();
+}
+
+void NotifierSet::queue(sqlite::Database& db, const Notification& n, TimePoint now) const {
+    for (const auto& name : impl_->names) Outbox::enqueue(db, name, n, now);
+}
+
+void NotifierSet::wake() {
+    for (auto& a : impl_->alertmanagers) a->wake();
+    for (auto& w : impl_->webhooks) w->wake();
 }
 
 void NotifierSet::stop() {

@@ -25,9 +25,12 @@ class NotifierSet {
     NotifierSet(const NotifierSet&) = delete;
     NotifierSet& operator=(const NotifierSet&) = delete;
 
-    // Queues `n` for every notifier and wakes them; the NotifySink of the engine. Throws what
-    // the store throws.
+    // Queues `n` for every notifier and wakes them. Throws what the store throws.
     void notify(const Notification& n);
+    // Queues `n` for every notifier on `db` inside the caller's transaction (the engine's
+    // AlertEngineOptions::queue), without waking them: wake() after the commit.
+    void queue(sqlite::Database& db, const Notification& n, TimePoint now) const;
+    void wake();
     std::size_t size() const noexcept;
 
     // Ends the delivery loops (waiting up to 5 s for a request in flight) and joins the

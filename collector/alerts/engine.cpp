@@ -175,48 +175,62 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
         apply(s);
     }
 
-    save_alerts(store_, writes);
-    stats.written = writes.size();
-    {
-        std::lock_guard lock(mu_);
-        state_ = std::move(next);
-    }
+    // What to announce is settled before the commit (the queue writes it in the same
+    // transaction); unannounced_ changes only once that commit is done.
     const auto silenced = [now](const Alert& a) {
         return a.silenced_until && *a.silenced_until > now;
     };
     std::vector<Alert> send;
+    std::set<std::string> unannounced;
     {
-        std::lock_guard lock(mu_);  // unannounced_, state_
-        for (auto& a : announce) {
-            if (a.state == AlertState::firing && silenced(a)) {
-                unannounced_.insert(a.fingerprint);
-                log::debug("alert firing, silenced", {{"fingerprint", a.fingerprint}});
-            } else if (a.state == AlertState::resolved && unannounced_.erase(a.fingerprint) > 0) {
-                // Its firing was never sent, so its resolve would be news of nothing.
-                log::debug("alert resolved while silenced", {{"fingerprint", a.fingerprint}});
-            } else {
-                send.push_back(std::move(a));
-            }
-        }
-        // Silences that ended (expired or lifted) over alerts that still fire: announced now.
-        for (auto it = unannounced_.begin(); it != unannounced_.end();) {
-            const auto a = state_.find(*it);
-            const bool fires = a != state_.end() && a->second.state == AlertState::firing;
-            if (fires && silenced(a->second)) {
-                ++it;
-                continue;
-            }
-            if (fires) send.push_back(a->second);
-            it = unannounced_.erase(it);
+        std::lock_guard lock(mu_);
+        unannounced = unannounced_;
+    }
+    for (auto& a : announce) {
+        if (a.state == AlertState::firing && silenced(a)) {
+            unannounced.insert(a.fingerprint);
+            log::debug("alert firing, silenced", {{"fingerprint", a.fingerprint}});
+        } else if (a.state == AlertState::resolved && unannounced.erase(a.fingerprint) > 0) {
+            // Its firing was never sent, so its resolve would be news of nothing.
+            log::debug("alert resolved while silenced", {{"fingerprint", a.fingerprint}});
+        } else {
+            send.push_back(std::move(a));
         }
     }
-    for (const auto& a : send) {
+    // Silences that ended (expired or lifted) over alerts that still fire: announced now.
+    for (auto it = unannounced.begin(); it != unannounced.end();) {
+        const auto a = next.find(*it);
+        const bool fires = a != next.end() && a->second.state == AlertState::firing;
+        if (fires && silenced(a->second)) {
+            ++it;
+            continue;
+        }
+        if (fires) send.push_back(a->second);
+        it = unannounced.erase(it);
+    }
+    std::vector<Notification> notifications;
+    for (const auto& a : send) notifications.push_back(to_notification(a, options_.external_url));
+    std::function<void(sqlite::Database&)> queue;
+    if (options_.queue && !notifications.empty()) {
+        queue = [&](sqlite::Database& db) {
+            for (const auto& n : notifications) options_.queue(db, n, now);
+        };
+    }
+    save_alerts(store_, writes, queue);
+    stats.written = writes.size();
+    {
+        std::lock_guard lock(mu_);
+        state_ = std::move(next);
+        unannounced_ = std::move(unannounced);
+    }
+    for (std::size_t i = 0; i < send.size(); ++i) {
+        const Alert& a = send[i];
         log::debug(
             a.state == AlertState::firing ? "alert firing" : "alert resolved",
             {{"alertname", a.alertname}, {"subject", a.subject}, {"fingerprint", a.fingerprint}});
         if (!sink_) continue;
         try {
-            sink_(to_notification(a, options_.external_url));
+            sink_(notifications[i]);
         } catch (const std::exception& e) {
             log::error("alert notification failed",
                        {{"fingerprint", a.fingerprint}, {"error", e.what()}});

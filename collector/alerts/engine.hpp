@@ -26,11 +26,17 @@ namespace hashwatt::collector::alerts {
 // Called once per alert that starts firing and once when it resolves, after the change is
 // committed; on the engine's thread (or evaluate_once's caller), so it must not block for long.
 using NotifySink = std::function<void(const Notification&)>;
+// Called for the same notifications as the sink, but inside the transaction that saves the
+// alerts' change, on its write connection: what it writes (the notifiers' outbox) commits
+// with the change or not at all, so that a crash between the two cannot lose a notification
+// nor leave one queued for a change that was never saved.
+using NotifyQueue = std::function<void(sqlite::Database&, const Notification&, TimePoint now)>;
 
 struct AlertEngineOptions {
     Duration interval{std::chrono::seconds(15)};
     // The collector's own base URL ("http://10.0.0.2:8480") for Notification::generator_url.
     std::string external_url;
+    NotifyQueue queue;  // optional
 };
 
 struct EvaluationStats {

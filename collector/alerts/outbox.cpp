@@ -112,16 +112,19 @@ Duration retry_delay(int attempts, Duration retry_min, Duration retry_max) noexc
 Outbox::Outbox(Store& store) : store_(store) {}
 
 std::int64_t Outbox::enqueue(std::string_view notifier, const Notification& n, TimePoint now) {
-    const std::string payload = encode_notification(n);
     std::int64_t id = 0;
-    store_.with_write([&](sqlite::Database& db) {
-        auto s = db.prepare(
-            "INSERT INTO alert_outbox (notifier, fingerprint, payload_json, created_at_ms, "
-            "next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?4)");
-        s.bind(1, notifier).bind(2, n.fingerprint).bind(3, payload).bind(4, to_ms(now)).run();
-        id = db.query_int("SELECT last_insert_rowid()");
-    });
+    store_.with_write([&](sqlite::Database& db) { id = enqueue(db, notifier, n, now); });
     return id;
+}
+
+std::int64_t Outbox::enqueue(sqlite::Database& db, std::string_view notifier, const Notification& n,
+                             TimePoint now) {
+    const std::string payload = encode_notification(n);
+    auto s = db.prepare(
+        "INSERT INTO alert_outbox (notifier, fingerprint, payload_json, created_at_ms, "
+        "next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?4)");
+    s.bind(1, notifier).bind(2, n.fingerprint).bind(3, payload).bind(4, to_ms(now)).run();
+    return db.query_int("SELECT last_insert_rowid()");
 }
 
 std::vector<OutboxItem> Outbox::due(std::string_view notifier, TimePoint now,

@@ -15,7 +15,10 @@
 
 namespace hashwatt::collector {
 class Store;
+namespace sqlite {
+class Database;
 }
+}  // namespace hashwatt::collector
 
 namespace hashwatt::collector::alerts {
 
@@ -46,6 +49,10 @@ class Outbox {
 
     // Queues `n` for `notifier`, due at once. Returns its id.
     std::int64_t enqueue(std::string_view notifier, const Notification& n, TimePoint now);
+    // The same on `db`, a write connection of the store, inside the caller's transaction: the
+    // item is queued when, and only if, that transaction commits.
+    static std::int64_t enqueue(sqlite::Database& db, std::string_view notifier,
+                                const Notification& n, TimePoint now);
     // The notifier's oldest undelivered items, up to `limit`, in enqueue order, provided the
     // oldest is due (its next attempt is at or before `now`); otherwise none. The head gating
     // the rest keeps deliveries in order when a retry is pending.

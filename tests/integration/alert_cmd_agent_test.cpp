@@ -228,7 +228,7 @@ window = "10m"
                                   {"MinerCommandFailed"});
     Sink sink;
     alerts::AlertEngine engine(c.store(), rules, [&](const alerts::Notification& n) { sink(n); },
-                               {1s, "http://127.0.0.1:" + std::to_string(c.port())});
+                               {1s, "http://127.0.0.1:" + std::to_string(c.port()), {}});
     Agent agent(agent_config({"127.44.0.1"}, sim.http_port()), c.port(), true);
     REQUIRE(eventually(20s, [&] {
         const auto ms = c.store().miners();
@@ -316,7 +316,7 @@ for = "2s"
                                   {"AgentSilent", "MinerOffline"});
     Sink sink;
     alerts::AlertEngine engine(c.store(), rules, [&](const alerts::Notification& n) { sink(n); },
-                               {1s, "http://127.0.0.1:" + std::to_string(c.port())});
+                               {1s, "http://127.0.0.1:" + std::to_string(c.port()), {}});
     const auto cfg = agent_config({"127.44.0.9", "127.44.0.10"}, sim.http_port());
     const auto fp = alerts::alert_fingerprint("AgentSilent", kAgentId);
 

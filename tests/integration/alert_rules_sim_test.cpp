@@ -172,7 +172,7 @@ TEST_CASE("alerts: every default rule pends, fires and resolves on its simulated
     REQUIRE(cfg_alerts.rules.size() == alerts::default_rules().size());
     alerts::AlertEngine engine(
         c.store(), cfg_alerts.rules, [&](const alerts::Notification& n) { sink(n); },
-        {cfg_alerts.interval, "http://127.0.0.1:" + std::to_string(c.port())});
+        {cfg_alerts.interval, "http://127.0.0.1:" + std::to_string(c.port()), {}});
 
     agent::AgentConfig cfg;
     cfg.agent_id = kAgentId;

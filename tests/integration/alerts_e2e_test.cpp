@@ -72,7 +72,7 @@ TEST_CASE("alerts: chip overheat and offline go pending, firing, resolved, annou
     Sink sink;
     alerts::AlertEngine engine(c.store(), fast_rules(),
                                [&](const alerts::Notification& n) { sink(n); },
-                               {250ms, "http://127.0.0.1:" + std::to_string(c.port())});
+                               {250ms, "http://127.0.0.1:" + std::to_string(c.port()), {}});
 
     agent::AgentConfig cfg;
     cfg.agent_id = kAgentId;

@@ -51,7 +51,7 @@ struct Fixture {
     AlertEngine engine{store,
                        {chip_rule()},
                        [this](const Notification& n) { sent.push_back(n); },
-                       AlertEngineOptions{15s, "http://127.0.0.1:8480"}};
+                       AlertEngineOptions{15s, "http://127.0.0.1:8480", {}}};
 
     void ingest(const MinerSample& s) { store.ingest({"a1", std::nullopt, ++seq, {s}, {}}); }
     std::string fp() const { return alert_fingerprint(chip_rule().name, "m1"); }

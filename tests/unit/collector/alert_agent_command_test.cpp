@@ -249,7 +249,7 @@ struct EngineFixture {
     AlertEngine engine(RuleKind kind) {
         return AlertEngine(
             store, {default_of(kind)}, [this](const Notification& n) { sent.push_back(n); },
-            AlertEngineOptions{15s, "http://127.0.0.1:8480"});
+            AlertEngineOptions{15s, "http://127.0.0.1:8480", {}});
     }
     // A sleep command for `id`, sent at `at` + 1 s, that times out with nothing in effect.
     std::string failing_sleep(const std::string& id, TimePoint at) {
