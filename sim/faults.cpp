@@ -23,6 +23,7 @@ constexpr std::array<std::pair<FaultKind, std::string_view>, kFaultKindCount> kN
     {FaultKind::power_overdraw, "power_overdraw"},
     {FaultKind::hashrate_drop, "hashrate_drop"},
     {FaultKind::board_hot, "board_hot"},
+    {FaultKind::wake_ignored, "wake_ignored"},
 }};
 
 }  // namespace

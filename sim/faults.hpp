@@ -27,8 +27,9 @@ enum class FaultKind : std::uint8_t {
     power_overdraw,    // draws `ratio` times the power limit it reports (PSU or tuning fault)
     hashrate_drop,     // hashes at `ratio` of expected with every board alive (throttling)
     board_hot,         // board `index` PCB sensors read 30 °C hot (failing power stage)
+    wake_ignored,      // wake commands are acknowledged but a sleeping miner stays asleep
 };
-inline constexpr int kFaultKindCount = 16;
+inline constexpr int kFaultKindCount = 17;
 
 std::string_view to_string(FaultKind k) noexcept;
 std::optional<FaultKind> parse_fault_kind(std::string_view s) noexcept;

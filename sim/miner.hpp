@@ -70,6 +70,11 @@ struct SimMiner {
     bool password_ok(std::string_view given) const {
         return !faults.has(FaultKind::password_changed) && given == password;
     }
+    // A wake as every front-end carries it out: a wake_ignored miner acknowledges it and
+    // stays as it is (asleep), as firmware that fails to resume its boards does.
+    void wake(TimePoint now) {
+        if (!faults.has(FaultKind::wake_ignored)) physics.wake(now);
+    }
 };
 
 }  // namespace hashwatt::sim

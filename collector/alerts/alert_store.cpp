@@ -203,6 +203,34 @@ std::map<std::string, CommandRecord> latest_finished_commands(const Store& store
     return out;
 }
 
+std::map<std::string, CommandRecord> latest_state_commands(const Store& store) {
+    std::map<std::string, CommandRecord> out;
+    store.with_read([&](sqlite::Database& db) {
+        // SQLite's bare columns with MAX(): each miner's row of its newest created_at. The
+        // commands_miner index (miner_id, created_at_ms) serves the grouping.
+        auto st = db.prepare(
+            "SELECT id, miner_id, agent_id, type, status, MAX(created_at_ms) FROM commands "
+            "WHERE type IN ('sleep', 'wake') AND status != 'unsupported' GROUP BY miner_id");
+        while (st.step()) {
+            CommandRecord c;
+            c.command.id = st.column_text(0);
+            c.command.miner_id = st.column_text(1);
+            c.agent_id = st.column_text(2);
+            const auto type = parse_command_type(st.column_view(3));
+            const auto status = parse_command_status(st.column_view(4));
+            if (!type || !status) {
+                throw std::runtime_error("commands row " + c.command.id +
+                                         ": unknown type or status");
+            }
+            c.command.type = *type;
+            c.status = *status;
+            c.command.created_at = TimePoint{std::chrono::milliseconds(st.column_int(5))};
+            out[c.command.miner_id] = std::move(c);
+        }
+    });
+    return out;
+}
+
 std::map<std::string, TimePoint> agent_last_batches(const Store& store, TimePoint since) {
     std::map<std::string, TimePoint> out;
     store.with_read([&](sqlite::Database& db) {

@@ -59,6 +59,10 @@ std::vector<AlertEvent> alert_events(const Store& store, const std::string& fing
 // timed_out. Only the fields the rule reads are set: command (id, miner_id, type), agent_id,
 // status, finished_at, message, agent_message.
 std::map<std::string, CommandRecord> latest_finished_commands(const Store& store, TimePoint since);
+// Per miner, its newest sleep or wake command (by created_at) in any status but unsupported
+// (nothing was sent then, so it says nothing of what the miner will do): the state hashwatt
+// wants it in. Fields set: command (id, miner_id, type, created_at), agent_id, status.
+std::map<std::string, CommandRecord> latest_state_commands(const Store& store);
 // Per agent id, the newest received_at of its ingest batches received at or after `since`
 // (embedded agents included: they ingest like any other). An agent with none since is absent.
 // Bounded by `since` so that the index on received_at keeps this to the recent rows.

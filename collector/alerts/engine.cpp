@@ -88,11 +88,13 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
 
     // What the command and agent rules read: one query each, only when such a rule is enabled,
     // reaching back as far as the widest of them needs.
-    std::map<std::string, CommandRecord> commands;
+    std::map<std::string, CommandRecord> commands, wanted;
     std::vector<AgentActivity> agents;
     {
         std::optional<Duration> window, silent;
+        bool states = false;
         for (const auto& r : rules_) {
+            states = states || r.kind == RuleKind::state_unexpected;
             if (r.kind == RuleKind::command_failed)
                 window = std::max(window.value_or(r.window), r.window);
             if (r.kind == RuleKind::agent_silent) {
@@ -102,6 +104,7 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
             }
         }
         if (window) commands = latest_finished_commands(store_, now - *window);
+        if (states) wanted = latest_state_commands(store_);
         // Twice the threshold: an agent with no batch in that span is silent either way, and
         // its time then comes from its miners' last_seen.
         if (silent) agents = agent_activity(miners, agent_last_batches(store_, now - *silent));
@@ -135,6 +138,9 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
             if (rule.kind == RuleKind::command_failed) {
                 const auto c = commands.find(m.miner_id);
                 e = evaluate_command(rule, m, c == commands.end() ? nullptr : &c->second, now);
+            } else if (rule.kind == RuleKind::state_unexpected) {
+                const auto w = wanted.find(m.miner_id);
+                e = evaluate_state(m, sample, w == wanted.end() ? nullptr : &w->second);
             } else {
                 e = evaluate(rule, m, sample, now);
             }

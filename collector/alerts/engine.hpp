@@ -1,5 +1,6 @@
 // The alert engine: every interval, each enabled rule against each miner's latest state (its
-// newest finished command for command_failed; each agent's last batch for agent_silent), the
+// newest finished command for command_failed, its newest sleep or wake for state_unexpected;
+// each agent's last batch for agent_silent), the
 // lifecycle step, the changes saved (one transaction) and then announced to a NotifySink.
 // State lives in the alerts table, so a restarted engine resumes where it stopped: a firing
 // alert is not announced again, and one that resolved meanwhile is announced as resolved.

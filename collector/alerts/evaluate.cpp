@@ -247,6 +247,7 @@ Evaluation evaluate(const AlertRule& rule, const MinerRecord& miner, const Miner
             break;
         case RuleKind::offline:
         case RuleKind::command_failed:
+        case RuleKind::state_unexpected:
         case RuleKind::agent_silent:
             break;
     }
@@ -270,6 +271,30 @@ Evaluation evaluate_command(const AlertRule& rule, const MinerRecord& miner,
     e.values["command_id"] = last->command.id;
     e.values["command_status"] = std::string(to_string(last->status));
     e.values["message"] = last->message.value_or(last->agent_message.value_or("no message"));
+    return e;
+}
+
+Evaluation evaluate_state(const MinerRecord& miner, const MinerSample* latest,
+                          const CommandRecord* wanted) {
+    Evaluation e;
+    e.values["miner"] = miner.miner_id;
+    const auto& site = latest && latest->site ? latest->site : miner.site;
+    e.values["site"] = site.value_or("no site");
+    if (miner.agent_id) e.values["agent_id"] = *miner.agent_id;
+    if (wanted == nullptr || latest == nullptr || !latest->up) return e;
+    const bool want_sleep = wanted->command.type == CommandType::sleep;
+    if (!want_sleep && wanted->command.type != CommandType::wake) return e;
+    // Not hashing when wanted mining: asleep, idle, or in error (Antminer firmware that
+    // failed to resume shows its normal work mode and no hash rate, which reads as error).
+    const MinerState st = latest->state;
+    e.holds = want_sleep
+                  ? st == MinerState::mining
+                  : st == MinerState::sleeping || st == MinerState::idle || st == MinerState::error;
+    e.values["state"] = std::string(to_string(latest->state));
+    e.values["wanted"] = want_sleep ? "sleeping" : "mining";
+    e.values["command_type"] = std::string(to_string(wanted->command.type));
+    e.values["command_id"] = wanted->command.id;
+    e.values["command_status"] = std::string(to_string(wanted->status));
     return e;
 }
 

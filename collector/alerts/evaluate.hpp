@@ -29,7 +29,7 @@ bool rule_applies(const AlertRule& rule, const MinerRecord& miner,
 // The condition of `rule` for one miner at `now`. `latest` is its newest sample (nullptr when
 // it has none). A sleeping miner is healthy for every rule but offline; a miner not answering
 // is judged only by offline (the others need values it does not report).
-// Rules of kinds command_failed and agent_silent never hold here (see below).
+// Rules of kinds command_failed, state_unexpected and agent_silent never hold here (see below).
 Evaluation evaluate(const AlertRule& rule, const MinerRecord& miner, const MinerSample* latest,
                     TimePoint now);
 
@@ -40,6 +40,16 @@ Evaluation evaluate(const AlertRule& rule, const MinerRecord& miner, const Miner
 // message (the collector's, else the agent's).
 Evaluation evaluate_command(const AlertRule& rule, const MinerRecord& miner,
                             const CommandRecord* last, TimePoint now);
+
+// state_unexpected for one miner. `wanted` is its newest sleep or wake command
+// (latest_state_commands), nullptr when hashwatt never asked for a state: then it does not
+// hold. Holds while the newest sample, a successful poll, says mining when the command was a
+// sleep, or sleeping, idle or error (up, not hashing) when it was a wake; booting is on its
+// way, offline the offline rule's business. The lifecycle counts `for` from the first evaluation
+// that finds it, which gives a fresh command that long to take. Values: state, wanted,
+// command_type, command_id, command_status.
+Evaluation evaluate_state(const MinerRecord& miner, const MinerSample* latest,
+                          const CommandRecord* wanted);
 
 // What agent_silent knows of one agent: the miners whose newest sample it sent.
 struct AgentActivity {

@@ -13,7 +13,7 @@ namespace {
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-constexpr std::array<std::pair<RuleKind, std::string_view>, 10> kKinds{{
+constexpr std::array<std::pair<RuleKind, std::string_view>, 11> kKinds{{
     {RuleKind::offline, "offline"},
     {RuleKind::hashrate_low, "hashrate_low"},
     {RuleKind::chip_temp_high, "chip_temp_high"},
@@ -23,11 +23,13 @@ constexpr std::array<std::pair<RuleKind, std::string_view>, 10> kKinds{{
     {RuleKind::reject_rate_high, "reject_rate_high"},
     {RuleKind::power_over_limit, "power_over_limit"},
     {RuleKind::command_failed, "command_failed"},
+    {RuleKind::state_unexpected, "state_unexpected"},
     {RuleKind::agent_silent, "agent_silent"},
 }};
 
 bool takes_threshold(RuleKind k) {
-    return k != RuleKind::board_dead && k != RuleKind::command_failed;
+    return k != RuleKind::board_dead && k != RuleKind::command_failed &&
+           k != RuleKind::state_unexpected;
 }
 
 AlertRule rule(std::string name, RuleKind kind, double threshold, Duration for_d, Duration keep,
@@ -63,6 +65,7 @@ std::pair<double, double> threshold_range(RuleKind k) {
             return {0.5, 5};
         case RuleKind::board_dead:
         case RuleKind::command_failed:
+        case RuleKind::state_unexpected:
             return {0, 0};
     }
     return {0, 0};
@@ -213,6 +216,16 @@ std::vector<AlertRule> default_rules() {
              "{message}");
     cmd.window = std::chrono::hours(1);
     r.push_back(std::move(cmd));
+    // The state hashwatt last asked for (the newest sleep or wake command the miner's driver
+    // supports) against the state it reports: asleep while it should mine loses its revenue,
+    // mining while it should sleep runs up the power bill or breaks a curtailment promise.
+    // 10 min: a wake from sleep boots the boards (2 to 5 min on Antminers) and a sleep can
+    // wait for the firmware's own ramp-down. A miner hashwatt never asked anything of is not
+    // judged: its state is the operator's own doing.
+    r.push_back(rule("MinerStateUnexpected", RuleKind::state_unexpected, 0, minutes(10), minutes(2),
+                     Severity::warning, "Miner {miner} reports {state}, wanted {wanted}",
+                     "{miner} ({site}) reports {state}; the last {command_type} command "
+                     "({command_id}, {command_status}) wants it {wanted}."));
     // An agent sends a batch at least every poll interval (30 s by default) and every few
     // seconds while its miners answer; 3 min without one is six missed polls: the agent, its
     // host or its link is down, and every miner behind it is unwatched. Critical for that
@@ -242,9 +255,9 @@ AlertsConfig read_alerts_config(const config::Table& alerts) {
             if (r.name == *name) existing = &r;
         }
         std::initializer_list<std::string_view> kinds = {
-            "offline",        "hashrate_low", "chip_temp_high",   "board_temp_high",
-            "fan_failure",    "board_dead",   "reject_rate_high", "power_over_limit",
-            "command_failed", "agent_silent"};
+            "offline",        "hashrate_low",     "chip_temp_high",   "board_temp_high",
+            "fan_failure",    "board_dead",       "reject_rate_high", "power_over_limit",
+            "command_failed", "state_unexpected", "agent_silent"};
         const auto kind = t.choice("kind", kinds);
         if (existing != nullptr) {
             if (kind && *parse_rule_kind(*kind) != existing->kind) {

@@ -30,6 +30,7 @@ enum class RuleKind {
     reject_rate_high,  // threshold: rejected / (accepted + rejected), 0..1
     power_over_limit,  // threshold: fraction of the miner's power limit
     command_failed,    // no threshold; window: how long a failed command keeps it firing
+    state_unexpected,  // no threshold: sleeping while wanted mining, or mining while wanted asleep
     agent_silent,      // per agent, not per miner; threshold: seconds without an ingest batch
 };
 std::string_view to_string(RuleKind k) noexcept;

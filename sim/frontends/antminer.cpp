@@ -952,11 +952,11 @@ HttpResponse set_miner_conf(SimMiner& m, const HttpRequest& req, TimePoint now) 
                 if (!m.faults.has(FaultKind::sleep_ignored)) m.physics.sleep(now);
                 break;
             case 3:
-                m.physics.wake(now);
+                m.wake(now);
                 m.physics.set_power_target(now, 0.75 * nominal);
                 break;
             default:
-                m.physics.wake(now);
+                m.wake(now);
                 m.physics.set_power_target(now, nominal);
                 break;
         }

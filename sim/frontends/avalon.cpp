@@ -729,7 +729,7 @@ std::string ascset(SimMiner& m, std::string_view param, bool has_param, TimePoin
     }
     if (iequals(opt, "softon")) {
         if (set.empty()) return asc_failed("missing softon value", now);
-        m.physics.wake(now);
+        m.wake(now);
         return asc_info("success softon:" + soft_time(set), now);
     }
     if (iequals(opt, "workmode")) {
@@ -756,7 +756,7 @@ std::string ascset(SimMiner& m, std::string_view param, bool has_param, TimePoin
             return asc_ok(now);
         }
         if (set == "1") {
-            m.physics.wake(now);
+            m.wake(now);
             return asc_ok(now);
         }
         return asc_failed("invalid hashpower value, valid value 0|1", now);

@@ -468,7 +468,7 @@ std::string rpc_one(SimMiner& m, std::string_view cmd, TimePoint now) {
         return rpc_pause_resume("PAUSE", 210, "Mining paused", now);
     }
     if (cmd == "resume") {
-        m.physics.wake(now);
+        m.wake(now);
         return rpc_pause_resume("RESUME", 211, "Mining resumed", now);
     }
     if (cmd == "summary" || cmd == "devs" || cmd == "edevs" || cmd == "temps" || cmd == "fans" ||
@@ -1004,7 +1004,7 @@ HttpResponse rest(SimMiner& m, const HttpRequest& req, TimePoint now) {
         }
         case Route::resume: {
             const bool was_mining = !m.physics.commanded_asleep();
-            m.physics.wake(now);
+            m.wake(now);
             return bool_response(was_mining);
         }
         case Route::reboot: {

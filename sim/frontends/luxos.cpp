@@ -960,7 +960,7 @@ class LuxosFrontend final : public Frontend {
             if (!m.faults.has(FaultKind::sleep_ignored)) m.physics.sleep(now);
             text = "sleep mode";
         } else if (action == "wakeup") {
-            m.physics.wake(now);
+            m.wake(now);
             text = "wake up";
         } else {
             return status_only(m, now, 'E', 336, "Invalid curtail action");  // guessed

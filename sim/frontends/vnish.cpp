@@ -723,7 +723,7 @@ HttpResponse vnish_http(SimMiner& m, const HttpRequest& req, TimePoint now) {
         return empty_ok();
     }
     if (route == "mining/start" || route == "mining/resume" || route == "mining/restart") {
-        m.physics.wake(now);
+        m.wake(now);
         return empty_ok();
     }
     // system/reboot: tokens live in memory and do not survive it.

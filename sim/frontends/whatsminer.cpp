@@ -720,7 +720,7 @@ std::string run_write(SimMiner& m, const boost::json::object& cmd, std::string_v
         return ok();
     }
     if (name == "power_on") {
-        m.physics.wake(now);
+        m.wake(now);
         return ok();
     }
     if (name == "reboot" || name == "restart_btminer") {

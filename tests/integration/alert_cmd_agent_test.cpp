@@ -1,8 +1,9 @@
-// The two default rules that read no sample, driven end to end: MinerCommandFailed by a sleep
-// that a `hashwatt sim` miner acknowledges and ignores (failed at its deadline), resolved by a
-// later sleep that takes; AgentSilent by stopping the in-process agent, resolved by starting it
-// again under the same agent_id. Each alert goes pending, fires after `for` and resolves, and
-// is announced once each way. Addresses: 127.44.0.0/28.
+// The default rules that read past a miner's samples, driven end to end: MinerCommandFailed by
+// a sleep that a `hashwatt sim` miner acknowledges and ignores (failed at its deadline),
+// resolved by a later sleep that takes; MinerStateUnexpected by the same ignored sleep and by
+// an ignored wake, each resolved by a command that takes; AgentSilent by stopping the in-process
+// agent, resolved by starting it again under the same agent_id. Each alert goes pending, fires
+// after `for` and resolves, and is announced once each way. Addresses: 127.44.0.0/28.
 #include "agent/commands/command_loop.hpp"
 #include "agent/poller.hpp"
 #include "agent/transport/transport.hpp"
@@ -290,6 +291,95 @@ window = "10m"
     engine.stop();
     CHECK(history(c, fp) == "pending,firing,resolved");
     CHECK(sink.of(fp) == "firing,resolved");
+}
+
+TEST_CASE(
+    "alerts: MinerStateUnexpected fires on a miner mining while wanted asleep, and asleep "
+    "while wanted mining; each resolves when the state is as wanted") {
+    test::TempDir dir;
+    test::SimProcess sim(kBinary,
+                         {"--miners", "1", "--mix", "s19xp@braiins:1", "--base-ip", "127.44.0.3",
+                          "--http-port", "0", "--sleep-ramp", "1s", "--wake-ramp", "1s"},
+                         dir.path() + "/sim");
+    const std::string faults = "/api/v1/miners/127.44.0.3/faults";
+    REQUIRE(sim.post(faults, R"({"kind":"sleep_ignored"})") == 200);
+    Collector c;
+    const auto rules = only_rules(R"(
+[alerts]
+interval = "1s"
+[[alerts.rule]]
+name = "MinerStateUnexpected"
+for = "3s"
+keep_firing_for = "1s"
+)",
+                                  {"MinerStateUnexpected"});
+    Sink sink;
+    alerts::AlertEngine engine(c.store(), rules, [&](const alerts::Notification& n) { sink(n); },
+                               {1s, "http://127.0.0.1:" + std::to_string(c.port()), {}});
+    Agent agent(agent_config({"127.44.0.3"}, sim.http_port()), c.port(), true);
+    REQUIRE(eventually(20s, [&] {
+        const auto ms = c.store().miners();
+        return ms.size() == 1 && ms[0].last_up.has_value();
+    }));
+    const std::string miner = c.store().miners().at(0).miner_id;
+    const auto fp = alerts::alert_fingerprint("MinerStateUnexpected", miner);
+    engine.start();
+    // The agent carries out one command of a miner at a time, so an ignored one is let run
+    // to its deadline (10 s) before the next is sent.
+    const auto command = [&](const std::string& type) {
+        const auto created =
+            api(c, "POST", "/api/v1/commands",
+                R"({"type":")" + type + R"(","deadline_s":10,"miners":[")" + miner + R"("]})", 201);
+        return std::string(created.at("commands").at(0).at("id").as_string());
+    };
+    const auto finished = [&](const std::string& id) {
+        return eventually(30s, [&] {
+            const auto st = command_status(c, id);
+            return st == "succeeded" || st == "failed" || st == "timed_out";
+        });
+    };
+    // Waits for the alert to pass through pending to firing; returns its summary.
+    const auto fires = [&] {
+        bool saw_pending = false;
+        REQUIRE(eventually(20s, [&] {
+            const auto st = state_of(c, fp);
+            saw_pending = saw_pending || st == "pending";
+            return st == "firing";
+        }));
+        CHECK(saw_pending);
+        const auto a = alerts_of(c, "fingerprint=" + fp).at(0).as_object();
+        return str(a.at("annotations").as_object(), "summary");
+    };
+
+    // A healthy mining miner hashwatt asked nothing of: quiet through a few evaluations.
+    const auto quiet_until = SteadyClock::now() + 3s;
+    REQUIRE(eventually(10s, [&] {
+        CHECK(state_of(c, fp).empty());
+        return SteadyClock::now() >= quiet_until;
+    }));
+
+    // Told to sleep, it acknowledges and hashes on.
+    const auto ignored_sleep = command("sleep");
+    CHECK(fires() == "Miner " + miner + " reports mining, wanted sleeping");
+    REQUIRE(finished(ignored_sleep));
+    // The fault cleared, the next sleep takes: resolved.
+    REQUIRE(sim.del(faults) == 200);
+    const auto slept = command("sleep");
+    CHECK(eventually(25s, [&] { return command_status(c, slept) == "succeeded"; }));
+    CHECK(eventually(10s, [&] { return state_of(c, fp) == "resolved"; }));
+
+    // The reverse: asleep, told to wake, acknowledges and stays asleep.
+    REQUIRE(sim.post(faults, R"({"kind":"wake_ignored"})") == 200);
+    const auto ignored_wake = command("wake");
+    CHECK(fires() == "Miner " + miner + " reports sleeping, wanted mining");
+    REQUIRE(finished(ignored_wake));
+    REQUIRE(sim.del(faults) == 200);
+    const auto woke = command("wake");
+    CHECK(eventually(25s, [&] { return command_status(c, woke) == "succeeded"; }));
+    CHECK(eventually(10s, [&] { return state_of(c, fp) == "resolved"; }));
+    engine.stop();
+    CHECK(history(c, fp) == "pending,firing,resolved,pending,firing,resolved");
+    CHECK(sink.of(fp) == "firing,resolved,firing,resolved");
 }
 
 TEST_CASE("alerts: AgentSilent fires when the agent stops sending, resolves when it is back") {

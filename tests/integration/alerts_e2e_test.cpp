@@ -97,7 +97,7 @@ TEST_CASE("alerts: chip overheat and offline go pending, firing, resolved, annou
     for (const auto& m : c.store().miners()) (m.host == "127.41.0.1" ? hot : down) = m.miner_id;
     // Healthy miners: nothing pending or firing.
     const auto first = engine.evaluate_once(now_ms());
-    CHECK(first.evaluated == 2 * 9 + 1);  // 9 rules per miner, and AgentSilent for the agent
+    CHECK(first.evaluated == 2 * 10 + 1);  // 10 rules per miner, and AgentSilent for the agent
     CHECK(first.pending + first.firing == 0);
     CHECK(alerts_of(c, "").empty());
     engine.start();

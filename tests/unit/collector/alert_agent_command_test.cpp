@@ -348,3 +348,107 @@ TEST_CASE("alert engine: an agent with miners and no batch for 3 min fires, once
     CHECK(agent_last_batches(fx.store, kT0).at("a2") == kT0 + 300s);
     CHECK(agent_last_batches(fx.store, kT0 + 301s).empty());
 }
+
+TEST_CASE("state_unexpected: the newest sleep or wake command against the reported state") {
+    const auto rule = default_of(RuleKind::state_unexpected);
+    CHECK(rule.name == "MinerStateUnexpected");
+    CHECK(rule.for_duration == 10min);
+    const auto m = miner("m1");
+    const auto mining = test::state_sample("m1", kT0, MinerState::mining, 3250);
+    const auto asleep = test::state_sample("m1", kT0, MinerState::sleeping, 10);
+    auto down = mining;
+    down.up = false;
+    auto booting = mining;
+    booting.state = MinerState::booting;
+
+    // Nothing asked of it: its state is the operator's, sleeping or not.
+    CHECK_FALSE(evaluate_state(m, &asleep, nullptr).holds);
+    auto sleep = finished(CommandStatus::succeeded, kT0, std::nullopt);
+    sleep.command.type = CommandType::sleep;
+    auto e = evaluate_state(m, &mining, &sleep);
+    CHECK(e.holds);
+    CHECK(e.values.at("state") == "mining");
+    CHECK(e.values.at("wanted") == "sleeping");
+    CHECK(e.values.at("command_id") == "c-1");
+    CHECK(fill_template(rule.summary, e.values) == "Miner m1 reports mining, wanted sleeping");
+    CHECK_FALSE(evaluate_state(m, &asleep, &sleep).holds);
+    CHECK_FALSE(evaluate_state(m, &down, &sleep).holds);     // offline's business
+    CHECK_FALSE(evaluate_state(m, &booting, &sleep).holds);  // on its way
+    CHECK_FALSE(evaluate_state(m, nullptr, &sleep).holds);
+
+    auto wake = sleep;
+    wake.command.type = CommandType::wake;
+    wake.status = CommandStatus::failed;  // what it wants stands whatever became of the command
+    e = evaluate_state(m, &asleep, &wake);
+    CHECK(e.holds);
+    CHECK(e.values.at("wanted") == "mining");
+    CHECK(e.values.at("command_status") == "failed");
+    CHECK_FALSE(evaluate_state(m, &mining, &wake).holds);
+    auto error = asleep;
+    error.state = MinerState::error;  // an Antminer that failed to resume
+    CHECK(evaluate_state(m, &error, &wake).holds);
+    CHECK_FALSE(evaluate_state(m, &booting, &wake).holds);
+    CHECK_FALSE(evaluate_state(m, &down, &wake).holds);
+}
+
+TEST_CASE("latest_state_commands: each miner's newest sleep or wake, unsupported left out") {
+    EngineFixture fx;
+    fx.ingest("a1", "m1", kT0);
+    fx.ingest("a1", "m2", kT0);
+    const auto make = [&](const std::string& id, CommandType type, TimePoint at) {
+        CommandRequest r;
+        r.selector.miners = {id};
+        r.type = type;
+        if (type == CommandType::set_power_target) r.power_target_w = 2500;
+        const auto c = fx.store.create_commands(r, at);
+        REQUIRE(c.size() == 1);
+        return c[0].command.id;
+    };
+    make("m1", CommandType::sleep, kT0 + 1s);
+    const auto wake = make("m1", CommandType::wake, kT0 + 2s);
+    make("m1", CommandType::set_power_target, kT0 + 3s);  // not a state
+    const auto m2_sleep = make("m2", CommandType::sleep, kT0 + 4s);
+    const auto m2_wake = make("m2", CommandType::wake, kT0 + 5s);
+    fx.store.take_pending("a1", kT0 + 6s);
+    CommandResult r;
+    r.command_id = m2_wake;
+    r.miner_id = "m2";
+    r.status = CommandStatus::unsupported;
+    r.finished_at = kT0 + 7s;
+    fx.store.record_result(r, kT0 + 7s);
+
+    const auto w = latest_state_commands(fx.store);
+    REQUIRE(w.size() == 2);
+    CHECK(w.at("m1").command.id == wake);
+    CHECK(w.at("m1").command.type == CommandType::wake);
+    CHECK(w.at("m1").command.created_at == kT0 + 2s);
+    CHECK(w.at("m2").command.id == m2_sleep);  // the unsupported wake says nothing
+}
+
+TEST_CASE("alert engine: mining after a sleep took fires after `for`; a wake resolves") {
+    EngineFixture fx;
+    fx.ingest("a1", "m1", kT0);
+    auto engine = fx.engine(RuleKind::state_unexpected);
+    CHECK(engine.evaluate_once(kT0 + 10s).pending == 0);  // no command: not judged
+
+    CommandRequest r;
+    r.selector.miners = {"m1"};
+    r.type = CommandType::sleep;
+    fx.store.create_commands(r, kT0 + 20s);
+    fx.ingest("a1", "m1", kT0 + 30s);  // still mining
+    CHECK(engine.evaluate_once(kT0 + 30s).pending == 1);
+    CHECK(engine.evaluate_once(kT0 + 30s + 9min).firing == 0);
+    CHECK(engine.evaluate_once(kT0 + 31s + 10min).firing == 1);
+    REQUIRE(fx.sent.size() == 1);
+    CHECK(fx.sent[0].labels.at("alertname") == "MinerStateUnexpected");
+    CHECK(fx.sent[0].annotations.at("summary") == "Miner m1 reports mining, wanted sleeping");
+
+    // The operator gives up on the sleep: a wake makes mining what is wanted.
+    r.type = CommandType::wake;
+    fx.store.create_commands(r, kT0 + 12min);
+    fx.ingest("a1", "m1", kT0 + 12min);
+    engine.evaluate_once(kT0 + 12min + 1s);
+    CHECK(engine.evaluate_once(kT0 + 14min + 2s).resolved == 1);  // keep_firing_for 2 min
+    REQUIRE(fx.sent.size() == 2);
+    CHECK(fx.sent[1].resolved);
+}

@@ -33,7 +33,7 @@ TEST_CASE("alert rules: one default per kind, enabled, evaluated every 15 s") {
     const auto c = parse_collector_config("", "collector.toml");
     CHECK(c.alerts.enabled);
     CHECK(c.alerts.interval == 15s);
-    REQUIRE(c.alerts.rules.size() == 10);
+    REQUIRE(c.alerts.rules.size() == 11);
     for (const auto* kind :
          {"offline", "hashrate_low", "chip_temp_high", "board_temp_high", "fan_failure",
           "board_dead", "reject_rate_high", "power_over_limit", "command_failed", "agent_silent"}) {
@@ -81,7 +81,7 @@ summary = "{miner} warm: {value} C"
 )",
                                           "collector.toml");
     CHECK(c.alerts.interval == 30s);
-    REQUIRE(c.alerts.rules.size() == 11);
+    REQUIRE(c.alerts.rules.size() == 12);
     const auto* chip = find(c.alerts.rules, "MinerChipTempHigh");
     CHECK(chip->threshold == 85);
     CHECK(chip->for_duration == 1min);
