@@ -34,6 +34,14 @@ std::string slurp(const std::string& path) {
     return s.str();
 }
 
+// The child gets stdin, stdout and stderr only. Asio opens its sockets without FD_CLOEXEC, so
+// a server the test runs in-process (a webhook receiver, a collector) would otherwise live on
+// in every child: its listening port stays taken, and connections to it queue up in a child
+// that never accepts them.
+void close_inherited(posix_spawn_file_actions_t& fa) {
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+}
+
 }  // namespace
 
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
@@ -47,6 +55,7 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
     posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+    close_inherited(fa);
     pid_t pid = -1;
     auto args = make_argv(argv);
     const int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
@@ -123,6 +132,7 @@ Child::Child(const std::vector<std::string>& argv, const std::string& log_prefix
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    close_inherited(fa);
     auto args = make_argv(argv);
     const int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
