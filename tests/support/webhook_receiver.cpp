@@ -79,8 +79,9 @@ struct WebhookReceiver::Impl {
     }
 };
 
-WebhookReceiver::WebhookReceiver(std::uint16_t port) : impl_(std::make_unique<Impl>(*this)) {
-    const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
+WebhookReceiver::WebhookReceiver(std::uint16_t port, const std::string& host)
+    : impl_(std::make_unique<Impl>(*this)) {
+    const tcp::endpoint ep(asio::ip::make_address(host), port);
     impl_->acceptor.open(ep.protocol());
     impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
     impl_->acceptor.bind(ep);

@@ -27,9 +27,9 @@ std::uint16_t free_loopback_port();
 
 class WebhookReceiver {
   public:
-    // Listens on 127.0.0.1:port (0: any free port). Each request is read within 5 s and up to
-    // 1 MiB.
-    explicit WebhookReceiver(std::uint16_t port = 0);
+    // Listens on host:port (a loopback address; port 0: any free port). Each request is read
+    // within 5 s and up to 1 MiB.
+    explicit WebhookReceiver(std::uint16_t port = 0, const std::string& host = "127.0.0.1");
     ~WebhookReceiver();  // stops the server thread
     WebhookReceiver(const WebhookReceiver&) = delete;
     WebhookReceiver& operator=(const WebhookReceiver&) = delete;
