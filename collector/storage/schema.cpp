@@ -10,7 +10,7 @@ namespace {
 
 // Append only: an applied migration is never edited, a change is a new entry. Index i brings
 // the file from user_version i to i + 1. docs/storage.md describes the resulting schema.
-constexpr std::array<std::string_view, 6> kMigrations = {
+constexpr std::array<std::string_view, 7> kMigrations = {
     R"sql(
 CREATE TABLE miners (
     miner_id TEXT PRIMARY KEY NOT NULL,
@@ -208,6 +208,30 @@ CREATE TABLE alert_outbox (
     next_attempt_ms INTEGER NOT NULL,
     last_error TEXT
 ) STRICT;
+CREATE INDEX alert_outbox_due ON alert_outbox(notifier, next_attempt_ms);
+)sql",
+    // 7: outbox ids are never reused. The id is what a webhook receiver deduplicates on, and
+    // without AUTOINCREMENT SQLite gave the next notification after a drained queue the id of
+    // the last one delivered, which such a receiver would drop. SQLite cannot add
+    // AUTOINCREMENT to a table, so it is rebuilt with the rows it holds.
+    R"sql(
+CREATE TABLE alert_outbox_v7 (
+    notification_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    notifier TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    payload_json TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT
+) STRICT;
+INSERT INTO alert_outbox_v7 (notification_id, notifier, fingerprint, payload_json,
+                             created_at_ms, attempts, next_attempt_ms, last_error)
+    SELECT notification_id, notifier, fingerprint, payload_json, created_at_ms, attempts,
+           next_attempt_ms, last_error
+    FROM alert_outbox;
+DROP TABLE alert_outbox;
+ALTER TABLE alert_outbox_v7 RENAME TO alert_outbox;
 CREATE INDEX alert_outbox_due ON alert_outbox(notifier, next_attempt_ms);
 )sql",
 };

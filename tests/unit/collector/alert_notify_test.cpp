@@ -155,6 +155,29 @@ TEST_CASE("the outbox keeps its queue across a reopen of the store") {
     CHECK(due[0].notification == resolved("m3"));
 }
 
+// A receiver drops a notification whose id it has seen (delivery is at least once), so an id
+// is never handed out twice: not after the queue drained, nor after a reopen.
+TEST_CASE("outbox ids keep increasing after the queue drains and across a reopen") {
+    test::TempDir dir;
+    std::int64_t last = 0;
+    {
+        Store store(dir.path() + "/c.db");
+        Outbox outbox(store);
+        last = outbox.enqueue("hook", firing("m1"), t0_plus(0s));
+        outbox.delivered(last);
+        REQUIRE(outbox.pending_count("hook") == 0);
+        const auto next = outbox.enqueue("hook", resolved("m1"), t0_plus(1s));
+        CHECK(next > last);
+        outbox.delivered(next);
+        last = next;
+    }
+    Store store(dir.path() + "/c.db");
+    Outbox outbox(store);
+    REQUIRE(outbox.pending_count("hook") == 0);
+    const auto after = outbox.enqueue("other", firing("m2"), t0_plus(2s));
+    CHECK(after > last);
+}
+
 TEST_CASE("the Alertmanager body is the v2 alert array") {
     const TimePoint now = t0_plus(5min);
     const auto text = alertmanager_body({firing("m1"), resolved("m2")}, now, 1min);

@@ -79,19 +79,19 @@ TEST_CASE("a new file is migrated, and re-opening it keeps data and version") {
     {
         Store store(path);
         CHECK(store.schema_version() == collector::schema_version());
-        CHECK(store.schema_version() == 6);
+        CHECK(store.schema_version() == 7);
         store.ingest(make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100.5, 3250, 70)}));
     }
     sqlite::Database raw(path);
-    CHECK(raw.query_int("PRAGMA user_version") == 6);
+    CHECK(raw.query_int("PRAGMA user_version") == 7);
     auto mode = raw.prepare("PRAGMA journal_mode");
     REQUIRE(mode.step());
     CHECK(mode.column_text(0) == "wal");
     // Migrating an up-to-date file is a no-op.
-    CHECK(migrate(raw) == 6);
+    CHECK(migrate(raw) == 7);
 
     Store again(path);
-    CHECK(again.schema_version() == 6);
+    CHECK(again.schema_version() == 7);
     CHECK(again.miners().size() == 1);
     CHECK(again.integrity_check() == "ok");
 }
@@ -370,7 +370,7 @@ TEST_CASE("late samples are found after a restart and across the schema 5 migrat
         raw.exec("PRAGMA user_version=4");
     }
     Store store(path);
-    CHECK(store.schema_version() == 6);
+    CHECK(store.schema_version() == 7);
     CHECK(count(path, "SELECT count(*) FROM rollup_dirty") == 2);  // its 5 min and 1 h buckets
     const auto r = store.run_rollups(t0_plus(2h));
     CHECK(r.buckets_5m == 1);
@@ -379,6 +379,42 @@ TEST_CASE("late samples are found after a restart and across the schema 5 migrat
               .points.at(0)
               .hashrate_avg_ths == 200.0);
     CHECK(store.run_rollups(t0_plus(2h)).buckets_5m == 0);
+}
+
+TEST_CASE("migration 7 keeps queued notifications and stops outbox ids from being reused") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/s.db";
+    { Store store(path); }
+    {
+        // The outbox as schema 6 made it (ids reusable), holding two queued rows.
+        sqlite::Database raw(path);
+        raw.exec(
+            "DROP TABLE alert_outbox; "
+            "CREATE TABLE alert_outbox (notification_id INTEGER PRIMARY KEY, notifier TEXT NOT "
+            "NULL, fingerprint TEXT NOT NULL, payload_json TEXT NOT NULL, created_at_ms INTEGER "
+            "NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL, "
+            "last_error TEXT) STRICT; "
+            "INSERT INTO alert_outbox VALUES (4, 'hook', 'fp1', '{}', 1, 2, 5, 'HTTP 503'), "
+            "(9, 'hook', 'fp2', '{}', 3, 0, 3, NULL); "
+            "PRAGMA user_version=6");
+    }
+    Store store(path);
+    CHECK(store.schema_version() == 7);
+    CHECK(store.integrity_check() == "ok");
+    sqlite::Database raw(path);
+    CHECK(count(path, "SELECT count(*) FROM alert_outbox") == 2);
+    CHECK(count(path,
+                "SELECT attempts FROM alert_outbox WHERE notification_id = 4 AND "
+                "last_error = 'HTTP 503' AND fingerprint = 'fp1'") == 2);
+    // The newest row delivered, the next id still comes after it.
+    raw.exec("DELETE FROM alert_outbox WHERE notification_id = 9");
+    raw.exec(
+        "INSERT INTO alert_outbox (notifier, fingerprint, payload_json, created_at_ms, "
+        "next_attempt_ms) VALUES ('hook', 'fp3', '{}', 4, 4)");
+    CHECK(raw.query_int("SELECT last_insert_rowid()") == 10);
+    CHECK(count(path,
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                "name = 'alert_outbox_due'") == 1);
 }
 
 TEST_CASE("rollups agree with SQL's own GROUP BY over the same samples, in several runs") {
