@@ -36,11 +36,11 @@ TEST_CASE("price series: the interval holding a time, gaps and overlaps") {
     CHECK_THROWS_WITH_AS(PriceSeries({{at("2025-03-01T06:00:00Z"), 15min, 1},
                                       {at("2025-03-01T06:00:00Z"), 15min, 2}}),
                          "2025-03-01T06:00:00.000Z twice", std::invalid_argument);
-    CHECK_THROWS_WITH_AS(PriceSeries({{at("2025-03-01T06:00:00Z"), 1h, 1},
-                                      {at("2025-03-01T06:15:00Z"), 15min, 2}}),
-                         "2025-03-01T06:15:00.000Z overlaps the interval from "
-                         "2025-03-01T06:00:00.000Z",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        PriceSeries({{at("2025-03-01T06:00:00Z"), 1h, 1}, {at("2025-03-01T06:15:00Z"), 15min, 2}}),
+        "2025-03-01T06:15:00.000Z overlaps the interval from "
+        "2025-03-01T06:00:00.000Z",
+        std::invalid_argument);
     CHECK_THROWS_AS(PriceSeries({{at("2025-03-01T06:00:00Z"), 0min, 1}}), std::invalid_argument);
 }
 
