@@ -302,7 +302,12 @@ TimeZone TimeZone::load(std::string_view name) {
     }
     std::ostringstream buf;
     buf << in.rdbuf();
-    return from_tzif(buf.str(), std::string(name));
+    try {
+        return from_tzif(buf.str(), std::string(name));
+    } catch (const std::invalid_argument& e) {
+        // A folder ("America") or a data file ("leapseconds") in the database is not a zone.
+        throw std::invalid_argument("unknown time zone " + quoted + " (" + e.what() + ")");
+    }
 }
 
 const std::string& TimeZone::name() const noexcept { return d_->name; }

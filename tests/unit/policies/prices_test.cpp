@@ -117,6 +117,10 @@ TEST_CASE("time zones: offsets come from the tz database, past rules and future 
     CHECK(error_of([] {
               TimeZone::load("Mars/Olympus_Mons");
           }).find("unknown time zone 'Mars/Olympus_Mons' (no such file in") == 0);
+    CHECK(error_of([] { TimeZone::load("America"); }) ==
+          "unknown time zone 'America' (America: truncated TZif data)");
+    CHECK(error_of([] { TimeZone::load("leapseconds"); }) ==
+          "unknown time zone 'leapseconds' (leapseconds: not a TZif file)");
     CHECK(error_of([] { TimeZone::load("../../etc/passwd"); }) ==
           "unknown time zone '../../etc/passwd' (not an IANA name)");
     CHECK(error_of([] {
