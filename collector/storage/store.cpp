@@ -619,8 +619,19 @@ RetentionResult Store::apply_retention(TimePoint now, const RetentionHorizons& h
             delete_before("DELETE FROM samples WHERE observed_at_ms < ?1", cutoff);
         result.batches_deleted =
             delete_before("DELETE FROM ingest_batches WHERE received_at_ms < ?1", cutoff);
+        // Each miner's newest sleep or wake stays whatever its age: it is the state hashwatt
+        // wants the miner in (the MinerStateUnexpected alert, and the policy's last word).
         result.commands_deleted = delete_before(
-            "DELETE FROM commands WHERE finished_at_ms < ?1 AND status NOT IN ('queued', 'sent')",
+            "DELETE FROM commands WHERE finished_at_ms < ?1 AND status NOT IN ('queued', 'sent') "
+            "AND id NOT IN (SELECT id FROM (SELECT id, MAX(created_at_ms) FROM commands "
+            "WHERE type IN ('sleep', 'wake') AND status != 'unsupported' GROUP BY miner_id))",
+            cutoff);
+        // Alert history as far back as the samples; alerts that are over (resolved, or
+        // inactive) and untouched since go with it. Firing and pending ones stay.
+        result.alert_events_deleted =
+            delete_before("DELETE FROM alert_events WHERE at_ms < ?1", cutoff);
+        result.alerts_deleted = delete_before(
+            "DELETE FROM alerts WHERE state IN ('resolved', 'inactive') AND updated_at_ms < ?1",
             cutoff);
     }
     // A bucket goes once all of it is past the horizon.

@@ -110,7 +110,10 @@ struct RetentionHorizons {
 struct RetentionResult {
     std::int64_t samples_deleted = 0;
     std::int64_t batches_deleted = 0;
-    std::int64_t commands_deleted = 0;  // final commands finished before the raw horizon
+    // Final commands finished before the raw horizon, but each miner's newest sleep or wake.
+    std::int64_t commands_deleted = 0;
+    std::int64_t alert_events_deleted = 0;  // alert history before the raw horizon
+    std::int64_t alerts_deleted = 0;        // resolved alerts not updated since the raw horizon
     std::int64_t rollups_5m_deleted = 0;
     std::int64_t rollups_1h_deleted = 0;
 };

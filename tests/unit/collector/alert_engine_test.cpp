@@ -372,3 +372,36 @@ TEST_CASE("alert engine: the queue commits with the alert's change, or neither d
     e.evaluate_once(kT0 + 105s);
     CHECK(outbox_rows() == 1);  // still firing: nothing new
 }
+
+TEST_CASE("retention: alert history and resolved alerts go with the raw horizon, firing stays") {
+    Fixture fx;
+    fx.ingest(chip_sample("m1", kT0, 97));
+    fx.ingest(chip_sample("m2", kT0, 97));
+    {
+        auto e = fx.engine();
+        e->evaluate_once(kT0 + 10s);
+        e->evaluate_once(kT0 + 75s);  // both firing
+        fx.ingest(chip_sample("m2", kT0 + 80s, 70));
+        e->evaluate_once(kT0 + 85s);
+        e->evaluate_once(kT0 + 90s + 2min);  // m2 resolved
+        fx.ingest(chip_sample("m1", kT0 + 3min, 97));
+    }
+    AlertFilter all;
+    all.alertname = "MinerChipTempHigh";
+    REQUIRE(list_alerts(*fx.store, all).size() == 2);
+    std::int64_t events = 0;
+    fx.store->with_read(
+        [&](sqlite::Database& db) { events = db.query_int("SELECT COUNT(*) FROM alert_events"); });
+    CHECK(events >= 5);  // m1 pending, firing; m2 pending, firing, resolved (and offline's)
+    RetentionHorizons h;
+    h.raw = std::chrono::days{1};
+    CHECK(fx.store->apply_retention(kT0 + 23h, h).alert_events_deleted == 0);
+    const auto r = fx.store->apply_retention(kT0 + 25h, h);
+    CHECK(r.alerts_deleted == 1);
+    CHECK(r.alert_events_deleted == events);
+    const auto left = list_alerts(*fx.store, all);
+    REQUIRE(left.size() == 1);
+    CHECK(left[0].subject == "m1");
+    CHECK(left[0].state == AlertState::firing);
+    CHECK(alert_events(*fx.store, left[0].fingerprint).empty());
+}

@@ -379,18 +379,28 @@ TEST_CASE("StoreWriter: write jobs run in order, and a batch verifies its miners
     CHECK(store.command(c[0].command.id)->status == CommandStatus::succeeded);
 }
 
-TEST_CASE("retention deletes final commands past the raw horizon and keeps open ones") {
+TEST_CASE(
+    "retention deletes final commands past the raw horizon, keeps open ones and each miner's "
+    "newest sleep or wake") {
     Fixture f;
-    const auto done = f.one("m1");
+    const auto done = f.one("m1", CommandType::reboot);
+    const auto old_sleep = f.one("m1", CommandType::sleep, 600s, t0_plus(11s));
+    const auto last_wake = f.one("m1", CommandType::wake, 600s, t0_plus(12s));
     const auto open = f.one("m2");
-    f.store.record_result({done.command.id, "m1", CommandStatus::failed, "refused", t0_plus(20s)},
-                          t0_plus(20s));
+    f.store.take_pending("a1", t0_plus(13s));
+    for (const auto* c : {&done, &old_sleep, &last_wake}) {
+        f.store.record_result({c->command.id, "m1", CommandStatus::failed, "refused", t0_plus(20s)},
+                              t0_plus(20s));
+    }
     RetentionHorizons h;
     h.raw = std::chrono::days{1};
     auto r = f.store.apply_retention(t0_plus(std::chrono::hours{23}), h);
     CHECK(r.commands_deleted == 0);
     r = f.store.apply_retention(t0_plus(std::chrono::hours{25}), h);
-    CHECK(r.commands_deleted == 1);
+    CHECK(r.commands_deleted == 2);
     CHECK_FALSE(f.store.command(done.command.id));
+    CHECK_FALSE(f.store.command(old_sleep.command.id));
+    // What hashwatt last wanted of m1 outlives the horizon (MinerStateUnexpected reads it).
+    CHECK(f.store.command(last_wake.command.id));
     CHECK(f.store.command(open.command.id));
 }
