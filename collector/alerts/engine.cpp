@@ -40,12 +40,18 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
     const auto miners = store_.miners();
     std::map<std::string, MinerSample> latest;
     for (auto& s : store_.latest_samples()) latest.emplace(s.miner_id, std::move(s));
+    // Each miner's newest sample, looked up once instead of once per rule.
+    std::vector<const MinerSample*> sample_of(miners.size(), nullptr);
+    for (std::size_t i = 0; i < miners.size(); ++i) {
+        const auto it = latest.find(miners[i].miner_id);
+        if (it != latest.end()) sample_of[i] = &it->second;
+    }
 
     EvaluationStats stats;
     std::vector<AlertWrite> writes;
     std::vector<Alert> announce;
     std::map<std::string, Alert> next = current;
-    std::set<std::string> seen;
+    std::set<std::string> seen;  // fingerprints of `current` that a (rule, subject) produced
     const auto apply = [&](Step s) {
         if (!s.updated) return;
         const auto before = current.find(s.alert.fingerprint);
@@ -115,7 +121,6 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
             for (const auto& a : agents) {
                 ++stats.evaluated;
                 const auto fp = alert_fingerprint(rule.name, a.agent_id);
-                seen.insert(fp);
                 Evaluation e = evaluate_agent(rule, a, now);
                 // Only a site scopes an agent rule: the selector's labels are miners'.
                 if (rule.site && a.site != rule.site) {
@@ -123,17 +128,17 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
                     e.since.reset();
                 }
                 const auto cur = current.find(fp);
+                if (cur != current.end()) seen.insert(fp);
                 if (cur == current.end() && !e.holds) continue;
                 apply(step(cur == current.end() ? Alert{} : cur->second, e, now, rule, a.agent_id));
             }
             continue;
         }
-        for (const auto& m : miners) {
+        for (std::size_t i = 0; i < miners.size(); ++i) {
+            const auto& m = miners[i];
             ++stats.evaluated;
-            const auto it = latest.find(m.miner_id);
-            const MinerSample* sample = it == latest.end() ? nullptr : &it->second;
+            const MinerSample* sample = sample_of[i];
             const auto fp = alert_fingerprint(rule.name, m.miner_id);
-            seen.insert(fp);
             Evaluation e;
             if (rule.kind == RuleKind::command_failed) {
                 const auto c = commands.find(m.miner_id);
@@ -149,6 +154,7 @@ EvaluationStats AlertEngine::evaluate_once(TimePoint now) {
                 e.since.reset();
             }
             const auto cur = current.find(fp);
+            if (cur != current.end()) seen.insert(fp);
             if (cur == current.end() && !e.holds) continue;  // inactive and staying so
             apply(step(cur == current.end() ? Alert{} : cur->second, e, now, rule, m.miner_id));
         }
