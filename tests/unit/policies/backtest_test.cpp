@@ -486,3 +486,10 @@ TEST_CASE("capture ratio: undefined when the optimum gains nothing over always-o
     CHECK(std::isnan(r.capture_ratio));
     CHECK(to_json(r).at("capture_ratio").is_null());
 }
+
+TEST_CASE("fleet file: the example in deploy/config is valid") {
+    const Fleet f = load_fleet_file(HASHWATT_SOURCE_DIR "/deploy/config/fleet.toml");
+    CHECK(f.miner_count() == 1000);
+    REQUIRE(f.economics);
+    CHECK(f.classes[2].points[0] == OperatingPoint{PointKind::full, 3280, 104});
+}
