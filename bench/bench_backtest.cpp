@@ -72,10 +72,14 @@ int main(int argc, char** argv) {
     int runs = 3;
     std::size_t miners = 1000;
     std::size_t intervals = 105'120;
+    double cap_kw = 0;
     CLI::App app("backtest cost: always-on + optimum + threshold replay over a year");
     app.add_option("--runs", runs, "timed runs (median)")->check(CLI::PositiveNumber);
     app.add_option("--miners", miners, "fleet size")->check(CLI::PositiveNumber);
     app.add_option("--intervals", intervals, "5-minute intervals")->check(CLI::PositiveNumber);
+    app.add_option("--cap-kw", cap_kw,
+                   "a fleet-wide site cap (0: none); with min on/off the "
+                   "optimum is then a Lagrangian bound with subgradient steps");
     CLI11_PARSE(app, argc, argv);
 
     std::printf("machine: %s\nloadavg at start: %.2f\n", bench::machine_description().c_str(),
@@ -83,7 +87,8 @@ int main(int argc, char** argv) {
     const PriceSeries prices = synthetic_year(intervals, 20250301);
     const Fleet fleet = bench_fleet(miners);
     const Economics economics{0.05, 0.02, 1.05};
-    const Constraints constraints{30min, 30min, {}};
+    Constraints constraints{30min, 30min, {}};
+    if (cap_kw > 0) constraints.caps.push_back({std::nullopt, cap_kw});
     const PolicyStep step = threshold_policy(80, 60);
 
     std::vector<double> total_s, replay_s, optimum_s;
@@ -104,8 +109,8 @@ int main(int argc, char** argv) {
         optimum_s.push_back(s(t2, t3));
         last = std::move(res);
     }
-    std::printf("intervals=%zu miners=%zu classes=%zu runs=%d\n", intervals, miners,
-                fleet.classes.size(), runs);
+    std::printf("intervals=%zu miners=%zu classes=%zu cap_kw=%.0f runs=%d\n", intervals, miners,
+                fleet.classes.size(), cap_kw, runs);
     std::printf("profit always_on=%.0f policy=%.0f optimum=%.0f\n", last.always_on.totals.profit,
                 last.policy.totals.profit, last.optimum.totals.profit);
     std::printf("wall_s_median total=%.3f replay=%.3f optimum=%.3f (target total <= 10)\n",

@@ -384,6 +384,8 @@ double greedy_fill(const Grid& g, std::size_t t, const Economics& e,
 
 // The best schedule of one class at price + lambda: a forward DP over (p, q, k) with
 // back-pointers; returns its value and the state index per interval.
+constexpr int kSubgradientSteps = 12;
+
 struct ClassPlan {
     double value = 0;
     std::vector<std::uint16_t> state;  // per interval
@@ -502,35 +504,96 @@ Run optimum(const PriceSeries& prices, const Fleet& fleet, const Economics& econ
     }
     const bool disjoint = std::all_of(covered.begin(), covered.end(), [](int n) { return n <= 1; });
 
-    // Multipliers per class and interval (empty: no cap touches the class).
-    std::vector<std::vector<double>> lambda(nc);
-    std::vector<double> cap_term(g.n, 0);  // sum over caps of lambda * kW * hours
+    // Multipliers per cap and interval, first from the greedy fill of each interval.
+    const std::size_t ncap = constraints.caps.size();
+    std::vector<std::vector<double>> cap_lambda(ncap, std::vector<double>(g.n, 0));
     bool binding = false;
-    const bool lp_primal = instant && disjoint && !constraints.caps.empty();
+    const bool lp_primal = instant && disjoint && ncap > 0;
     std::vector<std::vector<std::vector<double>>> lp_shares;  // [t][c][p] when lp_primal
     {
         std::vector<Step> steps;
         std::vector<std::vector<double>> shares(nc);
         for (std::size_t c = 0; c < nc; ++c) shares[c].assign(models[c].points, 0);
         if (lp_primal) lp_shares.resize(g.n);
-        for (const auto& cap : constraints.caps) {
-            for (std::size_t c = 0; c < nc; ++c) {
-                if (covers(cap, fleet.classes[c]) && lambda[c].empty()) lambda[c].assign(g.n, 0);
-            }
-        }
         for (std::size_t t = 0; t < g.n; ++t) {
-            for (const auto& cap : constraints.caps) {
-                const double l = greedy_fill(g, t, economics, models, fleet, cap, steps,
-                                             lp_primal ? &shares : nullptr);
+            for (std::size_t k = 0; k < ncap; ++k) {
+                const double l = greedy_fill(g, t, economics, models, fleet, constraints.caps[k],
+                                             steps, lp_primal ? &shares : nullptr);
                 if (l > 0) binding = true;
-                cap_term[t] += l * cap.kw * g.hours;
-                for (std::size_t c = 0; c < nc; ++c) {
-                    if (covers(cap, fleet.classes[c])) lambda[c][t] += l;
-                }
+                cap_lambda[k][t] = l;
             }
             if (lp_primal) lp_shares[t] = shares;
         }
     }
+    std::vector<StateSpace> spaces;
+    for (const auto& m : models) spaces.emplace_back(m);
+
+    // The Lagrangian at given multipliers: each class's plan at price + its caps' lambdas.
+    struct Relaxed {
+        double bound = 0;
+        std::vector<std::vector<double>> lambda;  // per class, empty when no cap covers it
+        std::vector<double> cap_term;             // per interval: sum of lambda * kW * hours
+        std::vector<ClassPlan> plans;
+    };
+    auto relax = [&](const std::vector<std::vector<double>>& lam) {
+        Relaxed r;
+        r.lambda.resize(nc);
+        r.cap_term.assign(g.n, 0);
+        for (std::size_t k = 0; k < ncap; ++k) {
+            for (std::size_t t = 0; t < g.n; ++t) {
+                r.cap_term[t] += lam[k][t] * constraints.caps[k].kw * g.hours;
+            }
+            for (std::size_t c = 0; c < nc; ++c) {
+                if (!covers(constraints.caps[k], fleet.classes[c])) continue;
+                if (r.lambda[c].empty()) r.lambda[c].assign(g.n, 0);
+                for (std::size_t t = 0; t < g.n; ++t) r.lambda[c][t] += lam[k][t];
+            }
+        }
+        for (double x : r.cap_term) r.bound += x;
+        for (std::size_t c = 0; c < nc; ++c) {
+            r.plans.push_back(plan_class(g, economics, spaces[c], r.lambda[c]));
+            r.bound += static_cast<double>(fleet.classes[c].count) * r.plans.back().value;
+        }
+        return r;
+    };
+    Relaxed best = relax(cap_lambda);
+    if (binding && !lp_primal) {
+        // The greedy multipliers ignore dwell and response times; a few projected subgradient
+        // steps (lambda += step * overdraw) tighten the bound. Every iterate is a valid bound,
+        // so the lowest one is kept.
+        double scale = 0;
+        std::size_t positive = 0;
+        for (const auto& v : cap_lambda) {
+            for (double l : v) {
+                if (l > 0) {
+                    scale += l;
+                    ++positive;
+                }
+            }
+        }
+        scale = positive > 0 ? scale / static_cast<double>(positive) : 0;
+        std::vector<std::vector<double>> lam = cap_lambda;
+        Relaxed current = best;
+        for (int it = 0; it < kSubgradientSteps; ++it) {
+            const double alpha = scale / (1.0 + it);
+            for (std::size_t k = 0; k < ncap; ++k) {
+                const SiteCap& cap = constraints.caps[k];
+                for (std::size_t t = 0; t < g.n; ++t) {
+                    double draw = 0;
+                    for (std::size_t c = 0; c < nc; ++c) {
+                        if (!covers(cap, fleet.classes[c])) continue;
+                        draw += static_cast<double>(fleet.classes[c].count) *
+                                spaces[c].mix[current.plans[c].state[t]].w_kw;
+                    }
+                    lam[k][t] = std::max(0.0, lam[k][t] + alpha * (draw - cap.kw) / cap.kw);
+                }
+            }
+            current = relax(lam);
+            if (current.bound < best.bound) best = current;
+        }
+    }
+    const auto& lambda = best.lambda;
+    const auto& cap_term = best.cap_term;
 
     Run run = empty_run(g.n);
     Accountant acc{g, economics, run};
@@ -539,14 +602,12 @@ Run optimum(const PriceSeries& prices, const Fleet& fleet, const Economics& econ
         acc.add(t, x, n);
         if (!lambda[c].empty()) penalty[t] += n * lambda[c][t] * x.w_kw * g.hours;
     };
-    double bound = 0;
-    for (double x : cap_term) bound += x;
+    const double bound = best.bound;
     for (std::size_t c = 0; c < nc; ++c) {
         const ClassModel& m = models[c];
         const double n = static_cast<double>(fleet.classes[c].count);
-        const StateSpace sp(m);
-        const ClassPlan plan = plan_class(g, economics, sp, lambda[c]);
-        bound += n * plan.value;
+        const StateSpace& sp = spaces[c];
+        const ClassPlan& plan = best.plans[c];
         if (lp_primal && !lambda[c].empty()) {
             // The fractional fill itself: shares of the class at each point, steady state.
             std::vector<double> prev(m.points, 0);

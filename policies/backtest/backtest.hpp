@@ -25,7 +25,8 @@
 // - with a site cap: a Lagrangian upper bound. Each interval's multiplier lambda (currency per
 //   kWh over the cap) is the marginal profit per kW of the cap-limited greedy fill in merit order
 //   (upper hull of profit vs kW per class: reduced before sleep where that earns more); each class
-//   then solves its DP at price + lambda, and profit = sum of those + lambda * cap * hours. For
+//   then solves its DP at price + lambda, and profit = sum of those + lambda * cap * hours (then
+//   tightened by a few projected subgradient steps, keeping the lowest). For
 //   any lambda >= 0 this is >= the profit of every schedule whose draw stays within the cap, so
 //   "policy <= optimum" holds whenever the policy kept to the cap (`cap_exceeded_intervals`
 //   counts the intervals it did not). With no dwell and no response times it equals the greedy
