@@ -556,11 +556,30 @@ Run optimum(const PriceSeries& prices, const Fleet& fleet, const Economics& econ
         }
         return r;
     };
+    // Whether a relaxed schedule draws more than a cap allows somewhere.
+    auto overdraws = [&](const Relaxed& r) {
+        for (std::size_t k = 0; k < ncap; ++k) {
+            for (std::size_t t = 0; t < g.n; ++t) {
+                double draw = 0;
+                for (std::size_t c = 0; c < nc; ++c) {
+                    if (!covers(constraints.caps[k], fleet.classes[c])) continue;
+                    draw += static_cast<double>(fleet.classes[c].count) *
+                            spaces[c].mix[r.plans[c].state[t]].w_kw;
+                }
+                if (draw > constraints.caps[k].kw * (1 + 1e-9)) return true;
+            }
+        }
+        return false;
+    };
     Relaxed best = relax(cap_lambda);
-    if (binding && !lp_primal) {
+    // Without dwell or response times the greedy fill is the answer; otherwise the DP schedules
+    // may still overdraw (a miner held on by min_on through a spike), even where the fill had
+    // room (lambda 0).
+    bool over = !lp_primal && ncap > 0 && overdraws(best);
+    if (!lp_primal && (binding || over)) {
         // The greedy multipliers ignore dwell and response times; a few projected subgradient
-        // steps (lambda += step * overdraw) tighten the bound. Every iterate is a valid bound,
-        // so the lowest one is kept.
+        // steps (lambda += step * overdraw / cap) tighten the bound. Every iterate is a valid
+        // bound, so the lowest one is kept.
         double scale = 0;
         std::size_t positive = 0;
         for (const auto& v : cap_lambda) {
@@ -571,7 +590,13 @@ Run optimum(const PriceSeries& prices, const Fleet& fleet, const Economics& econ
                 }
             }
         }
-        scale = positive > 0 ? scale / static_cast<double>(positive) : 0;
+        if (positive > 0) {
+            scale /= static_cast<double>(positive);
+        } else {
+            // No interval's fill was tight: start from the fleet's break-even per kWh.
+            for (const auto& m : models) scale = std::max(scale, m.rev_h[0] / m.w_kw[0]);
+            scale *= 0.1;
+        }
         std::vector<std::vector<double>> lam = cap_lambda;
         Relaxed current = best;
         for (int it = 0; it < kSubgradientSteps; ++it) {
@@ -591,6 +616,11 @@ Run optimum(const PriceSeries& prices, const Fleet& fleet, const Economics& econ
             current = relax(lam);
             if (current.bound < best.bound) best = current;
         }
+        over = overdraws(best);
+    }
+    bool relaxed = false;  // some multiplier is in use
+    for (const auto& v : best.lambda) {
+        relaxed = relaxed || std::any_of(v.begin(), v.end(), [](double l) { return l > 0; });
     }
     const auto& lambda = best.lambda;
     const auto& cap_term = best.cap_term;
@@ -645,8 +675,10 @@ Run optimum(const PriceSeries& prices, const Fleet& fleet, const Economics& econ
     }
     finish(run, fleet.miner_count());
     OptimumInfo local;
-    if (binding) {
-        local.exact = lp_primal;
+    // Exact: the LP fill, or a schedule that keeps to every cap with no multiplier in use (then
+    // it is the unconstrained optimum and feasible). Otherwise the profit is the bound.
+    local.exact = lp_primal || (!relaxed && !over);
+    if (relaxed) {
         local.cap_credit = bound - run.totals.profit;
         run.totals.profit = bound;
         // Per interval, the bound is the schedule's profit plus lambda * (cap - draw) * hours.
