@@ -447,6 +447,15 @@ ClassPlan plan_class(const Grid& g, const Economics& e, const StateSpace& sp,
     constexpr double kNone = -std::numeric_limits<double>::infinity();
     std::vector<double> v(sp.size, kNone), next(sp.size);
     v[sp.start] = 0;  // before the first interval: at full, free to switch
+    // Back-pointers are the DP's memory: T * states * 2 bytes.
+    constexpr std::size_t kMaxBackPointers = std::size_t{1} << 29;  // 1 GiB
+    if (g.n * sp.size > kMaxBackPointers) {
+        throw std::invalid_argument(
+            "the optimum would need " + std::to_string(g.n * sp.size * 2 >> 20) + " MiB for " +
+            std::to_string(g.n) + " intervals of " + std::to_string(sp.size) +
+            " states (long min on/off or response times for the interval length); use a "
+            "coarser price interval or a shorter series");
+    }
     std::vector<std::uint16_t> back(g.n * sp.size);
     for (std::size_t t = 0; t < g.n; ++t) {
         const double price_kwh = e.pue * g.price(t) / 1000.0 + (lambda.empty() ? 0 : lambda[t]);

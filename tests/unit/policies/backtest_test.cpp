@@ -513,3 +513,14 @@ TEST_CASE("fleet file: the example in deploy/config is valid") {
     REQUIRE(f.economics);
     CHECK(f.classes[2].points[0] == OperatingPoint{PointKind::full, 3280, 104});
 }
+
+TEST_CASE("optimum: a state space too large for memory is refused with the reason") {
+    Fleet f;
+    f.classes.push_back(miner_class("m", 1, 3000, 100));
+    std::vector<double> p(400'000, 30.0);
+    const Constraints long_dwell{std::chrono::hours(24 * 7), 0ms, {}};
+    CHECK_THROWS_WITH_AS(
+        optimum(series(p, 1min), f, {0.05, 0, 1}, long_dwell),
+        doctest::Contains("states (long min on/off or response times for the interval length)"),
+        std::invalid_argument);
+}
