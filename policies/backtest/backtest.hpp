@@ -46,7 +46,8 @@
 
 namespace hashwatt::policies::backtest {
 
-// What the optimum honours and the replay guards (from the policy's [safety] and site_cap rules).
+// What the optimum honours (from the policy's [safety] and site_cap rules); the replay holds
+// commands that break min on/off and counts the intervals the policy drew over a cap.
 struct SiteCap {
     std::optional<std::string> site;  // nullopt: every miner of the fleet
     double kw = 0;                    // miners' draw, interval average
@@ -84,7 +85,7 @@ struct FleetState {
 // The policy under test, called once per interval at its start (`now`) with the interval's
 // price and the fleet's actual state. Returns the desired point index for every miner (same
 // order and size as actual.miners; an index into that miner's class points), or an empty
-// vector for "no change". The lead's adapter turns this into PolicyEngine::decide calls
+// vector for "no change". An adapter turns this into PolicyEngine::decide calls
 // (MinerInput::actual_index = SimulatedMiner::actual, Decision::target_index -> the result).
 using PolicyStep = std::function<std::vector<std::size_t>(TimePoint now, double price_per_mwh,
                                                           const FleetState& actual)>;
