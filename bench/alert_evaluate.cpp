@@ -60,9 +60,8 @@ int main(int argc, char** argv) {
     {
         Store store(dir + "/c.db");
         Fleet fleet(miners, 42);
-        const TimePoint t0 =
-            std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()) -
-            std::chrono::minutes(10);
+        const TimePoint t0 = std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()) -
+                             std::chrono::minutes(10);
         // Two polls per miner, a minute apart, so that every miner has a record and a newest
         // sample, as after a few minutes of running.
         std::int64_t seq = 0;

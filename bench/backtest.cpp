@@ -4,9 +4,10 @@
 // threshold policy, timed together (median of --runs). Target: <= 10 s in the release build.
 //
 //   build/release/bench/bench_backtest --runs 3
+#include "policies/backtest/backtest.hpp"
+
 #include "bench/bench_util.hpp"
 #include "common/time.hpp"
-#include "policies/backtest/backtest.hpp"
 
 #include <chrono>
 #include <cmath>

@@ -10,7 +10,7 @@ namespace {
 
 // Append only: an applied migration is never edited, a change is a new entry. Index i brings
 // the file from user_version i to i + 1. docs/storage.md describes the resulting schema.
-constexpr std::array<std::string_view, 7> kMigrations = {
+constexpr std::array<std::string_view, 8> kMigrations = {
     R"sql(
 CREATE TABLE miners (
     miner_id TEXT PRIMARY KEY NOT NULL,
@@ -233,6 +233,27 @@ INSERT INTO alert_outbox_v7 (notification_id, notifier, fingerprint, payload_jso
 DROP TABLE alert_outbox;
 ALTER TABLE alert_outbox_v7 RENAME TO alert_outbox;
 CREATE INDEX alert_outbox_due ON alert_outbox(notifier, next_attempt_ms);
+)sql",
+    // 8: the power policy's decisions (collector/control): each change the engine made or
+    // held, with the rule, price and break-even behind it, for /api/v1/decisions and
+    // `hashwatt policy explain`. Rounds that change nothing for a miner are not rows.
+    R"sql(
+CREATE TABLE decisions (
+    decision_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    miner_id TEXT NOT NULL,
+    site TEXT,
+    target TEXT NOT NULL,
+    power_target_w REAL,
+    outcome TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    price_per_mwh REAL,
+    break_even_per_mwh REAL,
+    command_id TEXT
+) STRICT;
+CREATE INDEX decisions_miner ON decisions(miner_id, at_ms);
+CREATE INDEX decisions_time ON decisions(at_ms);
 )sql",
 };
 

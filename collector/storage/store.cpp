@@ -633,6 +633,12 @@ RetentionResult Store::apply_retention(TimePoint now, const RetentionHorizons& h
         result.alerts_deleted = delete_before(
             "DELETE FROM alerts WHERE state IN ('resolved', 'inactive') AND updated_at_ms < ?1",
             cutoff);
+        // Policy decisions likewise, but each miner's newest: it says why a miner asleep for
+        // weeks is asleep.
+        result.decisions_deleted = delete_before(
+            "DELETE FROM decisions WHERE at_ms < ?1 AND decision_id NOT IN "
+            "(SELECT MAX(decision_id) FROM decisions GROUP BY miner_id)",
+            cutoff);
     }
     // A bucket goes once all of it is past the horizon.
     if (horizons.rollup_5m) {
