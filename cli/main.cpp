@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
     add(cli::add_miner_command);
     add(cli::add_collector_command);
     add(cli::add_demo_command);
+    add(cli::add_policy_command);
 
     try {
         app.parse(argc, argv);
