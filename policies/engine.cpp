@@ -3,6 +3,7 @@
 #include "common/time.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -112,13 +113,59 @@ std::string rule_label(const Rule& r) {
     return kind + ":" + r.name;
 }
 
-// One step of a miner's upper hull of (power, hash rate) in a site-cap fill.
-struct Step {
-    double ths_per_w;     // marginal efficiency: the merit order
-    std::uint32_t miner;  // index into the cap's scope
-    std::uint32_t to;     // point index reached by this step
-    double added_w;
+// format_time with a memory of the last instant: many miners share a switch time.
+class TimeText {
+  public:
+    const std::string& operator()(TimePoint t) {
+        if (!valid_ || t != last_) {
+            last_ = t;
+            text_ = format_time(t);
+            valid_ = true;
+        }
+        return text_;
+    }
+
+  private:
+    bool valid_ = false;
+    TimePoint last_{};
+    std::string text_;
 };
+
+// One step of a miner's upper hull of (power, hash rate) in a site-cap fill.
+// Sorted by `order`: marginal efficiency (TH/s per added W, as a float: models closer than
+// 1e-7 count as equal), highest first, then scope index; one integer compare per step keeps
+// the sort of 100,000 miners' steps cheap.
+struct Step {
+    std::uint64_t order;
+    std::uint32_t to;  // point index reached by this step
+    double added_w;
+    std::uint32_t miner() const noexcept { return static_cast<std::uint32_t>(order); }
+};
+
+std::uint64_t step_order(double ths_per_w, std::uint32_t miner) noexcept {
+    // A positive float's bits order like its value; inverted so that ascending is best first.
+    const auto bits = std::bit_cast<std::uint32_t>(static_cast<float>(ths_per_w));
+    return (static_cast<std::uint64_t>(~bits) << 32) | miner;
+}
+
+// Steps are made in scope order, so a stable sort on the efficiency half of `order` sorts them
+// by the whole key: two 16-bit counting passes, linear in the fleet.
+void sort_steps(std::vector<Step>& v) {
+    if (v.size() < 4096) {
+        std::sort(v.begin(), v.end(),
+                  [](const Step& a, const Step& b) { return a.order < b.order; });
+        return;
+    }
+    std::vector<Step> tmp(v.size());
+    std::vector<std::uint32_t> count(65537);
+    for (const int shift : {32, 48}) {
+        std::fill(count.begin(), count.end(), 0);
+        for (const auto& x : v) ++count[((x.order >> shift) & 0xFFFF) + 1];
+        for (std::size_t k = 1; k < count.size(); ++k) count[k] += count[k - 1];
+        for (const auto& x : v) tmp[count[(x.order >> shift) & 0xFFFF]++] = x;
+        v.swap(tmp);
+    }
+}
 
 }  // namespace
 
@@ -210,7 +257,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
 
     std::vector<Work> work(fleet.size());
     std::vector<MinerState*> states(fleet.size(), nullptr);
-    state_.reserve(state_.size() + fleet.size());
+    cache_.resize(fleet.size());
 
     // 1. Wishes, and whether safety lets each miner move to its wish.
     for (std::size_t i = 0; i < fleet.size(); ++i) {
@@ -225,7 +272,17 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
             w.current = w.wish = w.target = m.actual_index;
             continue;
         }
-        auto& st = state_[m.miner_id];
+        // The fleet usually comes in the same order each round: check the cached entry before
+        // hashing the id (map nodes never move, so the pointers stay valid).
+        MinerState* sp = nullptr;
+        if (cache_[i].first && *cache_[i].first == m.miner_id) {
+            sp = cache_[i].second;
+        } else {
+            auto it = state_.try_emplace(m.miner_id).first;
+            sp = &it->second;
+            cache_[i] = {&it->first, sp};
+        }
+        auto& st = *sp;
         states[i] = &st;
         if (st.switch_day != today) {
             st.switch_day = today;
@@ -383,27 +440,26 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                 const auto& a = m.points[hull[h - 1]];
                 const auto& b = m.points[hull[h]];
                 const double dw = b.power_w - a.power_w;
-                steps.push_back({(b.hashrate_ths - a.hashrate_ths) / dw, s,
-                                 static_cast<std::uint32_t>(hull[h]), dw});
+                const double slope = (b.hashrate_ths - a.hashrate_ths) / dw;
+                if (!(slope > 0)) break;  // more power for no more hash rate: never worth it
+                steps.push_back({step_order(slope, s), static_cast<std::uint32_t>(hull[h]), dw});
             }
         }
-        std::sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) {
-            if (a.ths_per_w != b.ths_per_w) return a.ths_per_w > b.ths_per_w;
-            return a.miner < b.miner;
-        });
+        sort_steps(steps);
         std::vector<std::size_t> level(scope.size());
         std::vector<bool> blocked(scope.size(), false);
         for (std::uint32_t s = 0; s < scope.size(); ++s) level[s] = sleep_index(fleet[scope[s]]);
         double budget = cap_w - base_w;
         for (const auto& step : steps) {
-            if (blocked[step.miner]) continue;
+            const auto sm = step.miner();
+            if (blocked[sm]) continue;
             if (step.added_w > budget) {
                 // Its later steps are less efficient and need this one first.
-                blocked[step.miner] = true;
+                blocked[sm] = true;
                 continue;
             }
             budget -= step.added_w;
-            level[step.miner] = step.to;
+            level[sm] = step.to;
         }
         for (std::uint32_t s = 0; s < scope.size(); ++s) {
             auto& w = work[scope[s]];
@@ -423,24 +479,28 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         if (w.source == Source::invalid || w.source == Source::unreachable) continue;
         if (w.target != w.current) changes.push_back(static_cast<std::uint32_t>(i));
     }
-    const auto rank = [&](std::uint32_t i) {
+    struct Ranked {
+        int rank;
+        double j_per_th;  // wake-ups: most efficient first
+        std::uint32_t miner;
+    };
+    std::vector<Ranked> ranked;
+    ranked.reserve(changes.size());
+    for (const auto i : changes) {
         const auto& w = work[i];
         const auto& pts = fleet[i].points;
         const bool down = pts[w.target].power_w < pts[w.current].power_w;
-        if (w.source == Source::override_event && !w.cap) return down ? 0 : 3;
-        if (w.cap && down) return 1;
-        return down ? 2 : 3;
-    };
-    std::stable_sort(changes.begin(), changes.end(), [&](std::uint32_t a, std::uint32_t b) {
-        const int ra = rank(a);
-        const int rb = rank(b);
-        if (ra != rb) return ra < rb;
-        if (ra == 3) {
-            return joules_per_th(fleet[a].points[work[a].target]) <
-                   joules_per_th(fleet[b].points[work[b].target]);
-        }
-        return false;
+        int rank = down ? 2 : 3;
+        if (w.source == Source::override_event && !w.cap && down) rank = 0;
+        if (w.cap && down) rank = 1;
+        ranked.push_back({rank, rank == 3 ? joules_per_th(pts[w.target]) : 0.0, i});
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+        if (a.rank != b.rank) return a.rank < b.rank;
+        if (a.j_per_th != b.j_per_th) return a.j_per_th < b.j_per_th;
+        return a.miner < b.miner;
     });
+    for (std::size_t k = 0; k < ranked.size(); ++k) changes[k] = ranked[k].miner;
     int commands_left = safety.max_commands_per_interval > 0 ? safety.max_commands_per_interval
                                                              : std::numeric_limits<int>::max();
     for (const auto i : changes) {
@@ -465,16 +525,20 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         w.change = true;
     }
 
-    // 4. Remember and explain.
+    // 4. Remember and explain. Reasons are appended piecewise and the per-round parts (the
+    // price, stale text) formatted once: a round for 100,000 miners writes 100,000 of them.
     const bool commanding = !rules_.dry_run && !rules_.kill_switch;
     if (ramp_rate > 0 && commanding) ramp_budget_kw_ = ramp_budget;
     last_round_ = now;
 
     std::vector<Decision> out(fleet.size());
-    const std::string stale_why =
-        price.why.empty()
-            ? std::string(price.price_per_mwh ? "price stale" : "no price")
-            : std::string(price.price_per_mwh ? "price stale (" : "no price (") + price.why + ")";
+    std::string stale_why = price.price_per_mwh ? "price stale" : "no price";
+    if (!price.why.empty()) stale_why += " (" + price.why + ")";
+    stale_why += ": on_stale = ";
+    stale_why += to_string(rules_.on_stale);
+    const std::string p_text = have_price ? fixed2(p) : std::string();
+    TimeText until_text;
+    std::string why;
     for (std::size_t i = 0; i < fleet.size(); ++i) {
         const auto& m = fleet[i];
         const auto& w = work[i];
@@ -495,7 +559,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         d.break_even_per_mwh = break_even_per_mwh(econ, runs(tp) ? tp : m.points[0]);
 
         // Why the rules want what they want.
-        std::string why;
+        why.clear();
         switch (w.source) {
             case Source::none:
                 d.rule = "default";
@@ -503,46 +567,48 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                 break;
             case Source::unreachable:
                 d.rule = "unreachable";
-                why = "not reachable: left at " + std::string(to_string(m.points[w.current].kind));
+                why = "not reachable: left at ";
+                why += to_string(m.points[w.current].kind);
                 break;
             case Source::override_event:
                 d.rule = "override:" + w.ov->id;
-                why = "override " + w.ov->id + " until " + format_time(w.ov->end) + ": " +
-                      std::string(to_string(w.ov->target));
+                why.append("override ").append(w.ov->id).append(" until ");
+                why.append(until_text(w.ov->end)).append(": ").append(to_string(w.ov->target));
                 break;
             case Source::stale:
                 d.rule = "stale_price";
-                why = stale_why + ": on_stale = " + std::string(to_string(rules_.on_stale));
+                why = stale_why;
                 break;
             case Source::time_of_use:
                 d.rule = rule_label(*w.rule);
-                why = "time-of-use window: " + std::string(to_string(w.rule->target));
+                why.append("time-of-use window: ").append(to_string(w.rule->target));
                 break;
             case Source::threshold:
                 d.rule = rule_label(*w.rule);
-                why = p > w.rule->sleep_above_per_mwh
-                          ? "price " + fixed2(p) + " > sleep_above " +
-                                fixed2(w.rule->sleep_above_per_mwh)
-                          : "price " + fixed2(p) + " not below wake_below " +
-                                fixed2(w.rule->wake_below_per_mwh);
-                why += ": " + std::string(to_string(w.rule->target));
+                why.append("price ").append(p_text);
+                if (p > w.rule->sleep_above_per_mwh) {
+                    why.append(" > sleep_above ").append(fixed2(w.rule->sleep_above_per_mwh));
+                } else {
+                    why.append(" not below wake_below ").append(fixed2(w.rule->wake_below_per_mwh));
+                }
+                why.append(": ").append(to_string(w.rule->target));
                 break;
             case Source::break_even: {
                 d.rule = rule_label(*w.rule);
-                const double be = break_even_per_mwh(econ, m.points[0]);
-                const auto margin = w.rule->margin_pct != 0
-                                        ? " + " + fixed0(w.rule->margin_pct) + "%"
-                                        : std::string();
                 const auto& wp = m.points[w.wish];
-                if (wp.kind == PointKind::full) {
-                    why = "price " + fixed2(p) + " <= break-even " + fixed2(be) + margin;
-                } else if (wp.kind == PointKind::sleep) {
-                    why = "price " + fixed2(p) + " > break-even " + fixed2(be) + margin;
+                why.append("price ").append(p_text);
+                if (wp.kind == PointKind::reduced) {
+                    why.append(": reduced ").append(fixed0(wp.power_w));
+                    why.append(" W earns most (break-even ");
+                    why.append(fixed2(break_even_per_mwh(econ, wp)));
                 } else {
-                    why = "price " + fixed2(p) + ": reduced " + fixed0(wp.power_w) +
-                          " W earns most (break-even " + fixed2(break_even_per_mwh(econ, wp)) +
-                          margin + ")";
+                    why.append(wp.kind == PointKind::full ? " <= break-even " : " > break-even ");
+                    why.append(fixed2(break_even_per_mwh(econ, m.points[0])));
                 }
+                if (w.rule->margin_pct != 0) {
+                    why.append(" + ").append(fixed0(w.rule->margin_pct)).append("%");
+                }
+                if (wp.kind == PointKind::reduced) why.append(")");
                 break;
             }
             case Source::invalid:
@@ -551,47 +617,50 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
 
         if (w.cap) {
             d.rule = rule_label(*w.cap);
-            d.reason = "site cap " + fixed0(w.cap->cap_kw) +
-                       " kW: " + std::string(to_string(d.target)) + " in merit order (" +
-                       fixed2(joules_per_th(m.points[0])) + " J/TH); rules want " +
-                       std::string(to_string(m.points[w.wish].kind)) + " (" + why + ")";
+            auto& r = d.reason;
+            r.reserve(why.size() + 80);
+            r.append("site cap ").append(fixed0(w.cap->cap_kw)).append(" kW: ");
+            r.append(to_string(d.target)).append(" in merit order (");
+            r.append(fixed2(joules_per_th(m.points[0]))).append(" J/TH); rules want ");
+            r.append(to_string(m.points[w.wish].kind)).append(" (").append(why).append(")");
         } else if (w.hold != Hold::none) {
             d.held = true;
-            d.rule = std::string(hold_rule(w.hold));
+            d.rule = hold_rule(w.hold);
             const auto* st = states[i];
-            std::string limit;
+            auto& r = d.reason;
+            r.reserve(why.size() + 80);
+            r.append("wants ").append(to_string(m.points[w.wish].kind)).append(" (");
+            r.append(why).append(") but ");
             switch (w.hold) {
                 case Hold::for_duration:
-                    limit = "wanted for " + format_duration(now - st->wish_since) + " of " +
-                            format_duration(safety.for_duration);
+                    r.append("wanted for ").append(format_duration(now - st->wish_since));
+                    r.append(" of ").append(format_duration(safety.for_duration));
                     break;
                 case Hold::min_on:
-                    limit = "min_on " + format_duration(safety.min_on) + " holds until " +
-                            format_time(*st->last_switch + safety.min_on);
+                    r.append("min_on ").append(format_duration(safety.min_on));
+                    r.append(" holds until ").append(until_text(*st->last_switch + safety.min_on));
                     break;
                 case Hold::min_off:
-                    limit = "min_off " + format_duration(safety.min_off) + " holds until " +
-                            format_time(*st->last_switch + safety.min_off);
+                    r.append("min_off ").append(format_duration(safety.min_off));
+                    r.append(" holds until ").append(until_text(*st->last_switch + safety.min_off));
                     break;
                 case Hold::switches:
-                    limit = std::to_string(st->switches_today) + " switches today (max " +
-                            std::to_string(safety.max_switches_per_day) + ")";
+                    r.append(std::to_string(st->switches_today)).append(" switches today (max ");
+                    r.append(std::to_string(safety.max_switches_per_day)).append(")");
                     break;
                 case Hold::commands:
-                    limit = "max " + std::to_string(safety.max_commands_per_interval) +
-                            " commands this round";
+                    r.append("max ").append(std::to_string(safety.max_commands_per_interval));
+                    r.append(" commands this round");
                     break;
                 case Hold::ramp:
-                    limit =
-                        "wake-up ramp " + fixed2(safety.max_ramp_kw_per_min) + " kW/min used up";
+                    r.append("wake-up ramp ").append(fixed2(safety.max_ramp_kw_per_min));
+                    r.append(" kW/min used up");
                     break;
                 case Hold::none:
                     break;
             }
-            d.reason = "wants " + std::string(to_string(m.points[w.wish].kind)) + " (" + why +
-                       ") but " + limit;
         } else {
-            d.reason = std::move(why);
+            d.reason = why;
         }
 
         if (w.change) {
@@ -602,7 +671,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                 d.target_index = w.current;
                 d.target = m.points[w.current].kind;
             } else if (rules_.dry_run) {
-                d.reason = "dry-run: " + d.reason;
+                d.reason.insert(0, "dry-run: ");
             } else {
                 d.change = true;
                 auto* st = states[i];
@@ -612,7 +681,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                 ++st->switches_today;
             }
         } else if (rules_.dry_run) {
-            d.reason = "dry-run: " + d.reason;
+            d.reason.insert(0, "dry-run: ");
         }
     }
     return out;

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace hashwatt::policies {
@@ -93,6 +94,7 @@ class PolicyEngine {
     RuleSet rules_;
     std::vector<Override> added_;
     std::unordered_map<std::string, MinerState> state_;
+    std::vector<std::pair<const std::string*, MinerState*>> cache_;  // by fleet position
     std::vector<bool> threshold_on_;  // per rule index: price_threshold rule engaged
     double ramp_budget_kw_ = -1;      // token bucket for wake-ups (-1: not started)
     std::optional<TimePoint> last_round_;

@@ -538,3 +538,34 @@ TEST_CASE("bad miner input and determinism") {
     CHECK(kw <= 20);
     CHECK(kw > 20 - 3.5);
 }
+
+TEST_CASE("site_cap at fleet scale: merit order holds across thousands of miners") {
+    // 4,500 miners make 7,500 hull steps: the linear-time sort path.
+    auto cap = rule(RuleKind::site_cap);
+    std::vector<MinerInput> fleet;
+    for (int i = 0; i < 4500; ++i) {
+        fleet.push_back(miner("m" + std::to_string(i), i % 3 == 0   ? s19()
+                                                       : i % 3 == 1 ? s19pro()
+                                                                    : s21()));
+    }
+    // Room for every S21 at full, and about half the S19 Pros.
+    cap.cap_kw = 1500 * 3.5 + 750 * 3.25;
+    PolicyEngine e(rules_of({cap, rule(RuleKind::break_even)}));
+    const auto d = e.decide(kT0, price(30), fleet);
+    double kw = 0;
+    int s21_full = 0;
+    int s19_running = 0;
+    int pro_running = 0;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        kw += fleet[i].points[d[i].target_index].power_w / 1000;
+        const bool running = d[i].target != PointKind::sleep;
+        if (i % 3 == 2) s21_full += d[i].target == PointKind::full;
+        if (i % 3 == 0) s19_running += running;
+        if (i % 3 == 1) pro_running += running;
+    }
+    CHECK(kw <= cap.cap_kw);
+    CHECK(kw > cap.cap_kw - 3.5);
+    CHECK(s21_full == 1500);
+    CHECK(s19_running == 0);
+    CHECK(pro_running > 750);  // reduced points fit more of them
+}
