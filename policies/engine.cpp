@@ -42,6 +42,7 @@ struct Work {
     const Override* ov = nullptr;  // the deciding override
     const Rule* cap = nullptr;     // the cap that cut it, if one did
     bool change = false;
+    bool sticky = false;  // break_even kept the current point (hysteresis)
 };
 
 std::string fixed2(double v) {
@@ -355,6 +356,16 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                         best = k;
                     }
                 }
+                // Hysteresis: leaving the current point must gain a share of what the miner
+                // earns at full, or a price wandering near a break-even flips it every round.
+                if (best != w.current && rule.hysteresis_pct > 0) {
+                    const double gain = best_rate - profit_rate(econ, m.points[w.current], eff);
+                    const double full_revenue = profit_rate(econ, m.points[0], 0);
+                    if (gain < rule.hysteresis_pct / 100 * full_revenue) {
+                        best = w.current;
+                        w.sticky = true;
+                    }
+                }
                 w.source = Source::break_even;
                 w.rule = &rule;
                 w.wish = best;
@@ -609,6 +620,10 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                     why.append(" + ").append(fixed0(w.rule->margin_pct)).append("%");
                 }
                 if (wp.kind == PointKind::reduced) why.append(")");
+                if (w.sticky) {
+                    why.append("; stays: another point gains under ");
+                    why.append(fixed0(w.rule->hysteresis_pct)).append("% of full revenue");
+                }
                 break;
             }
             case Source::invalid:

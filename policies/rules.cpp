@@ -29,8 +29,9 @@ struct KindKey {
     std::string_view key;
     std::initializer_list<RuleKind> kinds;
 };
-const std::array<KindKey, 10> kKindKeys{{
+const std::array<KindKey, 11> kKindKeys{{
     {"margin_pct", {RuleKind::break_even}},
+    {"hysteresis_pct", {RuleKind::break_even}},
     {"sleep_above", {RuleKind::price_threshold}},
     {"wake_below", {RuleKind::price_threshold}},
     {"target", {RuleKind::price_threshold, RuleKind::time_of_use, RuleKind::override_event}},
@@ -159,6 +160,7 @@ void read_rule(const config::Table& t, std::size_t n, const RuleSet& set, RuleSe
     switch (r.kind) {
         case RuleKind::break_even:
             r.margin_pct = t.number("margin_pct", -90, 1000).value_or(set.margin_pct);
+            r.hysteresis_pct = t.number("hysteresis_pct", 0, 100).value_or(0);
             break;
         case RuleKind::price_threshold: {
             const auto above = t.number("sleep_above", -1e5, 1e6);

@@ -57,6 +57,9 @@ struct Rule {
     // break_even: run a point while price <= its break-even * (1 + margin_pct / 100); of the
     // points that do, the one that earns most at the price.
     double margin_pct = 0;
+    // break_even: a miner leaves its current point only for one that earns at least this
+    // share (%) of its revenue at full more, per hour; 0: always the best point.
+    double hysteresis_pct = 0;
     // price_threshold: once price > sleep_above the rule is on (miners go to `target`) until
     // price < wake_below (<= sleep_above): separate enter and exit levels.
     double sleep_above_per_mwh = 0;

@@ -569,3 +569,27 @@ TEST_CASE("site_cap at fleet scale: merit order holds across thousands of miners
     CHECK(s19_running == 0);
     CHECK(pro_running > 750);  // reduced points fit more of them
 }
+
+TEST_CASE("break_even hysteresis: small gains do not move a miner") {
+    auto r = break_even_only();
+    r.rules[0].hysteresis_pct = 3;  // of the S19 Pro's 0.229/h at full: 0.0069/h
+    PolicyEngine e(r);
+    Fleet f{{miner("a", s19pro())}};
+    // At 56 reduced earns 0.0010/h more than full (marginal break-even 54.3): not enough.
+    auto d = f.round(e, kT0, price(56));
+    CHECK(d[0].target == PointKind::full);
+    CHECK_FALSE(d[0].change);
+    CHECK(d[0].reason.ends_with("; stays: another point gains under 3% of full revenue"));
+    // At 66 it gains 0.0076/h: it moves.
+    d = f.round(e, kT0 + 1min, price(66));
+    CHECK(d[0].target == PointKind::reduced);
+    CHECK(d[0].change);
+    // Back at 56 full gains too little over reduced to move back.
+    d = f.round(e, kT0 + 2min, price(56));
+    CHECK(d[0].target == PointKind::reduced);
+    CHECK_FALSE(d[0].change);
+    // Far above break-even sleep gains plenty.
+    d = f.round(e, kT0 + 3min, price(150));
+    CHECK(d[0].target == PointKind::sleep);
+    CHECK(d[0].change);
+}

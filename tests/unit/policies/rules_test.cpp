@@ -146,12 +146,14 @@ fees_btc_per_block = 0.02
 [[rule]]
 kind = "break_even"
 margin_pct = -5
+hysteresis_pct = 2.5
 )");
     CHECK(r.kill_switch);
     REQUIRE(r.network.has_value());
     CHECK(r.network->subsidy_btc == 3.125);
     CHECK(r.economics.hashprice_per_th_day == doctest::Approx(0.0517636).epsilon(1e-5));
     CHECK(r.rules[0].margin_pct == -5);
+    CHECK(r.rules[0].hysteresis_pct == 2.5);
     CHECK(summarize(r).find("disabled (kill switch)") != std::string::npos);
 }
 
