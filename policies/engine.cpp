@@ -168,13 +168,23 @@ void sort_steps(std::vector<Step>& v) {
     }
 }
 
+// Precedence order, whoever built the RuleSet: kind, then priority, then as given.
+void sort_rules(RuleSet& r) {
+    std::stable_sort(r.rules.begin(), r.rules.end(), [](const Rule& a, const Rule& b) {
+        if (a.kind != b.kind) return a.kind > b.kind;
+        return a.priority > b.priority;
+    });
+}
+
 }  // namespace
 
 PolicyEngine::PolicyEngine(RuleSet rules) : rules_(std::move(rules)) {
+    sort_rules(rules_);
     threshold_on_.assign(rules_.rules.size(), false);
 }
 
 void PolicyEngine::set_rules(RuleSet rules) {
+    sort_rules(rules);
     // Keep an engaged price threshold engaged across a reload when the rule is still there.
     std::vector<bool> on(rules.rules.size(), false);
     for (std::size_t i = 0; i < rules.rules.size(); ++i) {

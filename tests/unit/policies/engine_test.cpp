@@ -593,3 +593,33 @@ TEST_CASE("break_even hysteresis: small gains do not move a miner") {
     CHECK(d[0].target == PointKind::sleep);
     CHECK(d[0].change);
 }
+
+TEST_CASE("precedence: kind first, then priority; rules apply only to their site") {
+    auto low = rule(RuleKind::price_threshold);
+    low.name = "low";
+    low.sleep_above_per_mwh = 50;
+    low.target = PointKind::reduced;
+    auto high = rule(RuleKind::price_threshold);
+    high.name = "high";
+    high.sleep_above_per_mwh = 50;
+    high.priority = 5;
+    high.site = "tx-1";
+    auto tou = rule(RuleKind::time_of_use);
+    tou.site = "ok-2";
+    tou.target = PointKind::reduced;
+    tou.windows.push_back({{}, {}, 0, 1440});
+    // Given in the "wrong" order: the engine sorts.
+    RuleSet rs;
+    rs.economics = {0.05, 0, 1.0};
+    rs.rules = {rule(RuleKind::break_even), low, high, tou};
+    PolicyEngine e(rs);
+    Fleet f{{miner("tx", s19pro(), 0, "tx-1"), miner("ok", s19pro(), 0, "ok-2"),
+             miner("nm", s19pro(), 0, "nm-3")}};
+    const auto d = f.round(e, kT0, price(60));
+    CHECK(d[0].rule == "price_threshold:high");
+    CHECK(d[0].target == PointKind::sleep);
+    CHECK(d[1].rule == "time_of_use");  // beats both thresholds
+    CHECK(d[1].target == PointKind::reduced);
+    CHECK(d[2].rule == "price_threshold:low");
+    CHECK(d[2].target == PointKind::reduced);
+}
