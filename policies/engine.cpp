@@ -3,6 +3,7 @@
 #include "common/time.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -113,6 +114,32 @@ std::string rule_label(const Rule& r) {
     if (r.name.starts_with(kind + "#")) return kind;
     return kind + ":" + r.name;
 }
+
+// fixed2/fixed0 with a small direct-mapped memory: a fleet of a few models has a few
+// break-evens, and formatting each of 100,000 reasons afresh is a tenth of a round.
+class NumberText {
+  public:
+    const std::string& operator()(double v, int decimals) {
+        const auto bits = std::bit_cast<std::uint64_t>(v);
+        auto& e = slots_[((bits * 0x9E3779B97F4A7C15ull) >> 56) ^ static_cast<unsigned>(decimals)];
+        if (!e.valid || e.bits != bits || e.decimals != decimals) {
+            e.valid = true;
+            e.bits = bits;
+            e.decimals = decimals;
+            e.text = decimals == 0 ? fixed0(v) : fixed2(v);
+        }
+        return e.text;
+    }
+
+  private:
+    struct Slot {
+        bool valid = false;
+        int decimals = 0;
+        std::uint64_t bits = 0;
+        std::string text;
+    };
+    std::array<Slot, 256> slots_;
+};
 
 // format_time with a memory of the last instant: many miners share a switch time.
 class TimeText {
@@ -559,7 +586,15 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
     stale_why += to_string(rules_.on_stale);
     const std::string p_text = have_price ? fixed2(p) : std::string();
     TimeText until_text;
+    NumberText num;
     std::string why;
+    // Labels per rule, made once: "break_even", "price_threshold:spikes".
+    std::vector<std::string> labels;
+    labels.reserve(rules_.rules.size());
+    for (const auto& r : rules_.rules) labels.push_back(rule_label(r));
+    const auto label = [&](const Rule* r) -> const std::string& {
+        return labels[static_cast<std::size_t>(r - rules_.rules.data())];
+    };
     for (std::size_t i = 0; i < fleet.size(); ++i) {
         const auto& m = fleet[i];
         const auto& w = work[i];
@@ -601,38 +636,38 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                 why = stale_why;
                 break;
             case Source::time_of_use:
-                d.rule = rule_label(*w.rule);
+                d.rule = label(w.rule);
                 why.append("time-of-use window: ").append(to_string(w.rule->target));
                 break;
             case Source::threshold:
-                d.rule = rule_label(*w.rule);
+                d.rule = label(w.rule);
                 why.append("price ").append(p_text);
                 if (p > w.rule->sleep_above_per_mwh) {
-                    why.append(" > sleep_above ").append(fixed2(w.rule->sleep_above_per_mwh));
+                    why.append(" > sleep_above ").append(num(w.rule->sleep_above_per_mwh, 2));
                 } else {
-                    why.append(" not below wake_below ").append(fixed2(w.rule->wake_below_per_mwh));
+                    why.append(" not below wake_below ").append(num(w.rule->wake_below_per_mwh, 2));
                 }
                 why.append(": ").append(to_string(w.rule->target));
                 break;
             case Source::break_even: {
-                d.rule = rule_label(*w.rule);
+                d.rule = label(w.rule);
                 const auto& wp = m.points[w.wish];
                 why.append("price ").append(p_text);
                 if (wp.kind == PointKind::reduced) {
-                    why.append(": reduced ").append(fixed0(wp.power_w));
+                    why.append(": reduced ").append(num(wp.power_w, 0));
                     why.append(" W earns most (break-even ");
-                    why.append(fixed2(break_even_per_mwh(econ, wp)));
+                    why.append(num(break_even_per_mwh(econ, wp), 2));
                 } else {
                     why.append(wp.kind == PointKind::full ? " <= break-even " : " > break-even ");
-                    why.append(fixed2(break_even_per_mwh(econ, m.points[0])));
+                    why.append(num(break_even_per_mwh(econ, m.points[0]), 2));
                 }
                 if (w.rule->margin_pct != 0) {
-                    why.append(" + ").append(fixed0(w.rule->margin_pct)).append("%");
+                    why.append(" + ").append(num(w.rule->margin_pct, 0)).append("%");
                 }
                 if (wp.kind == PointKind::reduced) why.append(")");
                 if (w.sticky) {
                     why.append("; stays: another point gains under ");
-                    why.append(fixed0(w.rule->hysteresis_pct)).append("% of full revenue");
+                    why.append(num(w.rule->hysteresis_pct, 0)).append("% of full revenue");
                 }
                 break;
             }
@@ -641,12 +676,12 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         }
 
         if (w.cap) {
-            d.rule = rule_label(*w.cap);
+            d.rule = label(w.cap);
             auto& r = d.reason;
             r.reserve(why.size() + 80);
-            r.append("site cap ").append(fixed0(w.cap->cap_kw)).append(" kW: ");
+            r.append("site cap ").append(num(w.cap->cap_kw, 0)).append(" kW: ");
             r.append(to_string(d.target)).append(" in merit order (");
-            r.append(fixed2(joules_per_th(m.points[0]))).append(" J/TH); rules want ");
+            r.append(num(joules_per_th(m.points[0]), 2)).append(" J/TH); rules want ");
             r.append(to_string(m.points[w.wish].kind)).append(" (").append(why).append(")");
         } else if (w.hold != Hold::none) {
             d.held = true;
@@ -678,7 +713,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                     r.append(" commands this round");
                     break;
                 case Hold::ramp:
-                    r.append("wake-up ramp ").append(fixed2(safety.max_ramp_kw_per_min));
+                    r.append("wake-up ramp ").append(num(safety.max_ramp_kw_per_min, 2));
                     r.append(" kW/min used up");
                     break;
                 case Hold::none:
