@@ -283,12 +283,12 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         const double round_min =
             std::max(1.0, std::chrono::duration<double, std::ratio<60>>(rules_.interval).count());
         ramp_cap = ramp_rate * round_min;
-        if (ramp_budget_kw_ < 0 || !last_round_) {
+        if (!ramp_budget_kw_ || !last_round_) {
             ramp_budget = ramp_cap;
         } else {
             const double elapsed_min = std::max(
                 0.0, std::chrono::duration<double, std::ratio<60>>(now - *last_round_).count());
-            ramp_budget = std::min(ramp_cap, ramp_budget_kw_ + ramp_rate * elapsed_min);
+            ramp_budget = std::min(ramp_cap, *ramp_budget_kw_ + ramp_rate * elapsed_min);
         }
     }
     const std::int64_t today = utc_day(now);

@@ -95,8 +95,8 @@ class PolicyEngine {
     std::vector<Override> added_;
     std::unordered_map<std::string, MinerState> state_;
     std::vector<std::pair<const std::string*, MinerState*>> cache_;  // by fleet position
-    std::vector<bool> threshold_on_;  // per rule index: price_threshold rule engaged
-    double ramp_budget_kw_ = -1;      // token bucket for wake-ups (-1: not started)
+    std::vector<bool> threshold_on_;        // per rule index: price_threshold rule engaged
+    std::optional<double> ramp_budget_kw_;  // token bucket for wake-ups; may be in debt
     std::optional<TimePoint> last_round_;
 };
 

@@ -623,3 +623,20 @@ TEST_CASE("precedence: kind first, then priority; rules apply only to their site
     CHECK(d[2].rule == "price_threshold:low");
     CHECK(d[2].target == PointKind::reduced);
 }
+
+TEST_CASE("stagger: a wake larger than the ramp bucket goes through when it is full, in debt") {
+    auto r = break_even_only();
+    r.safety.max_ramp_kw_per_min = 2;  // an S19 adds 3.235 kW
+    r.interval = 1min;
+    PolicyEngine e(r);
+    Fleet f;
+    for (int i = 0; i < 3; ++i) f.miners.push_back(miner("m" + std::to_string(i), s19(), 1));
+    f.round(e, kT0, price(30));
+    CHECK(f.count(PointKind::full) == 1);
+    // The bucket is 1.235 kW in debt, refilled to 0.765 kW: nothing.
+    f.round(e, kT0 + 1min, price(30));
+    CHECK(f.count(PointKind::full) == 1);
+    // Full again (capped at one round's 2 kW): the next one.
+    f.round(e, kT0 + 2min, price(30));
+    CHECK(f.count(PointKind::full) == 2);
+}
