@@ -263,6 +263,16 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         }
     }
 
+    // Time-of-use windows depend on the time alone: once per round, not per miner.
+    std::vector<char> tou_active(rules_.rules.size(), 0);
+    for (std::size_t i = 0; i < rules_.rules.size(); ++i) {
+        const auto& r = rules_.rules[i];
+        if (r.kind != RuleKind::time_of_use) continue;
+        tou_active[i] = std::any_of(r.windows.begin(), r.windows.end(), [&](const TouWindow& tw) {
+            return window_contains(tw, r.utc_offset, now);
+        });
+    }
+
     // The active overrides, best first: priority, then file before added, then order given.
     std::vector<const Override*> overrides;
     for (const auto* list : {&rules_.overrides, &added_}) {
@@ -355,11 +365,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                 const auto& rule = rules_.rules[r];
                 if (rule.kind == RuleKind::site_cap || !in_scope(rule.site, m)) continue;
                 if (rule.kind == RuleKind::time_of_use) {
-                    const bool in = std::any_of(
-                        rule.windows.begin(), rule.windows.end(), [&](const TouWindow& tw) {
-                            return window_contains(tw, rule.utc_offset, now);
-                        });
-                    if (!in) continue;
+                    if (!tou_active[r]) continue;
                     w.source = Source::time_of_use;
                     w.rule = &rule;
                     w.wish = index_of(m, rule.target);
