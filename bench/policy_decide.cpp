@@ -6,6 +6,7 @@
 // holds, cap cuts and commands to explain.
 //
 //   build/release/bench/bench_policy_decide --miners 100000 --rounds 21
+//   build/release/bench/bench_policy_decide --miners 1000 --rounds 2001 --no-explain
 #include "bench/bench_util.hpp"
 #include "common/models.hpp"
 #include "common/time.hpp"
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 10'000));
     app.add_option("--cap-fraction", cap_fraction, "Site cap as a fraction of full power")
         ->check(CLI::Range(0.05, 2.0));
+    bool no_explain = false;
+    app.add_flag("--no-explain", no_explain, "Decisions without reasons (as the backtest runs)");
     CLI11_PARSE(app, argc, argv);
 
     const auto models = all_models();
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
     rules.safety.max_switches_per_day = 48;
     rules.safety.max_commands_per_interval = 5000;
     PolicyEngine engine(rules);
+    engine.set_explain(!no_explain);
 
     // Prices around the fleet's break-evens (about 40 to 150 per MWh at this hashprice).
     const double prices[] = {35, 60, 95, 140, 75, 50, 120, 30, 85, 110};
@@ -110,8 +114,8 @@ int main(int argc, char** argv) {
         now += 3min;
     }
     std::printf(
-        "policy decide: %d miners, %d rounds: wall median %.1f ms, p90 %.1f ms, max %.1f "
-        "ms; thread CPU median %.1f ms (%zu commands, %zu held over all rounds; load %.2f)\n",
+        "policy decide: %d miners, %d rounds: wall median %.3f ms, p90 %.3f ms, max %.3f "
+        "ms; thread CPU median %.3f ms (%zu commands, %zu held over all rounds; load %.2f)\n",
         miners, rounds, bench::median(ms), bench::percentile(ms, 0.9), bench::percentile(ms, 1.0),
         bench::median(cpu_ms), changes, held, bench::load1());
     std::printf("machine: %s\n", bench::machine_description().c_str());

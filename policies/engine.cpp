@@ -97,11 +97,11 @@ std::string_view hold_rule(Hold h) {
         case Hold::min_off:
             return "safety:min_off";
         case Hold::switches:
-            return "safety:max_switches_per_day";
+            return "safety:switches";
         case Hold::commands:
-            return "safety:max_commands_per_interval";
+            return "safety:commands";
         case Hold::ramp:
-            return "safety:max_ramp_kw_per_min";
+            return "safety:ramp";
         case Hold::none:
             break;
     }
@@ -620,124 +620,152 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         const auto& tp = m.points[w.target];
         d.break_even_per_mwh = break_even_per_mwh(econ, runs(tp) ? tp : m.points[0]);
 
-        // Why the rules want what they want.
-        why.clear();
+        // The deciding rule.
         switch (w.source) {
             case Source::none:
                 d.rule = "default";
-                why = "no rule applies: full";
                 break;
             case Source::unreachable:
                 d.rule = "unreachable";
-                why = "not reachable: left at ";
-                why += to_string(m.points[w.current].kind);
                 break;
             case Source::override_event:
                 d.rule = "override:" + w.ov->id;
-                why.append("override ").append(w.ov->id).append(" until ");
-                why.append(until_text(w.ov->end)).append(": ").append(to_string(w.ov->target));
                 break;
             case Source::stale:
                 d.rule = "stale_price";
-                why = stale_why;
                 break;
             case Source::time_of_use:
-                d.rule = label(w.rule);
-                why.append("time-of-use window: ").append(to_string(w.rule->target));
-                break;
             case Source::threshold:
+            case Source::break_even:
                 d.rule = label(w.rule);
-                why.append("price ").append(p_text);
-                if (p > w.rule->sleep_above_per_mwh) {
-                    why.append(" > sleep_above ").append(num(w.rule->sleep_above_per_mwh, 2));
-                } else {
-                    why.append(" not below wake_below ").append(num(w.rule->wake_below_per_mwh, 2));
-                }
-                why.append(": ").append(to_string(w.rule->target));
                 break;
-            case Source::break_even: {
-                d.rule = label(w.rule);
-                const auto& wp = m.points[w.wish];
-                why.append("price ").append(p_text);
-                if (wp.kind == PointKind::reduced) {
-                    why.append(": reduced ").append(num(wp.power_w, 0));
-                    why.append(" W earns most (break-even ");
-                    why.append(num(break_even_per_mwh(econ, wp), 2));
-                } else {
-                    why.append(wp.kind == PointKind::full ? " <= break-even " : " > break-even ");
-                    why.append(num(break_even_per_mwh(econ, m.points[0]), 2));
-                }
-                if (w.rule->margin_pct != 0) {
-                    why.append(" + ").append(num(w.rule->margin_pct, 0)).append("%");
-                }
-                if (wp.kind == PointKind::reduced) why.append(")");
-                if (w.sticky) {
-                    why.append("; stays: another point gains under ");
-                    why.append(num(w.rule->hysteresis_pct, 0)).append("% of full revenue");
-                }
-                break;
-            }
             case Source::invalid:
                 break;
         }
-
         if (w.cap) {
             d.rule = label(w.cap);
-            auto& r = d.reason;
-            r.reserve(why.size() + 80);
-            r.append("site cap ").append(num(w.cap->cap_kw, 0)).append(" kW: ");
-            r.append(to_string(d.target)).append(" in merit order (");
-            r.append(num(joules_per_th(m.points[0]), 2)).append(" J/TH); rules want ");
-            r.append(to_string(m.points[w.wish].kind)).append(" (").append(why).append(")");
         } else if (w.hold != Hold::none) {
             d.held = true;
             d.rule = hold_rule(w.hold);
-            const auto* st = states[i];
-            auto& r = d.reason;
-            r.reserve(why.size() + 80);
-            r.append("wants ").append(to_string(m.points[w.wish].kind)).append(" (");
-            r.append(why).append(") but ");
-            switch (w.hold) {
-                case Hold::for_duration:
-                    r.append("wanted for ").append(format_duration(now - st->wish_since));
-                    r.append(" of ").append(format_duration(safety.for_duration));
+        }
+
+        if (explain_) {
+            // Why the rules want what they want.
+            why.clear();
+            switch (w.source) {
+                case Source::none:
+                    why = "no rule applies: full";
                     break;
-                case Hold::min_on:
-                    r.append("min_on ").append(format_duration(safety.min_on));
-                    r.append(" holds until ").append(until_text(*st->last_switch + safety.min_on));
+                case Source::unreachable:
+                    why = "not reachable: left at ";
+                    why += to_string(m.points[w.current].kind);
                     break;
-                case Hold::min_off:
-                    r.append("min_off ").append(format_duration(safety.min_off));
-                    r.append(" holds until ").append(until_text(*st->last_switch + safety.min_off));
+                case Source::override_event:
+                    why.append("override ").append(w.ov->id).append(" until ");
+                    why.append(until_text(w.ov->end)).append(": ").append(to_string(w.ov->target));
                     break;
-                case Hold::switches:
-                    r.append(std::to_string(st->switches_today)).append(" switches today (max ");
-                    r.append(std::to_string(safety.max_switches_per_day)).append(")");
+                case Source::stale:
+                    why = stale_why;
                     break;
-                case Hold::commands:
-                    r.append("max ").append(std::to_string(safety.max_commands_per_interval));
-                    r.append(" commands this round");
+                case Source::time_of_use:
+                    why.append("time-of-use window: ").append(to_string(w.rule->target));
                     break;
-                case Hold::ramp:
-                    r.append("wake-up ramp ").append(num(safety.max_ramp_kw_per_min, 2));
-                    r.append(" kW/min used up");
+                case Source::threshold:
+                    why.append("price ").append(p_text);
+                    if (p > w.rule->sleep_above_per_mwh) {
+                        why.append(" > sleep_above ").append(num(w.rule->sleep_above_per_mwh, 2));
+                    } else {
+                        why.append(" not below wake_below ")
+                            .append(num(w.rule->wake_below_per_mwh, 2));
+                    }
+                    why.append(": ").append(to_string(w.rule->target));
                     break;
-                case Hold::none:
+                case Source::break_even: {
+                    const auto& wp = m.points[w.wish];
+                    why.append("price ").append(p_text);
+                    if (wp.kind == PointKind::reduced) {
+                        why.append(": reduced ").append(num(wp.power_w, 0));
+                        why.append(" W earns most (break-even ");
+                        why.append(num(break_even_per_mwh(econ, wp), 2));
+                    } else {
+                        why.append(wp.kind == PointKind::full ? " <= break-even "
+                                                              : " > break-even ");
+                        why.append(num(break_even_per_mwh(econ, m.points[0]), 2));
+                    }
+                    if (w.rule->margin_pct != 0) {
+                        why.append(" + ").append(num(w.rule->margin_pct, 0)).append("%");
+                    }
+                    if (wp.kind == PointKind::reduced) why.append(")");
+                    if (w.sticky) {
+                        why.append("; stays: another point gains under ");
+                        why.append(num(w.rule->hysteresis_pct, 0)).append("% of full revenue");
+                    }
+                    break;
+                }
+                case Source::invalid:
                     break;
             }
-        } else {
-            d.reason = why;
+
+            if (w.cap) {
+                auto& r = d.reason;
+                r.reserve(why.size() + 80);
+                r.append("site cap ").append(num(w.cap->cap_kw, 0)).append(" kW: ");
+                r.append(to_string(d.target)).append(" in merit order (");
+                r.append(num(joules_per_th(m.points[0]), 2)).append(" J/TH); rules want ");
+                r.append(to_string(m.points[w.wish].kind)).append(" (").append(why).append(")");
+            } else if (w.hold != Hold::none) {
+                const auto* st = states[i];
+                auto& r = d.reason;
+                r.reserve(why.size() + 80);
+                r.append("wants ").append(to_string(m.points[w.wish].kind)).append(" (");
+                r.append(why).append(") but ");
+                switch (w.hold) {
+                    case Hold::for_duration:
+                        r.append("wanted for ").append(format_duration(now - st->wish_since));
+                        r.append(" of ").append(format_duration(safety.for_duration));
+                        break;
+                    case Hold::min_on:
+                        r.append("min_on ").append(format_duration(safety.min_on));
+                        r.append(" holds until ")
+                            .append(until_text(*st->last_switch + safety.min_on));
+                        break;
+                    case Hold::min_off:
+                        r.append("min_off ").append(format_duration(safety.min_off));
+                        r.append(" holds until ")
+                            .append(until_text(*st->last_switch + safety.min_off));
+                        break;
+                    case Hold::switches:
+                        r.append(std::to_string(st->switches_today))
+                            .append(" switches today (max ");
+                        r.append(std::to_string(safety.max_switches_per_day)).append(")");
+                        break;
+                    case Hold::commands:
+                        r.append("max ").append(std::to_string(safety.max_commands_per_interval));
+                        r.append(" commands this round");
+                        break;
+                    case Hold::ramp:
+                        r.append("wake-up ramp ").append(num(safety.max_ramp_kw_per_min, 2));
+                        r.append(" kW/min used up");
+                        break;
+                    case Hold::none:
+                        break;
+                }
+            } else {
+                d.reason = why;
+            }
         }
 
         if (w.change) {
             if (rules_.kill_switch) {
                 d.rule = "kill_switch";
-                d.reason = "kill switch ([policy] enabled = false): would " +
-                           std::string(to_string(d.target)) + ": " + d.reason;
+                if (explain_) {
+                    d.reason = "kill switch ([policy] enabled = false): would " +
+                               std::string(to_string(d.target)) + ": " + d.reason;
+                }
                 d.target_index = w.current;
                 d.target = m.points[w.current].kind;
             } else if (rules_.dry_run) {
-                d.reason.insert(0, "dry-run: ");
+                if (explain_) d.reason.insert(0, "dry-run: ");
             } else {
                 d.change = true;
                 auto* st = states[i];
@@ -746,7 +774,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                 st->has_command = true;
                 ++st->switches_today;
             }
-        } else if (rules_.dry_run) {
+        } else if (rules_.dry_run && explain_) {
             d.reason.insert(0, "dry-run: ");
         }
     }

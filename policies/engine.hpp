@@ -74,6 +74,10 @@ class PolicyEngine {
     void set_rules(RuleSet rules);  // keeps per-miner memory and added overrides (reload)
     const RuleSet& rules() const noexcept { return rules_; }
 
+    // false: decisions carry no `reason` (empty; everything else is the same). For replays
+    // that never show reasons: writing them is most of a round's cost (the backtest).
+    void set_explain(bool on) noexcept { explain_ = on; }
+
     // Adds (or replaces, by id) an override beside those of the RuleSet; dropped once expired.
     void add_override(Override o);
     bool remove_override(const std::string& id);  // false when no such id
@@ -92,6 +96,7 @@ class PolicyEngine {
     };
 
     RuleSet rules_;
+    bool explain_ = true;
     std::vector<Override> added_;
     std::unordered_map<std::string, MinerState> state_;
     std::vector<std::pair<const std::string*, MinerState*>> cache_;  // by fleet position

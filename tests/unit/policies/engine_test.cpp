@@ -258,7 +258,7 @@ TEST_CASE("max_switches_per_day: counted per UTC day") {
     auto d = f.round(e, late + 2min, price(200));
     CHECK_FALSE(d[0].change);
     CHECK(d[0].held);
-    CHECK(d[0].rule == "safety:max_switches_per_day");
+    CHECK(d[0].rule == "safety:switches");
     CHECK(d[0].reason.ends_with("2 switches today (max 2)"));
     // A new UTC day starts a new count.
     d = f.round(e, late + 1h, price(200));
@@ -281,7 +281,7 @@ TEST_CASE("stagger: wake-ups limited by kW per minute, commands per round") {
     for (const auto& x : d) {
         if (x.held) {
             ++held;
-            CHECK(x.rule == "safety:max_ramp_kw_per_min");
+            CHECK(x.rule == "safety:ramp");
             CHECK(x.target == PointKind::sleep);
         }
     }
@@ -301,7 +301,7 @@ TEST_CASE("stagger: wake-ups limited by kW per minute, commands per round") {
     d = g.round(ce, kT0, price(200));
     CHECK(g.count(PointKind::sleep) == 2);
     CHECK(d[4].held);
-    CHECK(d[4].rule == "safety:max_commands_per_interval");
+    CHECK(d[4].rule == "safety:commands");
     g.round(ce, kT0 + 1min, price(200));
     g.round(ce, kT0 + 2min, price(200));
     CHECK(g.count(PointKind::sleep) == 5);
@@ -639,4 +639,38 @@ TEST_CASE("stagger: a wake larger than the ramp bucket goes through when it is f
     // Full again (capped at one round's 2 kW): the next one.
     f.round(e, kT0 + 2min, price(30));
     CHECK(f.count(PointKind::full) == 2);
+}
+
+TEST_CASE("set_explain(false): the same decisions without reasons") {
+    auto cap = rule(RuleKind::site_cap);
+    cap.cap_kw = 12;
+    auto rs = rules_of({cap, rule(RuleKind::break_even)});
+    rs.safety.min_on = 10min;
+    std::vector<MinerInput> fleet;
+    for (int i = 0; i < 9; ++i) {
+        fleet.push_back(miner("m" + std::to_string(i),
+                              i % 3 == 0   ? s21()
+                              : i % 3 == 1 ? s19pro()
+                                           : s19(),
+                              static_cast<std::size_t>(i % 2)));
+    }
+    PolicyEngine a(rs);
+    PolicyEngine b(rs);
+    b.set_explain(false);
+    for (int round = 0; round < 4; ++round) {
+        const auto t = kT0 + round * 3min;
+        const auto pr = price(round % 2 ? 40.0 : 90.0);
+        const auto da = a.decide(t, pr, fleet);
+        const auto db = b.decide(t, pr, fleet);
+        for (std::size_t i = 0; i < da.size(); ++i) {
+            CAPTURE(i);
+            CHECK(da[i].target_index == db[i].target_index);
+            CHECK(da[i].change == db[i].change);
+            CHECK(da[i].held == db[i].held);
+            CHECK(da[i].rule == db[i].rule);
+            CHECK_FALSE(da[i].reason.empty());
+            CHECK(db[i].reason.empty());
+            if (da[i].change) fleet[i].actual_index = da[i].target_index;
+        }
+    }
 }
