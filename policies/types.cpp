@@ -17,11 +17,11 @@ PriceSeries::PriceSeries(std::vector<PriceInterval> intervals) : intervals_(std:
                                         " has no length");
         }
         if (i > 0 && intervals_[i].start < intervals_[i - 1].end()) {
-            throw std::invalid_argument(
-                intervals_[i].start == intervals_[i - 1].start
-                    ? format_time(intervals_[i].start) + " twice"
-                    : format_time(intervals_[i].start) + " overlaps the interval from " +
-                          format_time(intervals_[i - 1].start));
+            throw std::invalid_argument(intervals_[i].start == intervals_[i - 1].start
+                                            ? format_time(intervals_[i].start) + " twice"
+                                            : format_time(intervals_[i].start) +
+                                                  " overlaps the interval from " +
+                                                  format_time(intervals_[i - 1].start));
         }
     }
 }

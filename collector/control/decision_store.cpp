@@ -65,8 +65,7 @@ std::vector<DecisionRecord> record_decisions(Store& store, std::vector<DecisionR
     for (std::size_t i = 0; i < records.size(); ++i) {
         const auto& d = records[i];
         const auto missing = [&](const char* field) {
-            throw std::invalid_argument("records[" + std::to_string(i) + "]." + field +
-                                        ": empty");
+            throw std::invalid_argument("records[" + std::to_string(i) + "]." + field + ": empty");
         };
         if (d.miner_id.empty()) missing("miner_id");
         if (d.target.empty()) missing("target");

@@ -41,10 +41,10 @@ DecisionRecord decision(const std::string& miner, TimePoint at, const std::strin
 TEST_CASE("decisions: recorded, listed newest first with filters, newest per miner") {
     test::TempDir dir;
     Store store(dir.path() + "/c.db");
-    const auto saved = record_decisions(
-        store, {decision("m1", kT0, "sleep"), decision("m2", kT0, "sleep"),
-                decision("m1", kT0 + 30min, "full"),
-                decision("m2", kT0 + 30min, "full", DecisionOutcome::held)});
+    const auto saved =
+        record_decisions(store, {decision("m1", kT0, "sleep"), decision("m2", kT0, "sleep"),
+                                 decision("m1", kT0 + 30min, "full"),
+                                 decision("m2", kT0 + 30min, "full", DecisionOutcome::held)});
     REQUIRE(saved.size() == 4);
     CHECK(saved[0].decision_id > 0);
     CHECK(saved[3].decision_id > saved[0].decision_id);
