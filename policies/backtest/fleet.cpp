@@ -1,5 +1,7 @@
 #include "policies/backtest/fleet.hpp"
 
+#include "policies/economics.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -14,19 +16,15 @@ std::size_t Fleet::miner_count() const noexcept {
 std::vector<OperatingPoint> points_for_class(const ModelSpec& model, double measured_ths,
                                              double measured_w, bool offer_reduced,
                                              double standby_w) {
-    const double full_w = measured_w > 0 ? measured_w : model.nominal_w;
-    const double full_ths = measured_ths > 0 ? measured_ths : hashrate_at_power(model, full_w);
-    std::vector<OperatingPoint> points{{PointKind::full, full_w, full_ths}};
-    if (offer_reduced && model.min_power_w < model.nominal_w) {
-        // The curve's shape from the model table, its level from what this miner measures.
-        const double scale = full_ths / hashrate_at_power(model, full_w);
-        const double w = std::max(0.8 * full_w, model.min_power_w);
-        if (w < full_w) {
-            points.push_back({PointKind::reduced, w, hashrate_at_power(model, w) * scale});
-        }
-    }
-    points.push_back({PointKind::sleep, standby_w, 0});
-    return points;
+    // The engine's own operating points (policies/economics.hpp), so that a backtest offers a
+    // class exactly what the live control loop would offer a miner of that model.
+    PointOptions o;
+    o.power_targets = offer_reduced;
+    o.sleep_w = standby_w;
+    if (measured_ths <= 0 && measured_w <= 0) return operating_points(model, o);
+    const double w = measured_w > 0 ? measured_w : model.nominal_w;
+    const double ths = measured_ths > 0 ? measured_ths : hashrate_at_power(model, w);
+    return measured_operating_points(ths, w, &model, o);
 }
 
 Fleet read_fleet(const config::Document& doc) {

@@ -53,10 +53,10 @@ struct Fleet {
 };
 
 // The operating points of one miner of `model`: full at the measured figures (or the model
-// table's), one reduced point when the firmware accepts a lower power target (min_power_w <
-// nominal_w): at 80 % of full power, or min_power_w if that is higher, with hash rate from the
-// model's concave curve scaled by measured/nominal; then sleep at `standby_w`.
-// `measured_ths` / `measured_w` of 0 mean "use the model table".
+// table's), reduced points when the firmware accepts a lower power target (min_power_w <
+// nominal_w): those of policies::operating_points (90, 80 and 70 % of full power, each no lower
+// than min_power_w), hash rate on the model's concave curve from the measured figures; then
+// sleep at `standby_w`. `measured_ths` / `measured_w` of 0 mean "use the model table".
 std::vector<OperatingPoint> points_for_class(const ModelSpec& model, double measured_ths = 0,
                                              double measured_w = 0, bool offer_reduced = true,
                                              double standby_w = 15.0);

@@ -108,13 +108,15 @@ reduced = false
     CHECK(a.site == "west");
     CHECK(a.wake_time == 5min);
     CHECK(a.sleep_time == 1min);
-    REQUIRE(a.points.size() == 3);
+    // 90, 80 and 70 % of 3250 W, all above min_power_w 2200.
+    REQUIRE(a.points.size() == 5);
     CHECK(a.points[0] == OperatingPoint{PointKind::full, 3250, 110});
-    CHECK(a.points[1].kind == PointKind::reduced);
-    CHECK(a.points[1].power_w == doctest::Approx(2600));  // 80 %, above min_power_w 2200
-    CHECK(a.points[1].hashrate_ths == doctest::Approx(110 * std::pow(0.8, 0.75)));
-    CHECK(a.points[2] == OperatingPoint{PointKind::sleep, 15, 0});
-    CHECK(a.sleep_index() == 2);
+    CHECK(a.points[2].kind == PointKind::reduced);
+    CHECK(a.points[2].power_w == doctest::Approx(2600));
+    CHECK(a.points[2].hashrate_ths == doctest::Approx(110 * std::pow(0.8, 0.75)));
+    CHECK(a.points[3].power_w == doctest::Approx(2275));
+    CHECK(a.points[4] == OperatingPoint{PointKind::sleep, 15, 0});
+    CHECK(a.sleep_index() == 4);
 
     const MinerClass& b = f.classes[1];
     CHECK(b.name == "s21-east");
@@ -130,7 +132,9 @@ reduced = false
     CHECK(points_for_class(fixed).size() == 2);
     // Measured figures scale the curve: a reduced point keeps the measured/nominal ratio.
     const auto measured = points_for_class(*find_model("s19pro"), 99, 3250);
-    CHECK(measured[1].hashrate_ths == doctest::Approx(99 * std::pow(0.8, 0.75)));
+    REQUIRE(measured.size() == 5);  // full, 90, 80 and 70 % power, sleep
+    CHECK(measured[2].power_w == doctest::Approx(0.8 * 3250));
+    CHECK(measured[2].hashrate_ths == doctest::Approx(99 * std::pow(0.8, 0.75)));
 }
 
 TEST_CASE("fleet file: errors say what and where") {
