@@ -27,5 +27,6 @@ Runner add_miner_command(CLI::App& app);
 Runner add_collector_command(CLI::App& app);
 Runner add_demo_command(CLI::App& app);
 Runner add_policy_command(CLI::App& app);
+Runner add_backtest_command(CLI::App& app);
 
 }  // namespace hashwatt::cli

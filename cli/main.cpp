@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
     add(cli::add_collector_command);
     add(cli::add_demo_command);
     add(cli::add_policy_command);
+    add(cli::add_backtest_command);
 
     try {
         app.parse(argc, argv);
