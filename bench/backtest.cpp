@@ -1,18 +1,26 @@
 // Backtest cost: a one-year 5-minute price series (105,120 intervals, synthetic, with spikes
 // and negative nights from a fixed seed) against a 1,000-miner fleet of four classes with
 // wake/sleep response times and min on/off: always-on, the offline optimum and a replay with a
-// threshold policy, timed together (median of --runs). Target: <= 10 s in the release build.
+// threshold policy, or with --policy the live engine running that policy file (what
+// `hashwatt backtest` does), timed together (median of --runs). Target: <= 10 s in the release
+// build.
 //
 //   build/release/bench/bench_backtest --runs 3
+//   build/release/bench/bench_backtest --runs 3 --policy deploy/config/policy.toml
 #include "policies/backtest/backtest.hpp"
 
 #include "bench/bench_util.hpp"
 #include "common/time.hpp"
+#include "policies/backtest/engine_step.hpp"
+#include "policies/rules.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -74,13 +82,18 @@ int main(int argc, char** argv) {
     std::size_t miners = 1000;
     std::size_t intervals = 105'120;
     double cap_kw = 0;
-    CLI::App app("backtest cost: always-on + optimum + threshold replay over a year");
+    std::string policy_file;
+    CLI::App app("backtest cost: always-on + optimum + a policy's replay over a year");
     app.add_option("--runs", runs, "timed runs (median)")->check(CLI::PositiveNumber);
     app.add_option("--miners", miners, "fleet size")->check(CLI::PositiveNumber);
     app.add_option("--intervals", intervals, "5-minute intervals")->check(CLI::PositiveNumber);
     app.add_option("--cap-kw", cap_kw,
                    "a fleet-wide site cap (0: none); with min on/off the "
                    "optimum is then a Lagrangian bound with subgradient steps");
+    app.add_option("--policy", policy_file,
+                   "replay this policy file through the live engine (min on/off and caps from "
+                   "it) instead of the threshold policy")
+        ->check(CLI::ExistingFile);
     CLI11_PARSE(app, argc, argv);
 
     std::printf("machine: %s\nloadavg at start: %.2f\n", bench::machine_description().c_str(),
@@ -89,12 +102,23 @@ int main(int argc, char** argv) {
     const Fleet fleet = bench_fleet(miners);
     const Economics economics{0.05, 0.02, 1.05};
     Constraints constraints{30min, 30min, {}};
+    std::optional<RuleSet> rules;
+    if (!policy_file.empty()) {
+        rules = load_policy_file(policy_file);
+        rules->economics = economics;
+        constraints = constraints_of(*rules);
+    }
     if (cap_kw > 0) constraints.caps.push_back({std::nullopt, cap_kw});
-    const PolicyStep step = threshold_policy(80, 60);
+    // A fresh engine per run: its memory (last switches, wishes) is part of what is timed.
+    const auto make_step = [&] {
+        return rules ? engine_step(std::make_shared<PolicyEngine>(*rules), fleet)
+                     : threshold_policy(80, 60);
+    };
 
     std::vector<double> total_s, replay_s, optimum_s;
     Result last;
     for (int r = 0; r < runs; ++r) {
+        const PolicyStep step = make_step();
         const auto t0 = std::chrono::steady_clock::now();
         Result res;
         res.intervals = prices.intervals();
@@ -110,8 +134,9 @@ int main(int argc, char** argv) {
         optimum_s.push_back(s(t2, t3));
         last = std::move(res);
     }
-    std::printf("intervals=%zu miners=%zu classes=%zu cap_kw=%.0f runs=%d\n", intervals, miners,
-                fleet.classes.size(), cap_kw, runs);
+    std::printf("intervals=%zu miners=%zu classes=%zu cap_kw=%.0f runs=%d policy=%s\n", intervals,
+                miners, fleet.classes.size(), cap_kw, runs,
+                policy_file.empty() ? "threshold 80/60" : policy_file.c_str());
     std::printf("profit always_on=%.0f policy=%.0f optimum=%.0f\n", last.always_on.totals.profit,
                 last.policy.totals.profit, last.optimum.totals.profit);
     std::printf("wall_s_median total=%.3f replay=%.3f optimum=%.3f (target total <= 10)\n",

@@ -60,7 +60,8 @@ void write_file(const std::string& path, const char* what,
     if (!out) throw std::runtime_error(std::string("cannot write the ") + what + " to " + path);
     write(out);
     out.flush();
-    if (!out) throw std::runtime_error(std::string("writing the ") + what + " to " + path + " failed");
+    if (!out)
+        throw std::runtime_error(std::string("writing the ") + what + " to " + path + " failed");
 }
 
 std::string money(double v) {
@@ -111,10 +112,11 @@ void print_summary(const policies::backtest::Result& r, const BacktestArgs& a,
             "schedule\n");
     }
     if (r.held_by_dwell > 0 || r.cap_exceeded_intervals > 0) {
-        std::printf("note: %llu policy commands broke min on/off and were held; %llu intervals "
-                    "over a site cap\n",
-                    static_cast<unsigned long long>(r.held_by_dwell),
-                    static_cast<unsigned long long>(r.cap_exceeded_intervals));
+        std::printf(
+            "note: %llu policy commands broke min on/off and were held; %llu intervals "
+            "over a site cap\n",
+            static_cast<unsigned long long>(r.held_by_dwell),
+            static_cast<unsigned long long>(r.cap_exceeded_intervals));
     }
 }
 

@@ -47,7 +47,7 @@ struct ControlStatus {
     bool kill_switch = false;
     std::optional<TimePoint> last_round;
     policies::PriceInput last_price;
-    std::size_t miners = 0;             // decided for in the last round
+    std::size_t miners = 0;              // decided for in the last round
     std::size_t changes_last_round = 0;  // commanded (or dry-run) in it
     std::size_t held_last_round = 0;
     std::optional<std::string> last_error;  // the last round's or reload's failure, if any

@@ -23,10 +23,9 @@ PolicyStep engine_step(std::shared_ptr<PolicyEngine> engine, const Fleet& fleet)
     return [engine, inputs](TimePoint now, double price_per_mwh, const FleetState& actual) {
         auto& in = *inputs;
         if (in.size() != actual.miners.size()) {
-            throw std::invalid_argument("engine_step: the fleet has " +
-                                        std::to_string(actual.miners.size()) +
-                                        " miners, the step was built for " +
-                                        std::to_string(in.size()));
+            throw std::invalid_argument(
+                "engine_step: the fleet has " + std::to_string(actual.miners.size()) +
+                " miners, the step was built for " + std::to_string(in.size()));
         }
         for (std::size_t i = 0; i < in.size(); ++i) {
             in[i].actual_index = actual.miners[i].actual;

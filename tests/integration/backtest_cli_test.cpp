@@ -52,12 +52,13 @@ TEST_CASE("backtest: the example policy on every ERCOT hub of the shared week") 
         const double always = num(v.at("always_on").at("profit"));
         const double policy = num(v.at("policy").at("profit"));
         const double optimum = num(v.at("optimum").at("profit"));
-        MESSAGE(hub << ": always_on " << always << ", policy " << policy << ", optimum "
-                    << optimum << ", capture " << num(v.at("capture_ratio")));
+        MESSAGE(hub << ": always_on " << always << ", policy " << policy << ", optimum " << optimum
+                    << ", capture " << num(v.at("capture_ratio")));
         CHECK(policy > always);
         CHECK(policy <= optimum + 1e-6);
         CHECK(num(v.at("capture_ratio")) >= 0.95);
-        CHECK(num(v.at("capture_ratio")) == doctest::Approx((policy - always) / (optimum - always)));
+        CHECK(num(v.at("capture_ratio")) ==
+              doctest::Approx((policy - always) / (optimum - always)));
         CHECK(v.at("optimum").at("exact").as_bool());
         CHECK(num(v.at("policy").at("held_by_dwell")) == 0);  // the engine kept min on/off
         // The example's safety: at most 12 switches per miner per day.
@@ -69,9 +70,9 @@ TEST_CASE("backtest: the table, the CSV and the HTML report") {
     TempDir dir;
     const std::string csv = dir.path() + "/week.csv";
     const std::string html = dir.path() + "/week.html";
-    const auto r = run_hashwatt({"backtest", "--prices", kPrices, "--settlement-point", "HB_WEST",
-                                 "--fleet", kFleet, "--policy", kPolicy, "--csv", csv, "--report",
-                                 html});
+    const auto r =
+        run_hashwatt({"backtest", "--prices", kPrices, "--settlement-point", "HB_WEST", "--fleet",
+                      kFleet, "--policy", kPolicy, "--csv", csv, "--report", html});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     CHECK(r.out.find("672 intervals of 15m") != std::string::npos);
     CHECK(r.out.find("1000 miners in 4 classes") != std::string::npos);
@@ -96,18 +97,18 @@ TEST_CASE("backtest: the table, the CSV and the HTML report") {
 TEST_CASE("backtest: bad inputs exit 2 and say which") {
     TempDir dir;
     // Several settlement points and none chosen: the choices are listed.
-    auto r = run_hashwatt(
-        {"backtest", "--prices", kPrices, "--fleet", kFleet, "--policy", kPolicy});
+    auto r =
+        run_hashwatt({"backtest", "--prices", kPrices, "--fleet", kFleet, "--policy", kPolicy});
     CHECK(r.exit_code == 2);
-    CHECK(r.err.find("several settlement points; choose one of: HB_BUSAVG") !=
-          std::string::npos);
+    CHECK(r.err.find("several settlement points; choose one of: HB_BUSAVG") != std::string::npos);
     r = run_hashwatt({"backtest", "--prices", kPrices, "--settlement-point", "HB_NOWHERE",
                       "--fleet", kFleet, "--policy", kPolicy});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("HB_NOWHERE") != std::string::npos);
 
-    const auto bad_prices = dir.write("p.csv", "timestamp,price\n2025-03-01T00:00:00Z,12\n"
-                                               "2025-03-01T00:15:00Z,abc\n");
+    const auto bad_prices = dir.write("p.csv",
+                                      "timestamp,price\n2025-03-01T00:00:00Z,12\n"
+                                      "2025-03-01T00:15:00Z,abc\n");
     r = run_hashwatt({"backtest", "--prices", bad_prices, "--fleet", kFleet, "--policy", kPolicy});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("p.csv:3") != std::string::npos);
@@ -120,7 +121,7 @@ TEST_CASE("backtest: bad inputs exit 2 and say which") {
 
     r = run_hashwatt({"backtest", "--prices", kPrices, "--fleet", kFleet});
     CHECK(r.exit_code == 2);  // --policy is required
-    r = run_hashwatt({"backtest", "--prices", dir.path() + "/none.csv", "--fleet", kFleet,
-                      "--policy", kPolicy});
+    r = run_hashwatt(
+        {"backtest", "--prices", dir.path() + "/none.csv", "--fleet", kFleet, "--policy", kPolicy});
     CHECK(r.exit_code == 2);
 }
