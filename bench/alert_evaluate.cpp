@@ -31,10 +31,6 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-double ms_since(Steady::time_point t) {
-    return std::chrono::duration<double, std::milli>(Steady::now() - t).count();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {

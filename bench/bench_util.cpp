@@ -54,6 +54,10 @@ double load1() {
     return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
+double ms_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
 double median(std::vector<double> v) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());

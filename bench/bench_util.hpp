@@ -1,6 +1,7 @@
 // Small helpers shared by the benchmark programs: process stats from /proc, medians, children.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -16,6 +17,8 @@ struct ProcStats {
 ProcStats proc_stats(pid_t pid);
 
 double median(std::vector<double> v);
+// Milliseconds of the steady clock since `t`.
+double ms_since(std::chrono::steady_clock::time_point t);
 // The q-quantile (0..1) of `v` by nearest rank; 0 for an empty vector.
 double percentile(std::vector<double> v, double q);
 // The 1-minute load average, -1 if unreadable: quoted with figures taken on a shared machine.

@@ -50,10 +50,6 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-double ms_since(Steady::time_point t) {
-    return std::chrono::duration<double, std::milli>(Steady::now() - t).count();
-}
-
 long rss_kb() { return proc_stats(getpid()).rss_kb; }
 
 // The process's peak RSS so far (VmHWM).

@@ -172,6 +172,26 @@ std::vector<AlertEvent> alert_events(const Store& store, const std::string& fing
     return out;
 }
 
+namespace {
+
+// Columns 0 to 4 of a commands query: id, miner_id, agent_id, type, status.
+CommandRecord command_head(const sqlite::Statement& st) {
+    CommandRecord c;
+    c.command.id = st.column_text(0);
+    c.command.miner_id = st.column_text(1);
+    c.agent_id = st.column_text(2);
+    const auto type = parse_command_type(st.column_view(3));
+    const auto status = parse_command_status(st.column_view(4));
+    if (!type || !status) {
+        throw std::runtime_error("commands row " + c.command.id + ": unknown type or status");
+    }
+    c.command.type = *type;
+    c.status = *status;
+    return c;
+}
+
+}  // namespace
+
 std::map<std::string, CommandRecord> latest_finished_commands(const Store& store, TimePoint since) {
     std::map<std::string, CommandRecord> out;
     store.with_read([&](sqlite::Database& db) {
@@ -182,18 +202,7 @@ std::map<std::string, CommandRecord> latest_finished_commands(const Store& store
             "AND finished_at_ms >= ?1 ORDER BY finished_at_ms, rowid");
         st.bind(1, since.time_since_epoch().count());
         while (st.step()) {
-            CommandRecord c;
-            c.command.id = st.column_text(0);
-            c.command.miner_id = st.column_text(1);
-            c.agent_id = st.column_text(2);
-            const auto type = parse_command_type(st.column_view(3));
-            const auto status = parse_command_status(st.column_view(4));
-            if (!type || !status) {
-                throw std::runtime_error("commands row " + c.command.id +
-                                         ": unknown type or status");
-            }
-            c.command.type = *type;
-            c.status = *status;
+            CommandRecord c = command_head(st);
             c.finished_at = tp(st.column_opt_int(5));
             c.message = st.column_opt_text(6);
             c.agent_message = st.column_opt_text(7);
@@ -212,18 +221,7 @@ std::map<std::string, CommandRecord> latest_state_commands(const Store& store) {
             "SELECT id, miner_id, agent_id, type, status, MAX(created_at_ms) FROM commands "
             "WHERE type IN ('sleep', 'wake') AND status != 'unsupported' GROUP BY miner_id");
         while (st.step()) {
-            CommandRecord c;
-            c.command.id = st.column_text(0);
-            c.command.miner_id = st.column_text(1);
-            c.agent_id = st.column_text(2);
-            const auto type = parse_command_type(st.column_view(3));
-            const auto status = parse_command_status(st.column_view(4));
-            if (!type || !status) {
-                throw std::runtime_error("commands row " + c.command.id +
-                                         ": unknown type or status");
-            }
-            c.command.type = *type;
-            c.status = *status;
+            CommandRecord c = command_head(st);
             c.command.created_at = TimePoint{std::chrono::milliseconds(st.column_int(5))};
             out[c.command.miner_id] = std::move(c);
         }

@@ -51,21 +51,6 @@ unsigned free_port(const std::string& ip) {
     return a.local_endpoint().port();
 }
 
-// Samples in the agent's spool, waiting for the collector: files are named <seq>-<samples>.json.
-std::size_t spooled_samples(const std::string& dir) {
-    std::size_t n = 0;
-    if (!fs::exists(dir)) return 0;
-    for (const auto& e : fs::directory_iterator(dir)) {
-        const std::string name = e.path().filename().string();
-        const auto dash = name.find('-');
-        if (!e.is_regular_file() || e.path().extension() != ".json" || dash == std::string::npos) {
-            continue;
-        }
-        n += std::stoul(name.substr(dash + 1));
-    }
-    return n;
-}
-
 // One webhook request as the receiver saw it.
 struct Notice {
     std::int64_t id = 0;
@@ -312,13 +297,13 @@ TEST_CASE("alerts: a SIGKILLed collector neither repeats a firing nor loses a re
     // of cool samples): the restart resolves it, announced once.
     kill_collector();
     fault(1, false);
-    const auto spooled = spooled_samples(spool);
-    CHECK(test::wait_until([&] { return spooled_samples(spool) >= spooled + 6; }, 20s, 100ms));
+    const auto spooled = test::spooled_samples(spool);
+    CHECK(test::wait_until([&] { return test::spooled_samples(spool) >= spooled + 6; }, 20s, 100ms));
     restart_collector();
     CHECK_MESSAGE(
         test::wait_until([&] { return hooks.ids(fp_a, "resolved").size() == 1; }, 30s, 50ms),
         hooks.summary());
-    CHECK(test::wait_until([&] { return spooled_samples(spool) == 0; }, 20s, 100ms));
+    CHECK(test::wait_until([&] { return test::spooled_samples(spool) == 0; }, 20s, 100ms));
     CHECK(api.state(fp_a) == "resolved");
     CHECK(api.history(fp_a) == "pending,firing,resolved");
     CHECK_MESSAGE(hooks.ids(fp_a, "resolved", false).size() == 1, hooks.summary());

@@ -24,11 +24,6 @@ const std::string kPrices =
 const std::string kFleet = kSource + "/deploy/config/fleet.toml";
 const std::string kPolicy = kSource + "/deploy/config/policy.toml";
 
-RunResult run_hashwatt(std::vector<std::string> args) {
-    args.insert(args.begin(), HASHWATT_BINARY);
-    return run(args, 120s);
-}
-
 std::string slurp(const std::string& path) {
     std::ifstream f(path);
     std::stringstream s;

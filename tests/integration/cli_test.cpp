@@ -6,13 +6,6 @@
 using namespace hashwatt::test;
 using namespace std::chrono_literals;
 
-namespace {
-RunResult run_hashwatt(std::vector<std::string> args) {
-    args.insert(args.begin(), HASHWATT_BINARY);
-    return run(args, 30s);
-}
-}  // namespace
-
 TEST_CASE("--help lists the commands and exits 0") {
     const auto r = run_hashwatt({"--help"});
     CHECK(r.exit_code == 0);

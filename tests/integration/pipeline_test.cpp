@@ -48,21 +48,6 @@ std::size_t spooled_batches(const std::string& dir) {
     return n;
 }
 
-// Samples in those batches: the spool names each file <seq>-<samples>.json.
-std::size_t spooled_samples(const std::string& dir) {
-    std::size_t n = 0;
-    if (!fs::exists(dir)) return 0;
-    for (const auto& e : fs::directory_iterator(dir)) {
-        const std::string name = e.path().filename().string();
-        const auto dash = name.find('-');
-        if (!e.is_regular_file() || e.path().extension() != ".json" || dash == std::string::npos) {
-            continue;
-        }
-        n += std::stoul(name.substr(dash + 1));
-    }
-    return n;
-}
-
 std::size_t stored_miners(unsigned port) {
     const auto r = http_request("127.0.0.1", port, "GET", "/api/v1/sites", {},
                                 {"Authorization: Bearer " + kAgentToken + "-read"});

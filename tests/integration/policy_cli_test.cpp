@@ -7,15 +7,6 @@
 using namespace hashwatt::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-RunResult run_hashwatt(std::vector<std::string> args) {
-    args.insert(args.begin(), HASHWATT_BINARY);
-    return run(args, 30s);
-}
-
-}  // namespace
-
 TEST_CASE("policy check: the shipped example is valid") {
     const std::string file = std::string(HASHWATT_SOURCE_DIR) + "/deploy/config/policy.toml";
     const auto r = run_hashwatt({"policy", "check", file});

@@ -187,4 +187,20 @@ std::string TempDir::write(const std::string& name, const std::string& content,
     return p;
 }
 
+std::size_t spooled_samples(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::size_t n = 0;
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) return 0;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        const std::string name = e.path().filename().string();
+        const auto dash = name.find('-');
+        if (!e.is_regular_file() || e.path().extension() != ".json" || dash == std::string::npos) {
+            continue;
+        }
+        n += std::stoul(name.substr(dash + 1));
+    }
+    return n;
+}
+
 }  // namespace hashwatt::test

@@ -21,6 +21,19 @@ struct RunResult {
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
               const std::string& input = {});
 
+#ifdef HASHWATT_BINARY
+// Runs the hashwatt binary the test was built against (HASHWATT_BINARY) with `args`.
+inline RunResult run_hashwatt(std::vector<std::string> args,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    args.insert(args.begin(), HASHWATT_BINARY);
+    return run(args, timeout);
+}
+#endif
+
+// Samples waiting in an agent's spool directory: the spool names each batch file
+// <seq>-<samples>.json. 0 when the directory does not exist.
+std::size_t spooled_samples(const std::string& dir);
+
 // A long-running child whose stdout and stderr go to files (so it never blocks on a pipe).
 class Child {
   public:
