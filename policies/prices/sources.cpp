@@ -142,6 +142,16 @@ struct Row {
     throw std::runtime_error(std::string(name) + ":" + std::to_string(line) + ": " + what);
 }
 
+// The header record of a price CSV, from `lines` (which then stand at the first data line).
+std::vector<std::string> read_header(Lines& lines, std::string_view name) {
+    std::string_view line;
+    std::size_t no = 0;
+    if (!lines.next(line, no)) throw std::runtime_error(std::string(name) + ": no prices");
+    auto header = split_fields(line);
+    if (!header) fail_at(name, no, "header: unterminated quote");
+    return std::move(*header);
+}
+
 // Sorts and refuses repeats and overlaps with both lines named, so that the user can find them.
 PriceSeries build(std::vector<Row> rows, std::string_view name) {
     if (rows.empty()) throw std::runtime_error(std::string(name) + ": no prices");
@@ -465,11 +475,9 @@ PriceSeries parse_csv_prices(std::string_view text, std::string_view name, const
     Lines lines(text);
     std::string_view line;
     std::size_t no = 0;
-    if (!lines.next(line, no)) throw std::runtime_error(std::string(name) + ": no prices");
-    auto header = split_fields(line);
-    if (!header) fail_at(name, no, "header: unterminated quote");
-    const auto ts_col = column(*header, "timestamp", name);
-    const auto price_col = column(*header, "price", name);
+    const auto header = read_header(lines, name);
+    const auto ts_col = column(header, "timestamp", name);
+    const auto price_col = column(header, "price", name);
     std::vector<Row> rows;
     std::optional<TimePoint> previous;  // in file order, to place a repeated local hour
     while (lines.next(line, no)) {
@@ -477,7 +485,7 @@ PriceSeries parse_csv_prices(std::string_view text, std::string_view name, const
         if (!f) fail_at(name, no, "unterminated quote");
         if (f->size() <= std::max(ts_col, price_col)) {
             fail_at(name, no,
-                    "expected " + std::to_string(header->size()) + " fields, got " +
+                    "expected " + std::to_string(header.size()) + " fields, got " +
                         std::to_string(f->size()));
         }
         const auto& ts = (*f)[ts_col];
@@ -533,16 +541,14 @@ PriceSeries parse_ercot_prices(std::string_view text, std::string_view name,
     Lines lines(text);
     std::string_view line;
     std::size_t no = 0;
-    if (!lines.next(line, no)) throw std::runtime_error(std::string(name) + ": no prices");
-    auto header = split_fields(line);
-    if (!header) fail_at(name, no, "header: unterminated quote");
-    const auto c_date = column(*header, "Delivery Date", name);
-    const auto c_hour = column(*header, "Delivery Hour", name);
-    const auto c_interval = column(*header, "Delivery Interval", name);
-    const auto c_repeat = column(*header, "Repeated Hour Flag", name);
-    const auto c_point = column(*header, "Settlement Point Name", name);
-    const auto c_type = column(*header, "Settlement Point Type", name, false);
-    const auto c_price = column(*header, "Settlement Point Price", name);
+    const auto header = read_header(lines, name);
+    const auto c_date = column(header, "Delivery Date", name);
+    const auto c_hour = column(header, "Delivery Hour", name);
+    const auto c_interval = column(header, "Delivery Interval", name);
+    const auto c_repeat = column(header, "Repeated Hour Flag", name);
+    const auto c_point = column(header, "Settlement Point Name", name);
+    const auto c_type = column(header, "Settlement Point Type", name, false);
+    const auto c_price = column(header, "Settlement Point Price", name);
     const auto needed = std::max({c_date, c_hour, c_interval, c_repeat, c_point, c_price,
                                   c_type == std::string::npos ? 0 : c_type}) +
                         1;
@@ -556,7 +562,7 @@ PriceSeries parse_ercot_prices(std::string_view text, std::string_view name,
         if (!f) fail_at(name, no, "unterminated quote");
         if (f->size() < needed) {
             fail_at(name, no,
-                    "expected " + std::to_string(header->size()) + " fields, got " +
+                    "expected " + std::to_string(header.size()) + " fields, got " +
                         std::to_string(f->size()));
         }
         const auto& point = (*f)[c_point];

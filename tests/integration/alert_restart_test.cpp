@@ -298,7 +298,8 @@ TEST_CASE("alerts: a SIGKILLed collector neither repeats a firing nor loses a re
     kill_collector();
     fault(1, false);
     const auto spooled = test::spooled_samples(spool);
-    CHECK(test::wait_until([&] { return test::spooled_samples(spool) >= spooled + 6; }, 20s, 100ms));
+    CHECK(
+        test::wait_until([&] { return test::spooled_samples(spool) >= spooled + 6; }, 20s, 100ms));
     restart_collector();
     CHECK_MESSAGE(
         test::wait_until([&] { return hooks.ids(fp_a, "resolved").size() == 1; }, 30s, 50ms),
