@@ -269,7 +269,10 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         const auto& r = rules_.rules[i];
         if (r.kind != RuleKind::time_of_use) continue;
         tou_active[i] = std::any_of(r.windows.begin(), r.windows.end(), [&](const TouWindow& tw) {
-            return window_contains(tw, r.utc_offset, now);
+            const Duration offset =
+                r.zone ? std::chrono::duration_cast<Duration>(r.zone->utc_offset(now))
+                       : r.utc_offset;
+            return window_contains(tw, offset, now);
         });
     }
 

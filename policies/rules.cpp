@@ -29,7 +29,7 @@ struct KindKey {
     std::string_view key;
     std::initializer_list<RuleKind> kinds;
 };
-const std::array<KindKey, 11> kKindKeys{{
+const std::array<KindKey, 12> kKindKeys{{
     {"margin_pct", {RuleKind::break_even}},
     {"hysteresis_pct", {RuleKind::break_even}},
     {"sleep_above", {RuleKind::price_threshold}},
@@ -37,6 +37,7 @@ const std::array<KindKey, 11> kKindKeys{{
     {"target", {RuleKind::price_threshold, RuleKind::time_of_use, RuleKind::override_event}},
     {"window", {RuleKind::time_of_use}},
     {"utc_offset", {RuleKind::time_of_use}},
+    {"timezone", {RuleKind::time_of_use}},
     {"kw", {RuleKind::site_cap}},
     {"start", {RuleKind::override_event}},
     {"end", {RuleKind::override_event}},
@@ -176,7 +177,20 @@ void read_rule(const config::Table& t, std::size_t n, const RuleSet& set, RuleSe
         }
         case RuleKind::time_of_use: {
             r.target = parse_point(t.choice("target", {"sleep", "reduced"}).value_or("sleep"));
+            if (t.has("utc_offset") && t.has("timezone")) {
+                t.fail("timezone", "give timezone or utc_offset, not both");
+            }
             if (t.has("utc_offset")) r.utc_offset = read_offset(t, "utc_offset");
+            if (t.has("timezone")) {
+                // An IANA zone follows daylight saving time: a 14:00 window stays at 14:00
+                // local all year, which a fixed offset cannot do.
+                const auto name = t.required_string("timezone");
+                try {
+                    r.zone = prices::TimeZone::load(name);
+                } catch (const std::invalid_argument& e) {
+                    t.fail("timezone", e.what());
+                }
+            }
             for (const auto& w : t.tables("window")) r.windows.push_back(read_window(w));
             if (r.windows.empty()) {
                 t.fail("kind", "a time_of_use rule needs at least one [[rule.window]]");

@@ -7,6 +7,7 @@
 #include "common/miner_sample.hpp"
 #include "common/units.hpp"
 #include "policies/economics.hpp"
+#include "policies/prices/timezone.hpp"
 #include "policies/types.hpp"
 
 #include <optional>
@@ -69,7 +70,8 @@ struct Rule {
     PointKind target = PointKind::sleep;
     // time_of_use
     std::vector<TouWindow> windows;
-    Duration utc_offset{0};  // local time = UTC + utc_offset
+    Duration utc_offset{0};                // local time = UTC + utc_offset, unless `zone` is set
+    std::optional<prices::TimeZone> zone;  // `timezone = "America/Chicago"`: follows DST
     // site_cap: the miners in scope draw at most kw (at the wall, times pue).
     double cap_kw = 0;
 };

@@ -189,6 +189,23 @@ TEST_CASE("time_of_use: windows in local time with a target") {
     CHECK(d[1].target == PointKind::full);
 }
 
+TEST_CASE("time_of_use: a timezone keeps the window at local time across daylight saving") {
+    auto tou = rule(RuleKind::time_of_use);
+    tou.zone = prices::TimeZone::load("America/Chicago");
+    tou.windows.push_back({{}, {}, 14 * 60, 20 * 60});  // 14:00 to 20:00 local, every day
+    PolicyEngine e(rules_of({tou, rule(RuleKind::break_even)}));
+    Fleet f{{miner("a", s19pro())}};
+    // Saturday 8 March 2025, CST (UTC-6): 14:00 local is 20:00Z.
+    CHECK(f.round(e, *parse_time("2025-03-08T19:59:00Z"), price(30))[0].rule == "break_even");
+    CHECK(f.round(e, *parse_time("2025-03-08T20:00:00Z"), price(30))[0].rule == "time_of_use");
+    // Monday 10 March, CDT (UTC-5) since Sunday: 14:00 local is 19:00Z; a fixed -06:00 would
+    // have started the window an hour late.
+    CHECK(f.round(e, *parse_time("2025-03-10T18:59:00Z"), price(30))[0].rule == "break_even");
+    CHECK(f.round(e, *parse_time("2025-03-10T19:00:00Z"), price(30))[0].rule == "time_of_use");
+    CHECK(f.round(e, *parse_time("2025-03-11T00:59:00Z"), price(30))[0].rule == "time_of_use");
+    CHECK(f.round(e, *parse_time("2025-03-11T01:00:00Z"), price(30))[0].rule == "break_even");
+}
+
 TEST_CASE("for: a change must be wanted that long; a wish that flips back resets it") {
     auto r = break_even_only();
     r.safety.for_duration = 15min;

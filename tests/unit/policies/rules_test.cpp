@@ -249,3 +249,25 @@ TEST_CASE("errors name file, line, column and key") {
     CHECK(error_of(std::string("[policy]\non_stale = \"panic\"\n") + kEcon + rule)
               .starts_with("policy.toml:2:12: policy.on_stale: "));
 }
+
+TEST_CASE("policy rules: a time_of_use timezone, and its errors") {
+    const std::string head = "[economics]\nhashprice = 0.05\n[[rule]]\nkind = \"time_of_use\"\n";
+    const std::string window = "[[rule.window]]\nstart = \"14:00\"\nend = \"20:00\"\n";
+    const auto ok = read_policy(
+        config::Document::parse(head + "timezone = \"America/Chicago\"\n" + window, "p.toml"));
+    REQUIRE(ok.rules.size() == 1);
+    REQUIRE(ok.rules[0].zone);
+    CHECK(ok.rules[0].zone->name() == "America/Chicago");
+    const auto error_of = [](const std::string& text) {
+        try {
+            read_policy(config::Document::parse(text, "p.toml"));
+        } catch (const config::ConfigError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(error_of(head + "timezone = \"Mars/Base\"\n" + window)
+              .starts_with("p.toml:5:12: rule[0].timezone: unknown time zone 'Mars/Base'"));
+    CHECK(error_of(head + "timezone = \"UTC\"\nutc_offset = \"-06:00\"\n" + window)
+              .starts_with("p.toml:5:12: rule[0].timezone: give timezone or utc_offset, not both"));
+}
