@@ -10,7 +10,7 @@ namespace {
 
 // Append only: an applied migration is never edited, a change is a new entry. Index i brings
 // the file from user_version i to i + 1. docs/storage.md describes the resulting schema.
-constexpr std::array<std::string_view, 8> kMigrations = {
+constexpr std::array<std::string_view, 9> kMigrations = {
     R"sql(
 CREATE TABLE miners (
     miner_id TEXT PRIMARY KEY NOT NULL,
@@ -254,6 +254,22 @@ CREATE TABLE decisions (
 ) STRICT;
 CREATE INDEX decisions_miner ON decisions(miner_id, at_ms);
 CREATE INDEX decisions_time ON decisions(at_ms);
+)sql",
+    // 9: demand-response and manual overrides added through the API (collector/control/
+    // override_store.hpp), so that a restarted collector keeps them until they end.
+    R"sql(
+CREATE TABLE policy_overrides (
+    id TEXT PRIMARY KEY NOT NULL,
+    target TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    priority INTEGER NOT NULL,
+    site TEXT,
+    miners_json TEXT NOT NULL DEFAULT '[]',
+    created_by TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX policy_overrides_end ON policy_overrides(end_ms);
 )sql",
 };
 

@@ -639,6 +639,10 @@ RetentionResult Store::apply_retention(TimePoint now, const RetentionHorizons& h
             "DELETE FROM decisions WHERE at_ms < ?1 AND decision_id NOT IN "
             "(SELECT MAX(decision_id) FROM decisions GROUP BY miner_id)",
             cutoff);
+        // Overrides that ended before the horizon: they no longer act, and the decisions
+        // that name them are what history needs.
+        result.overrides_deleted =
+            delete_before("DELETE FROM policy_overrides WHERE end_ms < ?1", cutoff);
     }
     // A bucket goes once all of it is past the horizon.
     if (horizons.rollup_5m) {

@@ -115,6 +115,7 @@ struct RetentionResult {
     std::int64_t alert_events_deleted = 0;  // alert history before the raw horizon
     std::int64_t alerts_deleted = 0;        // resolved alerts not updated since the raw horizon
     std::int64_t decisions_deleted = 0;     // policy decisions before it, but each miner's newest
+    std::int64_t overrides_deleted = 0;     // policy overrides that ended before it
     std::int64_t rollups_5m_deleted = 0;
     std::int64_t rollups_1h_deleted = 0;
 };
