@@ -3,6 +3,7 @@
 #pragma once
 
 #include "collector/api/server.hpp"
+#include "common/miner_sample.hpp"
 
 #include <optional>
 #include <string>
@@ -18,6 +19,9 @@ namespace hashwatt::collector {
 
 namespace alerts {
 class AlertEngine;
+}
+namespace control {
+class PolicyControl;
 }
 
 struct Reply {
@@ -55,5 +59,17 @@ bool is_alert_action_route(std::string_view path);
 Reply handle_alert_action(alerts::AlertEngine* engine, const Token& caller,
                           boost::beast::http::verb method, std::string_view path,
                           const std::string& body);
+
+// True for the power policy's routes: /api/v1/policy, /api/v1/decisions,
+// /api/v1/policy/overrides[/{id}] and /api/v1/miners/{id}/explanation.
+bool is_policy_route(std::string_view path);
+
+// The policy routes (collector/api/policy.cpp) for an authenticated caller: GET for role read
+// or admin, writes (POST and DELETE of overrides) for admin; methods and roles are checked
+// here. /api/v1/decisions and the explanation read the store and work without a loop; the
+// others answer 503 when `control` is null. docs/api.md, "Power policy".
+Reply handle_policy(control::PolicyControl* control, Store& store, const Token& caller,
+                    boost::beast::http::verb method, const boost::urls::url_view& url,
+                    const std::string& body, TimePoint now);
 
 }  // namespace hashwatt::collector

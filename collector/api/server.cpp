@@ -7,6 +7,7 @@
 #include "collector/storage/writer.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
+#include "common/time.hpp"
 
 #include <atomic>
 #include <list>
@@ -136,6 +137,7 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
     CommandHub hub;  // long polls waiting for commands
     CommandRoutes command_routes;
     std::atomic<alerts::AlertEngine*> alert_engine{nullptr};
+    std::atomic<control::PolicyControl*> policy_control{nullptr};
 
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> serve(tcp::socket& socket);
@@ -214,12 +216,13 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
 
     const bool ingest = path == "/api/v1/ingest";
     const bool alert_action = is_alert_action_route(path);  // checks its own methods and roles
-    const bool query =
-        !alert_action && (path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") ||
-                          path == "/api/v1/sites" || path == "/api/v1/alerts" ||
-                          path.starts_with("/api/v1/alerts/"));
+    const bool policy = is_policy_route(path);              // likewise
+    const bool query = !alert_action && !policy &&
+                       (path == "/api/v1/miners" || path.starts_with("/api/v1/miners/") ||
+                        path == "/api/v1/sites" || path == "/api/v1/alerts" ||
+                        path.starts_with("/api/v1/alerts/"));
     const bool commands = is_command_route(path);  // checks its own methods and roles
-    if (!ingest && !query && !scrape && !commands && !alert_action) {
+    if (!ingest && !query && !scrape && !commands && !alert_action && !policy) {
         co_return json_error(404, "no such route");
     }
     if (ingest && req.method() != http::verb::post) {
@@ -256,6 +259,15 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
         } catch (const std::exception& e) {
             log::error("api alert change failed", {{"path", path}, {"error", e.what()}});
             co_return json_error(500, "internal error saving the alert");
+        }
+    }
+    if (policy) {
+        try {
+            co_return handle_policy(policy_control.load(), store, *caller, req.method(), url,
+                                    req.body(), now_ms());
+        } catch (const std::exception& e) {
+            log::error("api policy route failed", {{"path", path}, {"error", e.what()}});
+            co_return json_error(500, "internal error in the policy route (see the collector log)");
         }
     }
     if (caller->role == Role::agent) {
@@ -415,6 +427,10 @@ CollectorMetrics& ApiServer::metrics() noexcept { return *impl_->metrics; }
 
 void ApiServer::set_alert_engine(alerts::AlertEngine* engine) noexcept {
     impl_->alert_engine.store(engine);
+}
+
+void ApiServer::set_policy_control(control::PolicyControl* control) noexcept {
+    impl_->policy_control.store(control);
 }
 
 void ApiServer::stop() {

@@ -24,6 +24,9 @@ class Store;
 namespace alerts {
 class AlertEngine;
 }
+namespace control {
+class PolicyControl;
+}
 class StoreWriter;
 
 // agent: batches, the command long poll and results, for its own agent_id only; read: the query
@@ -74,6 +77,10 @@ class ApiServer {
     // The engine the acknowledge and silence routes write through (null, the default: they
     // answer 503). Thread-safe; `engine` must outlive the server or be unset first.
     void set_alert_engine(alerts::AlertEngine* engine) noexcept;
+    // The power policy's control loop the policy routes read and add overrides to (null, the
+    // default: /api/v1/policy and the override routes answer 503). Thread-safe; `control`
+    // must outlive the server or be unset first.
+    void set_policy_control(control::PolicyControl* control) noexcept;
     // Closes the listener and every open connection; in-flight ingest commits still finish
     // on the writer. Call on the io_context's thread (or post it there). Idempotent.
     void stop();
