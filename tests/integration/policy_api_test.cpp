@@ -1,7 +1,8 @@
 // The power policy's routes (collector/api/policy.cpp) on an in-process collector with a real
 // Store and a fake PolicyControl standing in for the control loop: status, decisions with their
 // filters, overrides (validation naming the field, roles, saved in the store and handed to the
-// loop, kept across a restart, removed), and a miner's explanation. Loopback 127.47.0.1 only.
+// loop, kept across a restart, removed), a miner's explanation, and the CLI that talks to them
+// (`hashwatt policy explain`, `hashwatt policy override`). Loopback 127.47.0.1 only.
 #include "agent/transport/transport.hpp"
 #include "collector/control/decision_store.hpp"
 #include "collector/control/override_store.hpp"
@@ -16,6 +17,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 #include <doctest/doctest.h>
@@ -411,5 +413,107 @@ TEST_CASE("GET /api/v1/miners/{id}/explanation: the target, since when, and why"
     CHECK(a.status == 404);
     CHECK(a.error() == "unknown miner \"ghost\"");
     CHECK(call(p, "GET", "/api/v1/miners/m1/explanation", kAgent).status == 403);
+    c.server().set_policy_control(nullptr);
+}
+
+// The CLI (the real binary) against the same in-process collector.
+namespace {
+
+test::RunResult hashwatt_cli(std::vector<std::string> args) {
+    args.insert(args.begin(), HASHWATT_BINARY);
+    return test::run(args, 30s);
+}
+
+}  // namespace
+
+TEST_CASE("hashwatt policy explain and override add|list|remove against a collector") {
+    test::TempDir dir;
+    const auto admin = dir.write("admin.token", kAdmin + "\n");
+    const auto read = dir.write("read.token", kRead);
+    test::InProcessCollector c({.api = options()});
+    FakeControl fake;
+    c.server().set_policy_control(&fake);
+    const std::string url = "http://" + kHost + ":" + std::to_string(c.port());
+    const TimePoint slept = now_ms() - 30min;
+    control::record_decisions(c.store(),
+                              {row("m1", slept, "sleep", control::DecisionOutcome::commanded,
+                                   "price 212.00 > break-even 71.00 + 2%")});
+
+    auto r = hashwatt_cli({"policy", "explain", "m1", "--collector", url, "--token-file", read});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "m1: sleeping since " + hhmm(slept) +
+                       " UTC because price 212.00 > break-even 71.00 + 2% (rule break_even)\n");
+    r = hashwatt_cli(
+        {"policy", "explain", "m1", "--collector", url, "--token-file", read, "--json"});
+    CHECK(r.exit_code == 0);
+    CHECK(json::parse(r.out).at("target").as_string() == "sleep");
+
+    // Refusals and failures: 1 with the collector's reason; usage: 2.
+    r = hashwatt_cli({"policy", "explain", "ghost", "--collector", url, "--token-file", read});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("404: unknown miner \"ghost\"") != std::string::npos);
+    r = hashwatt_cli({"policy", "explain", "m1", "--collector", url});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("401") != std::string::npos);
+    {
+        // A port nothing listens on: bind one, then close it.
+        boost::asio::io_context io;
+        boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address(kHost), 0});
+        const auto closed = a.local_endpoint().port();
+        a.close();
+        r = hashwatt_cli({"policy", "explain", "m1", "--collector",
+                          "http://" + kHost + ":" + std::to_string(closed)});
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("cannot reach the collector") != std::string::npos);
+    }
+    CHECK(hashwatt_cli({"policy", "explain"}).exit_code == 2);
+    r = hashwatt_cli({"policy", "explain", "m1", "--collector", "ftp://x"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("only http") != std::string::npos);
+    r = hashwatt_cli({"policy", "explain", "m1", "--token-file", dir.path() + "/none"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("cannot be read") != std::string::npos);
+
+    // override add, list, remove.
+    r = hashwatt_cli({"policy", "override", "add", "dr-9", "--target", "sleep", "--for", "2h",
+                      "--site", "west", "--miner", "m1", "--collector", url, "--token-file",
+                      admin});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.starts_with("added: dr-9\tsleep\t"));
+    REQUIRE(fake.added().size() == 1);
+    CHECK(fake.added()[0].site == "west");
+    CHECK(fake.added()[0].end - fake.added()[0].start == 2h);
+    r = hashwatt_cli({"policy", "override", "add", "dr-10", "--target", "sleep", "--for", "1h",
+                      "--collector", url, "--token-file", read});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("403") != std::string::npos);
+    r = hashwatt_cli({"policy", "override", "add", "dr-10", "--target", "nap", "--for", "1h",
+                      "--collector", url, "--token-file", admin});
+    CHECK(r.exit_code == 2);
+    r = hashwatt_cli({"policy", "override", "add", "dr-10", "--target", "sleep", "--collector", url,
+                      "--token-file", admin});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--end TIME or --for DURATION") != std::string::npos);
+    r = hashwatt_cli({"policy", "override", "add", "bad/id", "--target", "sleep", "--for", "1h",
+                      "--collector", url, "--token-file", admin});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("id: only letters") != std::string::npos);
+
+    r = hashwatt_cli({"policy", "override", "list", "--collector", url, "--token-file", read});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.starts_with("dr-9\tsleep\t"));
+    CHECK(r.out.find("site west, 1 miner(s)\tapi\tactive\n") != std::string::npos);
+
+    r = hashwatt_cli(
+        {"policy", "override", "remove", "dr-9", "--collector", url, "--token-file", admin});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "removed: dr-9\n");
+    CHECK(fake.added().empty());
+    r = hashwatt_cli(
+        {"policy", "override", "remove", "dr-9", "--collector", url, "--token-file", admin});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("404: unknown override \"dr-9\"") != std::string::npos);
+    r = hashwatt_cli({"policy", "override", "list", "--collector", url, "--token-file", read});
+    CHECK(r.out == "no overrides\n");
     c.server().set_policy_control(nullptr);
 }
