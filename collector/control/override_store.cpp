@@ -123,4 +123,10 @@ std::vector<OverrideRecord> load_overrides(const Store& store, TimePoint now) {
     return out;
 }
 
+std::size_t restore_overrides(const Store& store, PolicyControl& control, TimePoint now) {
+    const auto saved = load_overrides(store, now);
+    for (const auto& r : saved) control.add_override(r.value);
+    return saved.size();
+}
+
 }  // namespace hashwatt::collector::control

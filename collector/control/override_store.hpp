@@ -3,6 +3,7 @@
 // collector hands them to its control loop again until they end (docs/storage.md).
 #pragma once
 
+#include "collector/control/policy_control.hpp"
 #include "collector/storage/store.hpp"
 #include "policies/rules.hpp"
 
@@ -32,5 +33,8 @@ bool delete_override(Store& store, const std::string& id);
 // The overrides that have not ended at `now` (end > now), by start, then id; those that have
 // ended stay in the table until retention removes them, but are never returned.
 std::vector<OverrideRecord> load_overrides(const Store& store, TimePoint now);
+// Hands every saved override that has not ended to `control` (add_override), for a loop that
+// starts (or restarts) on this store; returns how many.
+std::size_t restore_overrides(const Store& store, PolicyControl& control, TimePoint now);
 
 }  // namespace hashwatt::collector::control

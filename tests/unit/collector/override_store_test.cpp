@@ -104,3 +104,30 @@ TEST_CASE("overrides: retention removes those that ended before the raw horizon"
     REQUIRE(left.size() == 1);
     CHECK(left[0].value.id == "recent");
 }
+
+namespace {
+
+// Only what restore_overrides calls.
+struct Collecting : PolicyControl {
+    std::vector<policies::Override> added;
+    ControlStatus status() const override { return {}; }
+    std::vector<policies::Decision> last_decisions() const override { return {}; }
+    void add_override(const policies::Override& o) override { added.push_back(o); }
+    bool remove_override(const std::string&) override { return false; }
+    std::vector<policies::Override> overrides(TimePoint) const override { return added; }
+};
+
+}  // namespace
+
+TEST_CASE("overrides: a starting loop is handed those that have not ended") {
+    test::TempDir dir;
+    Store store(dir.path() + "/c.db");
+    save_override(store, record("ended", kT0 - 2h, kT0));
+    save_override(store, record("now", kT0 - 1h, kT0 + 1h));
+    save_override(store, record("later", kT0 + 1h, kT0 + 2h));
+    Collecting loop;
+    CHECK(restore_overrides(store, loop, kT0) == 2);
+    REQUIRE(loop.added.size() == 2);
+    CHECK(loop.added[0].id == "now");
+    CHECK(loop.added[1].id == "later");
+}
