@@ -7,9 +7,11 @@
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/units.hpp"
+#include "policies/rules.hpp"
 
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <pthread.h>
@@ -74,19 +76,32 @@ int check_config(const Args& a) {
                     ag.agent_id.c_str(), ag.site.c_str(), ag.miners.size(), ag.scans.size(),
                     format_duration(ag.interval).c_str());
     }
+    if (cfg.control.enabled) {
+        // The policy file is checked too: the collector would refuse to start on a bad one.
+        const auto rules = policies::load_policy_file(cfg.control.policy_file);
+        std::printf("policy %s: %s; prices %s\n", cfg.control.policy_file.c_str(),
+                    policies::summarize(rules).c_str(),
+                    std::string(policies::prices::to_string(cfg.control.prices->kind)).c_str());
+    }
     return kExitOk;
 }
 
 // Blocks the signals so that sigwait receives them instead of a handler: the service's threads
-// inherit the mask, and the main thread has nothing else to do.
-int wait_for_stop_signal() {
+// inherit the mask, and the main thread has nothing else to do. SIGHUP reloads the power
+// policy (`on_hup`) and waits on.
+int wait_for_stop_signal(const std::function<void()>& on_hup) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    int sig = 0;
-    sigwait(&set, &sig);
-    return sig;
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig = 0;
+        sigwait(&set, &sig);
+        if (sig != SIGHUP) return sig;
+        log::info("SIGHUP: reloading the policy");
+        on_hup();
+    }
 }
 
 int run(const Args& a) {
@@ -101,13 +116,20 @@ int run(const Args& a) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     collector::CollectorService service(std::move(cfg));
     std::printf("api: %s/api/v1\nmetrics: %s/metrics\n", service.base_url().c_str(),
                 service.base_url().c_str());
     std::fflush(stdout);
     agents.start(service);
-    const int sig = wait_for_stop_signal();
+    const int sig = wait_for_stop_signal([&service] {
+        if (!service.policy_control()) {
+            log::warn("SIGHUP: no [policy] file configured, nothing to reload");
+            return;
+        }
+        service.reload_policy();
+    });
     log::info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
     agents.stop();  // first, so their last batches still reach the collector
     service.stop();
@@ -126,7 +148,8 @@ Runner add_collector_command(CLI::App& app) {
     cmd->add_flag("--check-config", a->check_config,
                   "Validate the configuration and exit (0 valid, 2 with file:line:column)");
     cmd->footer(
-        "Runs until SIGINT or SIGTERM, then commits every batch already accepted and exits 0. "
+        "Runs until SIGINT or SIGTERM, then commits every batch already accepted and exits 0; "
+        "SIGHUP reloads the [policy] file (a bad one is refused and logged, the old rules stay). "
         "The first lines on stdout are 'api: http://IP:PORT/api/v1' and 'metrics: "
         "http://IP:PORT/metrics'. [[agent]] sections make it poll miners itself (small farms: one "
         "process). Routes and tokens: docs/api.md; keys: docs/configuration.md.");

@@ -3,8 +3,10 @@
 #include "collector/alerts/delivery.hpp"
 #include "collector/alerts/engine.hpp"
 #include "collector/api/server.hpp"
+#include "collector/control/control_loop.hpp"
 #include "collector/metrics/alert_metrics.hpp"
 #include "collector/metrics/collector_metrics.hpp"
+#include "collector/metrics/policy_metrics.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/log.hpp"
@@ -28,6 +30,7 @@ struct CollectorService::Impl {
     ApiServer api;
     std::unique_ptr<alerts::NotifierSet> notifiers;  // when config.alerts.enabled
     std::unique_ptr<alerts::AlertEngine> alerts;     // when config.alerts.enabled
+    std::unique_ptr<control::ControlLoop> control;   // when config.control.enabled
     std::thread thread;
     bool stopped = false;
 
@@ -98,6 +101,23 @@ CollectorService::CollectorService(CollectorConfig config)
             throw;
         }
     }
+    if (impl_->config.control.enabled) {
+        try {
+            control::ControlOptions o;
+            // The loop queues commands in the store; the agents' long polls learn of them here.
+            o.on_commands = [this](const std::vector<std::string>& agents) {
+                impl_->api.notify_agents(agents);
+            };
+            impl_->control = std::make_unique<control::ControlLoop>(
+                impl_->store, impl_->config.control, std::move(o));
+            impl_->api.set_policy_control(impl_->control.get());
+            impl_->api.metrics().add_collectable(std::make_shared<PolicyMetrics>(*impl_->control));
+            impl_->control->start();
+        } catch (...) {
+            stop();
+            throw;
+        }
+    }
     log::info("collector listening",
               {{"url", base_url()}, {"database", impl_->config.database_path}});
 }
@@ -116,10 +136,14 @@ std::string CollectorService::base_url() const {
 Store& CollectorService::store() noexcept { return impl_->store; }
 StoreWriter& CollectorService::writer() noexcept { return impl_->writer; }
 alerts::AlertEngine* CollectorService::alert_engine() noexcept { return impl_->alerts.get(); }
+control::PolicyControl* CollectorService::policy_control() noexcept { return impl_->control.get(); }
+bool CollectorService::reload_policy() { return impl_->control && impl_->control->reload(); }
 
 void CollectorService::stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;
+    if (impl_->control) impl_->control->stop();
+    impl_->api.set_policy_control(nullptr);
     if (impl_->alerts) impl_->alerts->stop();
     impl_->api.set_alert_engine(nullptr);
     if (impl_->notifiers) impl_->notifiers->stop();

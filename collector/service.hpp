@@ -13,6 +13,9 @@ namespace hashwatt::collector {
 namespace alerts {
 class AlertEngine;
 }
+namespace control {
+class PolicyControl;
+}
 
 class CollectorService {
   public:
@@ -35,6 +38,12 @@ class CollectorService {
     StoreWriter& writer() noexcept;
     // The running alert engine; nullptr when [alerts] enabled = false.
     alerts::AlertEngine* alert_engine() noexcept;
+    // The running power policy; nullptr without [policy] file.
+    control::PolicyControl* policy_control() noexcept;
+    // Re-reads the policy file (SIGHUP): true when the new rules took, false when the file was
+    // refused (the old rules stay; the log and policy_control()->status() say why) or no
+    // policy runs.
+    bool reload_policy();
 
     // Stops accepting connections, commits every batch already accepted, and joins the threads.
     // Idempotent; safe from any thread but the service's own.

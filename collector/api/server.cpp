@@ -433,6 +433,17 @@ void ApiServer::set_policy_control(control::PolicyControl* control) noexcept {
     impl_->policy_control.store(control);
 }
 
+control::PolicyControl* ApiServer::policy_control() const noexcept {
+    return impl_->policy_control.load();
+}
+
+void ApiServer::notify_agents(std::vector<std::string> agent_ids) {
+    // The hub belongs to the io_context's thread; the Impl is kept alive by the handler.
+    asio::post(impl_->io, [impl = impl_, ids = std::move(agent_ids)] {
+        for (const auto& a : ids) impl->hub.notify(a);
+    });
+}
+
 void ApiServer::stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;

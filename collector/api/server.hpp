@@ -81,6 +81,10 @@ class ApiServer {
     // default: /api/v1/policy and the override routes answer 503). Thread-safe; `control`
     // must outlive the server or be unset first.
     void set_policy_control(control::PolicyControl* control) noexcept;
+    control::PolicyControl* policy_control() const noexcept;
+    // Wakes the command long polls of these agents (commands were queued for them outside the
+    // API: the power policy). Thread-safe: posts to the io_context.
+    void notify_agents(std::vector<std::string> agent_ids);
     // Closes the listener and every open connection; in-flight ingest commits still finish
     // on the writer. Call on the io_context's thread (or post it there). Idempotent.
     void stop();

@@ -133,6 +133,19 @@ CollectorConfig read_collector_config(const config::Document& doc) {
         c.alerts = alerts::read_alerts_config(*a);
         c.notifiers = alerts::read_notifier_config(*a);
     }
+    // [policy] file runs the power policy; its price comes from [prices].
+    if (auto p = root.table("policy")) {
+        const auto file = p->path_value("file");
+        if (!file || file->empty()) p->fail("file", "missing: the policy TOML to run");
+        c.control.enabled = true;
+        c.control.policy_file = *file;
+    }
+    if (auto pr = root.table("prices")) {
+        c.control.prices = policies::prices::read_price_source(*pr);
+        if (!c.control.enabled) pr->fail("kind", "[prices] without [policy] file: nothing uses it");
+    } else if (c.control.enabled) {
+        root.table("policy")->fail("file", "needs a [prices] table: the policy decides on a price");
+    }
     read_tokens(root, c.api);
     return c;
 }

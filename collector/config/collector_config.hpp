@@ -7,6 +7,7 @@
 #include "collector/alerts/notifier_config.hpp"
 #include "collector/alerts/rules.hpp"
 #include "collector/api/server.hpp"
+#include "collector/control/policy_control.hpp"
 #include "collector/metrics/collector_metrics.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
@@ -32,6 +33,7 @@ struct CollectorConfig {
     ApiOptions api = default_api_options();  // listen address, limits, tokens
     alerts::AlertsConfig alerts;             // [alerts]: on by default, with default_rules()
     alerts::NotifierConfig notifiers;        // [[alerts.alertmanager]], [[alerts.webhook]]
+    control::ControlConfig control;          // [policy] file and [prices]: the power policy
 
     static ApiOptions default_api_options() {
         ApiOptions o;
