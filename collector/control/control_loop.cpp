@@ -269,6 +269,9 @@ RoundResult ControlLoop::round(TimePoint at) {
 
         const ModelSpec* model = s.model ? find_reported_model(*s.model) : nullptr;
         const bool mining = s.up && s.state == MinerState::mining;
+        if (s.power_limit_w) targetable_.insert(m.miner_id);
+        pol::PointOptions po = options_.points;
+        po.power_targets = po.power_targets && targetable_.count(m.miner_id) > 0;
         // Measured efficiency only at full power (no power target below the model's nominal):
         // a reduced miner's numbers would make its reduced point look like its full one.
         const bool at_full = !s.power_limit_w || !model ||
@@ -278,8 +281,8 @@ RoundResult ControlLoop::round(TimePoint at) {
             // A waking miner's hash rate is still climbing: such a sample is not its efficiency.
             const bool settled = !model || *s.hashrate_ths >= 0.8 * model->nominal_ths;
             if (settled) {
-                measured_[m.miner_id] = pol::measured_operating_points(*s.hashrate_ths, *s.power_w,
-                                                                       model, options_.points);
+                measured_[m.miner_id] =
+                    pol::measured_operating_points(*s.hashrate_ths, *s.power_w, model, po);
             }
         }
         pol::MinerInput in;
@@ -288,7 +291,7 @@ RoundResult ControlLoop::round(TimePoint at) {
         if (const auto mp = measured_.find(m.miner_id); mp != measured_.end()) {
             in.points = mp->second;
         } else if (model) {
-            in.points = pol::operating_points(*model, options_.points);
+            in.points = pol::operating_points(*model, po);
         } else {
             log::debug("policy: miner skipped, no model nor measured efficiency",
                        {{"miner", m.miner_id}, {"model", s.model.value_or("")}});

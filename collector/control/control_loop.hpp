@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,7 +46,9 @@ struct ControlOptions {
     // A mining miner whose power target (else power) is within this share of a reduced point's
     // power_w runs at that point.
     double reduced_match = 0.05;
-    // Which points to offer (reduced fractions, sleep power).
+    // Which points to offer (reduced fractions, sleep power). Reduced points are offered only
+    // to a miner whose samples report a power limit (power_limit_w): the collector does not
+    // know its driver's capabilities, and a firmware that reports its target accepts one.
     policies::PointOptions points;
 };
 
@@ -127,6 +130,12 @@ class ControlLoop : public PolicyControl {
     // Each miner's points measured at full power, kept so a sleeping miner keeps its
     // measured efficiency.
     std::map<std::string, std::vector<policies::OperatingPoint>> measured_;
+    // Miners whose samples have shown a power limit: only those are offered reduced points
+    // (a firmware that reports its power target can be given one; stock Antminer cannot).
+    std::set<std::string> targetable_;
+    // The last kind each miner was commanded to and when, so that a miner still settling
+    // into sleep is woken (not given a power target) when the price turns meanwhile.
+    std::map<std::string, std::pair<policies::PointKind, TimePoint>> sent_;
     // The last held or dry-run row per miner ("held|safety:min_off|sleep"): repeated ones of
     // the following rounds are not written again.
     std::map<std::string, std::string> last_noted_;

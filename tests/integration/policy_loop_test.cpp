@@ -1,0 +1,333 @@
+// The power policy's control loop end to end: a `hashwatt sim` fleet of three efficiencies
+// (S19, S19 Pro, S21), an in-process agent polling it and carrying out commands, an in-process
+// collector, and a ControlLoop deciding every second on a price the test sets. Low price: all
+// mine. A spike between the S19's and the S19 Pro's break-even: only the S19s sleep. A higher
+// spike: all sleep, and the simulated site's true power falls. The price back down: the fleet
+// wakes at most two commands a round, and every decision row says its rule, the price and the
+// break-even. Addresses: 127.46.0.0/28.
+#include "agent/commands/command_loop.hpp"
+#include "agent/poller.hpp"
+#include "collector/control/control_loop.hpp"
+#include "collector/control/decision_store.hpp"
+#include "common/json_codec.hpp"
+#include "common/log.hpp"
+#include "tests/support/alerts_harness.hpp"
+#include "tests/support/collector_harness.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/sim_process.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <doctest/doctest.h>
+
+using namespace hashwatt;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace control = hashwatt::collector::control;
+using hashwatt::test::alerts_harness::eventually;
+using hashwatt::test::alerts_harness::post_batch;
+using hashwatt::test::alerts_harness::Upload;
+
+namespace {
+
+const std::string kBinary = HASHWATT_BINARY;
+const std::string kAgentToken = "policy-agent-token";
+const std::string kAgentId = "agent-policy";
+
+struct Collector : test::InProcessCollector {
+    Collector() : InProcessCollector({.api = api_options(), .writer = writer_options()}) {}
+    static collector::StoreWriterOptions writer_options() {
+        collector::StoreWriterOptions o = test::quiet_writer_options();
+        o.verify_interval = 250ms;
+        return o;
+    }
+    static collector::ApiOptions api_options() {
+        collector::ApiOptions o;
+        o.tokens = {{kAgentToken, collector::Role::agent, kAgentId}};
+        return o;
+    }
+};
+
+// A Poller whose every sample goes up as its own batch, and the command loop.
+struct Agent {
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    agent::Poller poller;
+    agent::CommandLoop loop;
+    std::int64_t batch_seq = 0;
+    std::uint16_t port;
+    std::thread thread;
+
+    Agent(agent::AgentConfig cfg, std::uint16_t collector_port)
+        : poller(io.get_executor(), std::move(cfg))
+        , loop(io.get_executor(), loop_options(collector_port),
+               [this](const std::string& id) { return poller.find_target(id); })
+        , port(collector_port) {
+        asio::co_spawn(io, loop.run(), asio::detached);
+        asio::co_spawn(io, poller.run([this](MinerSample&& s) { upload(s); }), asio::detached);
+        thread = std::thread([this] { io.run(); });
+    }
+    ~Agent() {
+        asio::post(io, [this] {
+            loop.stop();
+            poller.stop();
+            work.reset();
+        });
+        thread.join();
+    }
+    static agent::CommandLoopOptions loop_options(std::uint16_t port) {
+        agent::CommandLoopOptions o;
+        o.host = "127.0.0.1";
+        o.port = port;
+        o.token = kAgentToken;
+        o.agent_id = kAgentId;
+        o.wait = 5s;
+        o.request_timeout = 5s;
+        o.concurrency = 6;
+        o.verify.wait = 30s;
+        o.verify.poll_every = 300ms;
+        o.retry_initial = 200ms;
+        o.retry_max = 2s;
+        return o;
+    }
+    void upload(const MinerSample& s) {
+        auto up = std::make_shared<Upload>();
+        up->port = port;
+        up->spec.method = "POST";
+        up->spec.target = "/api/v1/ingest";
+        up->spec.body = R"({"agent_id":")" + kAgentId + R"(","batch_seq":)" +
+                        std::to_string(++batch_seq) + R"(,"samples":[)" + encode_sample(s) + "]}";
+        up->auth.kind = agent::HttpAuth::Kind::bearer;
+        up->auth.token = kAgentToken;
+        asio::co_spawn(io, post_batch(io.get_executor(), up), asio::detached);
+    }
+};
+
+agent::AgentConfig agent_config(const std::vector<std::string>& hosts, unsigned sim_port) {
+    agent::AgentConfig cfg;
+    cfg.agent_id = kAgentId;
+    cfg.site = "lab";
+    cfg.interval = 500ms;
+    cfg.jitter = 0;
+    cfg.poll_timeout = 5s;
+    cfg.max_backoff = 500ms;
+    for (const auto& h : hosts) {
+        agent::MinerEntry m;
+        m.endpoint.host = h;
+        m.endpoint.http_port = static_cast<std::uint16_t>(sim_port);
+        m.endpoint.site = "lab";
+        cfg.miners.push_back(m);
+    }
+    return cfg;
+}
+
+// The price the test sets.
+class TestPrice : public control::PriceProvider {
+  public:
+    void set(double p) {
+        std::lock_guard l(mu_);
+        price_ = p;
+    }
+    policies::PriceInput current(TimePoint) override {
+        std::lock_guard l(mu_);
+        policies::PriceInput in;
+        in.price_per_mwh = price_;
+        return in;
+    }
+    std::string describe() const override { return "test price"; }
+
+  private:
+    std::mutex mu_;
+    double price_ = 20;
+};
+
+// A break-even policy deciding every second; wake-ups are staggered two commands a round.
+const char* kPolicy = R"([policy]
+interval = "1s"
+on_stale = "hold"
+[economics]
+hashprice = 0.05
+pool_fee = 0
+pue = 1.0
+[[rule]]
+kind = "break_even"
+[safety]
+for = "0s"
+min_on = "2s"
+min_off = "2s"
+max_switches_per_day = 0
+max_commands_per_interval = 2
+settle = "20s"
+)";
+
+double fleet_power_w(const test::SimProcess& sim) {
+    return json::parse(sim.get("/api/v1/fleet")).at("power_w").to_number<double>();
+}
+
+// The simulator's state of every miner, by IP.
+std::map<std::string, std::string> sim_states(const test::SimProcess& sim) {
+    std::map<std::string, std::string> out;
+    const auto all = json::parse(sim.get("/api/v1/miners"));
+    const auto& arr = all.is_array() ? all.as_array() : all.at("miners").as_array();
+    for (const auto& m : arr) {
+        out[std::string(m.at("ip").as_string())] = std::string(m.at("state").as_string());
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "policy loop: break-even sleeps the least efficient first, all on a spike, and wakes "
+    "the fleet staggered") {
+    test::TempDir dir;
+    const std::vector<std::string> ips{"127.46.0.1", "127.46.0.2", "127.46.0.3",
+                                       "127.46.0.4", "127.46.0.5", "127.46.0.6"};
+    test::SimProcess sim(kBinary,
+                         {"--miners", "6", "--mix", "s19:2,s19pro:2,s21:2", "--base-ip", ips[0],
+                          "--http-port", "0", "--sleep-ramp", "1s", "--wake-ramp", "2s"},
+                         dir.path() + "/sim");
+    Collector c;
+    Agent agent(agent_config(ips, sim.http_port()), c.port());
+    // Every miner seen mining at full hash rate, so the loop measures each one's efficiency.
+    REQUIRE(eventually(30s, [&] {
+        const auto samples = c.store().latest_samples();
+        if (samples.size() != ips.size()) return false;
+        for (const auto& s : samples) {
+            if (!s.up || s.state != MinerState::mining || !s.hashrate_ths || !s.model) return false;
+        }
+        return true;
+    }));
+    std::map<std::string, std::string> model_of, ip_of;  // by miner id
+    for (const auto& s : c.store().latest_samples()) {
+        model_of[s.miner_id] = *s.model;
+        ip_of[s.miner_id] = s.host;
+    }
+
+    const std::string policy_path = dir.path() + "/policy.toml";
+    std::ofstream(policy_path) << kPolicy;
+    auto price = std::make_shared<TestPrice>();
+    control::ControlConfig cfg;
+    cfg.enabled = true;
+    cfg.policy_file = policy_path;
+    cfg.price_provider = price;
+    control::ControlOptions opts;
+    opts.on_commands = [&c](const std::vector<std::string>& agents) {
+        c.server().notify_agents(agents);
+    };
+    control::ControlLoop loop(c.store(), cfg, opts);
+    loop.start();
+    // Waits for `n` more rounds of the loop.
+    const auto rounds = [&](int n) {
+        const auto start = loop.status().last_round.value_or(TimePoint{});
+        return eventually(30s, [&] {
+            const auto r = loop.status().last_round;
+            return r && *r >= start + std::chrono::seconds(n);
+        });
+    };
+
+    // Low price: every miner mines and nothing is commanded.
+    REQUIRE(rounds(2));
+    {
+        const auto d = loop.last_decisions();
+        REQUIRE(d.size() == ips.size());
+        for (const auto& x : d) CHECK(x.target == policies::PointKind::full);
+        CHECK(control::list_decisions(c.store(), {}).empty());
+    }
+
+    // A spike between the S19s' break-even and the S19 Pros': only the S19s sleep.
+    double s19_max = 0, others_min = 1e9;
+    for (const auto& m : loop.snapshot().miners) {
+        INFO(m.miner_id, " ", model_of[m.miner_id], " break-even ", m.break_even_per_mwh);
+        if (model_of[m.miner_id] == "Antminer S19") {
+            s19_max = std::max(s19_max, m.break_even_per_mwh);
+        } else {
+            others_min = std::min(others_min, m.break_even_per_mwh);
+        }
+    }
+    MESSAGE("break-even: S19 up to " << s19_max << ", others from " << others_min << " per MWh");
+    REQUIRE(s19_max < others_min);
+    price->set((s19_max + others_min) / 2);
+    REQUIRE(eventually(30s, [&] {
+        auto st = sim_states(sim);
+        for (const auto& [id, model] : model_of) {
+            const bool s19 = model == "Antminer S19";
+            if ((st[ip_of.at(id)] == "sleeping") != s19) return false;
+        }
+        return true;
+    }));
+    REQUIRE(rounds(3));  // and it stays so
+    for (const auto& [id, model] : model_of) {
+        CHECK((sim_states(sim)[ip_of[id]] == "sleeping") == (model == "Antminer S19"));
+    }
+    for (const auto& r : control::list_decisions(c.store(), {})) {
+        INFO(r.miner_id, " ", r.rule, " ", r.reason);
+        CHECK(model_of[r.miner_id] == "Antminer S19");
+        CHECK(r.target == "sleep");
+    }
+
+    // A higher spike: all sleep; the true site power falls below 6 x 100 W.
+    const double full_power_w = fleet_power_w(sim);
+    price->set(1000);
+    REQUIRE(eventually(40s, [&] { return fleet_power_w(sim) < 600; }));
+    MESSAGE("site power " << full_power_w << " W -> " << fleet_power_w(sim) << " W");
+
+    // Back down: every miner wakes, at most two commands a round.
+    const TimePoint low_from = now_ms();
+    price->set(20);
+    REQUIRE(eventually(60s, [&] {
+        auto st = sim_states(sim);
+        for (const auto& ip : ips) {
+            if (st[ip] != "mining") return false;
+        }
+        return true;
+    }));
+    loop.stop();
+
+    control::DecisionFilter f;
+    f.from = low_from;
+    std::map<TimePoint, int> wakes_per_round;
+    std::set<std::string> woken;
+    bool held_by_budget = false;
+    for (const auto& r : control::list_decisions(c.store(), f)) {
+        INFO(r.miner_id, " ", to_string(r.outcome), " ", r.rule, ": ", r.reason);
+        if (r.outcome == control::DecisionOutcome::commanded) {
+            CHECK(r.target == "full");
+            CHECK(r.command_id.has_value());
+            ++wakes_per_round[r.at];
+            woken.insert(r.miner_id);
+        }
+        held_by_budget = held_by_budget || r.rule == "safety:commands";
+    }
+    CHECK(woken.size() == ips.size());
+    CHECK(wakes_per_round.size() >= 3);
+    for (const auto& [at, n] : wakes_per_round) CHECK(n <= 2);
+    CHECK(held_by_budget);
+    // Every row of the run names its rule and why, with the price and the break-even.
+    const auto all = control::list_decisions(c.store(), {});
+    CHECK(all.size() >= ips.size() + 2);
+    for (const auto& r : all) {
+        INFO(r.miner_id, " ", to_string(r.outcome), " ", r.rule, ": ", r.reason);
+        CHECK_FALSE(r.rule.empty());
+        CHECK(r.reason.find("price ") != std::string::npos);
+        CHECK(r.reason.find("break-even ") != std::string::npos);
+        CHECK(r.price_per_mwh.has_value());
+        CHECK(r.break_even_per_mwh.has_value());
+    }
+}
