@@ -6,6 +6,7 @@
 #include "collector/metrics/collector_metrics.hpp"
 #include "collector/metrics/exposition.hpp"
 #include "collector/metrics/latest_state.hpp"
+#include "collector/metrics/policy_metrics.hpp"
 #include "common/version.hpp"
 
 #include <fstream>
@@ -425,6 +426,19 @@ TEST_CASE("docs/metrics.md lists exactly the families the code emits, with their
         }
     };
     metrics.add_collectable(std::make_shared<Alerts>());
+    // The policy families, from a control loop's round with a price.
+    struct Policy : pm::Collectable {
+        std::vector<pm::MetricFamily> Collect() const override {
+            control::PolicySnapshot s;
+            s.have_round = true;
+            s.price.price_per_mwh = 42.5;
+            s.hashprice_per_th_day = 0.05;
+            s.miners.push_back({"m1", "north", policies::PointKind::sleep, 70.2});
+            s.site_power_w["north"] = 3250;
+            return build_policy_families(s);
+        }
+    };
+    metrics.add_collectable(std::make_shared<Policy>());
     metrics.render(0);
     std::map<std::string, std::string> code;
     for (const auto& f : metrics.collect(1)) {
