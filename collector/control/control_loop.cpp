@@ -346,7 +346,9 @@ RoundResult ControlLoop::round(TimePoint at) {
         std::optional<DecisionOutcome> outcome;
         if (d.change) {
             outcome = DecisionOutcome::commanded;
-        } else if (d.held) {
+        } else if (d.held || d.rule == "kill_switch") {
+            // The engine names the kill switch only for a change it kept from being sent; the
+            // row's target is where the miner stays, its reason says what it would have done.
             outcome = DecisionOutcome::held;
         } else if (rules.dry_run && d.target_index != in.actual_index && in.reachable) {
             outcome = DecisionOutcome::dry_run;

@@ -159,6 +159,74 @@ TEST_CASE("policy loop: asleep and the price falls: woken with a wake command") 
     CHECK(f.store.command(*rows[0].command_id)->command.type == CommandType::wake);
 }
 
+TEST_CASE("policy loop: asleep and wanted at a reduced point: wake, then set_power_target") {
+    Fixture f;
+    IngestBatch b;
+    b.agent_id = "a1";
+    b.batch_seq = 1;
+    auto s = mining("m1", "Antminer S19", 0, 15, kT0 - 1s);
+    s.state = MinerState::sleeping;
+    s.power_limit_w = 3250;  // the firmware reports its power target: it takes one
+    b.samples = {s};
+    f.store.ingest(b, kT0 - 1s);
+    write(f.policy, std::string("[policy]\ninterval = \"1s\"\n[economics]\nhashprice = 0.05\n"
+                                "[[rule]]\nkind = \"price_threshold\"\nsleep_above = 50\n"
+                                "wake_below = 40\ntarget = \"reduced\"\n"));
+    ControlConfig cfg;
+    cfg.enabled = true;
+    cfg.policy_file = f.policy;
+    cfg.prices = fixed(65);
+    ControlOptions o;
+    o.clock = [&f] { return f.now; };
+    ControlLoop loop(f.store, cfg, o);
+    CHECK(loop.run_once().commanded == 1);
+    const auto rows = list_decisions(f.store, {});
+    REQUIRE(rows.size() == 1);
+    INFO(rows[0].reason);
+    CHECK(rows[0].target == "reduced");
+    REQUIRE(rows[0].power_target_w);
+    CHECK(*rows[0].power_target_w == doctest::Approx(0.7 * 3250));  // the lowest reduced point
+    REQUIRE(rows[0].command_id);
+    const auto set = f.store.command(*rows[0].command_id);
+    REQUIRE(set);
+    CHECK(set->command.type == CommandType::set_power_target);
+    CHECK(set->command.power_target_w == rows[0].power_target_w);
+    // The wake is named in the reason and was queued first.
+    const auto open = rows[0].reason.find("(commands ");
+    REQUIRE(open != std::string::npos);
+    const std::string wake_id = rows[0].reason.substr(open + 10, 16);
+    const auto wake = f.store.command(wake_id);
+    REQUIRE(wake);
+    CHECK(wake->command.type == CommandType::wake);
+    CHECK(wake->command.created_at < set->command.created_at);
+}
+
+TEST_CASE("policy loop: the kill switch commands nothing and writes one held row per change") {
+    Fixture f;
+    ingest(f.store, 1, kT0 - 1s);
+    write(f.policy,
+          "[policy]\ninterval = \"1s\"\nenabled = false\n[economics]\nhashprice = "
+          "0.05\n[[rule]]\nkind = \"break_even\"\n");
+    ControlConfig cfg;
+    cfg.enabled = true;
+    cfg.policy_file = f.policy;
+    cfg.prices = fixed(65);
+    ControlOptions o;
+    o.clock = [&f] { return f.now; };
+    ControlLoop loop(f.store, cfg, o);
+    CHECK(loop.status().kill_switch);
+    const auto r = loop.run_once();
+    CHECK(r.commanded == 0);
+    CHECK(r.held == 1);
+    auto rows = list_decisions(f.store, {});
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].outcome == DecisionOutcome::held);
+    CHECK(rows[0].rule == "kill_switch");
+    CHECK(rows[0].reason.find("would sleep") != std::string::npos);
+    f.now += 1s;
+    CHECK(loop.run_once().recorded == 0);
+}
+
 TEST_CASE("policy loop: dry-run rows are written once per change, no command") {
     Fixture f;
     ingest(f.store, 1, kT0 - 1s);
