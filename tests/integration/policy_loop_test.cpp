@@ -4,7 +4,8 @@
 // mine. A spike between the S19's and the S19 Pro's break-even: only the S19s sleep. A higher
 // spike: all sleep, and the simulated site's true power falls. The price back down: the fleet
 // wakes at most two commands a round, and every decision row says its rule, the price and the
-// break-even. Addresses: 127.46.0.0/28.
+// break-even. And `hashwatt collector` with [policy]: its /metrics families and SIGHUP reloads.
+// Addresses: 127.46.0.0/27.
 #include "agent/commands/command_loop.hpp"
 #include "agent/poller.hpp"
 #include "collector/control/control_loop.hpp"
@@ -17,6 +18,7 @@
 #include "tests/support/sim_process.hpp"
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -330,4 +332,53 @@ TEST_CASE(
         CHECK(r.price_per_mwh.has_value());
         CHECK(r.break_even_per_mwh.has_value());
     }
+}
+
+TEST_CASE(
+    "policy loop: `hashwatt collector` runs it from [policy], exports it on /metrics, and "
+    "reloads on SIGHUP, refusing a bad file with its location") {
+    test::TempDir dir;
+    const std::string policy = dir.path() + "/policy.toml";
+    std::ofstream(policy) << kPolicy;
+    std::ofstream(dir.path() + "/collector.toml") << R"([storage]
+path = "c.db"
+[api]
+listen = "127.46.0.20:0"
+[policy]
+file = "policy.toml"
+[prices]
+kind = "fixed"
+price_per_mwh = 42.5
+)";
+    test::Child collector({kBinary, "collector", "--config", dir.path() + "/collector.toml"},
+                          dir.path() + "/collector");
+    unsigned port = 0;
+    REQUIRE(eventually(20s, [&] {
+        const auto out = collector.stdout_text();
+        const auto at = out.find("api: http://127.46.0.20:");
+        if (at == std::string::npos) return false;
+        port = static_cast<unsigned>(std::stoul(out.substr(at + 24)));
+        return true;
+    }));
+    std::string metrics;
+    REQUIRE(eventually(20s, [&] {
+        metrics = test::http_request("127.46.0.20", port, "GET", "/metrics").body;
+        return metrics.find("hashwatt_policy_price_stale 0") != std::string::npos;
+    }));
+    CHECK(metrics.find("hashwatt_hashprice_per_terahash_day 0.05") != std::string::npos);
+    CHECK(collector.stderr_text().find("prices=\"fixed 42.50 USD/MWh\"") != std::string::npos);
+
+    std::ofstream(policy) << kPolicy << "bogus = 1\n";
+    REQUIRE(kill(collector.pid(), SIGHUP) == 0);
+    CHECK(eventually(10s, [&] {
+        const auto err = collector.stderr_text();
+        return err.find("policy reload refused") != std::string::npos &&
+               err.find("policy.toml:17:1: safety.bogus: unknown key") != std::string::npos;
+    }));
+    std::ofstream(policy) << kPolicy;
+    REQUIRE(kill(collector.pid(), SIGHUP) == 0);
+    CHECK(eventually(10s, [&] {
+        return collector.stderr_text().find("msg=\"policy reloaded\"") != std::string::npos;
+    }));
+    CHECK(collector.stop(SIGTERM) == 0);
 }
