@@ -216,6 +216,10 @@ void ControlLoop::stop() {
 
 bool ControlLoop::reload() {
     std::lock_guard lock(round_mu_);
+    return reload_locked();
+}
+
+bool ControlLoop::reload_locked() {
     const auto mtime = policy_mtime();
     try {
         auto rules = pol::load_policy_file(config_.policy_file);
@@ -242,8 +246,8 @@ bool ControlLoop::reload() {
 }
 
 RoundResult ControlLoop::run_once() {
-    if (policy_mtime() != loaded_mtime_) reload();
     std::lock_guard lock(round_mu_);
+    if (policy_mtime() != loaded_mtime_) reload_locked();
     return round(now());
 }
 

@@ -116,6 +116,7 @@ class ControlLoop : public PolicyControl {
 
   private:
     TimePoint now() const;
+    bool reload_locked();  // reload() with round_mu_ held
     RoundResult round(TimePoint now);
     std::optional<std::filesystem::file_time_type> policy_mtime() const;
 
