@@ -4,12 +4,14 @@
 #include "collector/alerts/engine.hpp"
 #include "collector/api/server.hpp"
 #include "collector/control/control_loop.hpp"
+#include "collector/control/override_store.hpp"
 #include "collector/metrics/alert_metrics.hpp"
 #include "collector/metrics/collector_metrics.hpp"
 #include "collector/metrics/policy_metrics.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/log.hpp"
+#include "common/time.hpp"
 
 #include <future>
 #include <thread>
@@ -110,6 +112,10 @@ CollectorService::CollectorService(CollectorConfig config)
             };
             impl_->control = std::make_unique<control::ControlLoop>(
                 impl_->store, impl_->config.control, std::move(o));
+            // Overrides added through the API before a restart, until they end.
+            const auto restored =
+                control::restore_overrides(impl_->store, *impl_->control, now_ms());
+            if (restored > 0) log::info("policy overrides restored", {{"count", restored}});
             impl_->api.set_policy_control(impl_->control.get());
             impl_->api.metrics().add_collectable(std::make_shared<PolicyMetrics>(*impl_->control));
             impl_->control->start();

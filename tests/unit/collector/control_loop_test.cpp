@@ -7,9 +7,12 @@
 
 #include "collector/config/collector_config.hpp"
 #include "collector/control/decision_store.hpp"
+#include "collector/control/override_store.hpp"
 #include "collector/metrics/policy_metrics.hpp"
+#include "collector/service.hpp"
 #include "collector/storage/store.hpp"
 #include "common/config.hpp"
+#include "common/time.hpp"
 #include "tests/support/process.hpp"
 
 #include <fstream>
@@ -348,4 +351,43 @@ price_per_mwh = 42
     CHECK_THROWS_WITH_AS(
         parse_collector_config("[prices]\nkind = \"fixed\"\nprice_per_mwh = 1\n", "collector.toml"),
         doctest::Contains("without [policy]"), config::ConfigError);
+}
+
+TEST_CASE("collector service: overrides saved through the API come back after a restart") {
+    test::TempDir dir;
+    const std::string policy = dir.path() + "/policy.toml";
+    write(policy, policy_text());
+    CollectorConfig cfg;
+    cfg.database_path = dir.path() + "/c.db";
+    cfg.api.address = "127.0.0.1";
+    cfg.api.port = 0;
+    cfg.alerts.enabled = false;
+    cfg.control.enabled = true;
+    cfg.control.policy_file = policy;
+    cfg.control.prices = fixed(30);
+    const TimePoint now = now_ms();
+    OverrideRecord r;
+    r.value.id = "dr-event-7";
+    r.value.target = policies::PointKind::sleep;
+    r.value.start = now - std::chrono::minutes(5);
+    r.value.end = now + std::chrono::hours(1);
+    r.created_by = "admin";
+    r.created_at = now - std::chrono::minutes(5);
+    {
+        Store store(cfg.database_path);
+        save_override(store, r);
+        auto ended = r;
+        ended.value.id = "over";
+        ended.value.end = now - std::chrono::minutes(1);
+        save_override(store, ended);
+    }
+    CollectorService svc(cfg);
+    REQUIRE(svc.policy_control() != nullptr);
+    const auto active = svc.policy_control()->overrides(now_ms());
+    bool found = false;
+    for (const auto& o : active) {
+        CHECK(o.id != "over");  // ended: not restored
+        found = found || o.id == "dr-event-7";
+    }
+    CHECK(found);
 }
