@@ -3,20 +3,22 @@
 // collector, and a ControlLoop deciding every second on a price the test sets. Low price: all
 // mine. A spike between the S19's and the S19 Pro's break-even: only the S19s sleep. A higher
 // spike: all sleep, and the simulated site's true power falls. The price back down: the fleet
-// wakes at most two commands a round, and every decision row says its rule, the price and the
-// break-even. And `hashwatt collector` with [policy]: its /metrics families and SIGHUP reloads.
-// Addresses: 127.46.0.0/27.
+// wakes at most two commands a round and within the 12 kW a minute wake-up ramp, and every
+// decision row says its rule, the price and the break-even. And `hashwatt collector` with [policy]:
+// its /metrics families and SIGHUP reloads. Addresses: 127.46.0.0/27.
 #include "agent/commands/command_loop.hpp"
 #include "agent/poller.hpp"
 #include "collector/control/control_loop.hpp"
 #include "collector/control/decision_store.hpp"
 #include "common/json_codec.hpp"
 #include "common/log.hpp"
+#include "common/time.hpp"
 #include "tests/support/alerts_harness.hpp"
 #include "tests/support/collector_harness.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -175,6 +177,7 @@ min_on = "2s"
 min_off = "2s"
 max_switches_per_day = 0
 max_commands_per_interval = 2
+max_ramp_kw_per_min = 12
 settle = "20s"
 )";
 
@@ -217,9 +220,11 @@ TEST_CASE(
         return true;
     }));
     std::map<std::string, std::string> model_of, ip_of;  // by miner id
+    std::map<std::string, double> full_kw;               // what waking it adds
     for (const auto& s : c.store().latest_samples()) {
         model_of[s.miner_id] = *s.model;
         ip_of[s.miner_id] = s.host;
+        full_kw[s.miner_id] = s.power_w.value_or(0) / 1000;
     }
 
     const std::string policy_path = dir.path() + "/policy.toml";
@@ -290,10 +295,12 @@ TEST_CASE(
     REQUIRE(eventually(40s, [&] { return fleet_power_w(sim) < 600; }));
     MESSAGE("site power " << full_power_w << " W -> " << fleet_power_w(sim) << " W");
 
-    // Back down: every miner wakes, at most two commands a round.
+    // Back down: every miner wakes, at most two commands a round and 12 kW a minute (a bucket
+    // of one minute's worth to start: three or four of these 3.2 to 3.6 kW miners, then one
+    // every 17 s or so).
     const TimePoint low_from = now_ms();
     price->set(20);
-    REQUIRE(eventually(60s, [&] {
+    REQUIRE(eventually(150s, [&] {
         auto st = sim_states(sim);
         for (const auto& ip : ips) {
             if (st[ip] != "mining") return false;
@@ -305,22 +312,40 @@ TEST_CASE(
     control::DecisionFilter f;
     f.from = low_from;
     std::map<TimePoint, int> wakes_per_round;
+    std::map<TimePoint, double> kw_per_round;
     std::set<std::string> woken;
-    bool held_by_budget = false;
+    bool held_by_commands = false, held_by_ramp = false;
     for (const auto& r : control::list_decisions(c.store(), f)) {
         INFO(r.miner_id, " ", to_string(r.outcome), " ", r.rule, ": ", r.reason);
         if (r.outcome == control::DecisionOutcome::commanded) {
             CHECK(r.target == "full");
             CHECK(r.command_id.has_value());
             ++wakes_per_round[r.at];
+            kw_per_round[r.at] += full_kw[r.miner_id];
             woken.insert(r.miner_id);
         }
-        held_by_budget = held_by_budget || r.rule == "safety:commands";
+        held_by_commands = held_by_commands || r.rule == "safety:commands";
+        held_by_ramp = held_by_ramp || r.rule == "safety:ramp";
     }
     CHECK(woken.size() == ips.size());
     CHECK(wakes_per_round.size() >= 3);
     for (const auto& [at, n] : wakes_per_round) CHECK(n <= 2);
-    CHECK(held_by_budget);
+    CHECK(held_by_commands);
+    CHECK(held_by_ramp);
+    // The ramp: by any round, no more kW woken than the first minute's bucket, 12 kW a minute
+    // since, and the one miner a full bucket lets through in debt.
+    const double biggest_kw =
+        std::max_element(full_kw.begin(), full_kw.end(), [](auto& a, auto& b) {
+            return a.second < b.second;
+        })->second;
+    double woken_kw = 0;
+    for (const auto& [at, kw] : kw_per_round) {
+        woken_kw += kw;
+        const double minutes =
+            std::chrono::duration<double, std::ratio<60>>(at - kw_per_round.begin()->first).count();
+        INFO("at ", format_time(at), ": ", woken_kw, " kW woken");
+        CHECK(woken_kw <= 12 + 12 * minutes + biggest_kw * 1.1);
+    }
     // Every row of the run names its rule and why, with the price and the break-even.
     const auto all = control::list_decisions(c.store(), {});
     CHECK(all.size() >= ips.size() + 2);
