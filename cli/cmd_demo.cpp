@@ -2,8 +2,10 @@
 // summary in the terminal. What a new user runs first (`make demo`); wiring only.
 #include "agent/config.hpp"
 #include "cli/command.hpp"
+#include "cli/demo_power.hpp"
 #include "cli/embedded_agents.hpp"
 #include "collector/alerts/engine.hpp"
+#include "collector/control/policy_control.hpp"
 #include "collector/fleet_summary.hpp"
 #include "collector/service.hpp"
 #include "common/crypto.hpp"
@@ -45,6 +47,8 @@ struct DemoArgs {
     std::string interval = "10s";
     std::string base_ip = "127.64.0.1";
     std::string summary_every = "5s";
+    std::string policy;  // empty: the demo-tuned policy, written to the state directory
+    double price_speed = kDemoPriceSpeed;
 };
 
 // Six families in the proportions a mixed farm might have.
@@ -217,6 +221,20 @@ void merge_into(collector::FleetFaults& seen, const collector::FleetFaults& now)
     seen.overheating.insert(now.overheating.begin(), now.overheating.end());
 }
 
+// Hands the policy and its price to the collector's control loop (collector/control).
+// TODO(lead): once ControlLoop and CollectorConfig's control member are merged, this is
+// `cfg.control = std::move(control);` and the requires-branch goes; until then this build has
+// no loop and the demo only shows the replayed prices.
+template <typename Config>
+bool attach_policy(Config& cfg, collector::control::ControlConfig control) {
+    if constexpr (requires { cfg.control = std::move(control); }) {
+        cfg.control = std::move(control);
+        return true;
+    } else {
+        return false;
+    }
+}
+
 int run_demo(const DemoArgs& a) {
     const Duration interval = parse_flag_duration("--interval", a.interval);
     const Duration summary_every = parse_flag_duration("--summary-every", a.summary_every);
@@ -287,6 +305,21 @@ int run_demo(const DemoArgs& a) {
     ccfg.alerts.interval =
         std::clamp<Duration>(interval / 5, std::chrono::seconds(1), std::chrono::seconds(5));
 
+    // The power policy over the ERCOT week, replayed fast from now.
+    const auto prices = make_demo_prices(a.price_speed, now_ms());
+    std::string policy_path = a.policy;
+    if (policy_path.empty()) {
+        policy_path = (state / "policy.toml").string();
+        std::ofstream out(policy_path, std::ios::trunc);
+        out << demo_policy_toml();
+        if (!out.flush()) throw std::runtime_error("cannot write " + policy_path);
+    }
+    collector::control::ControlConfig control;
+    control.enabled = true;
+    control.policy_file = policy_path;
+    control.price_provider = prices;
+    const bool policy_on = attach_policy(ccfg, std::move(control));
+
     // The agent, sending to the collector over loopback like any other agent.
     agent::AgentConfig acfg;
     acfg.agent_id = "demo-agent";
@@ -325,8 +358,20 @@ int run_demo(const DemoArgs& a) {
     std::printf("sim: %zu miners on %s-%s, %zu faults scheduled; database %s/collector.db\n",
                 fleet.miners().size(), fleet.miners().front()->ip_text.c_str(),
                 fleet.miners().back()->ip_text.c_str(), fcfg.faults.size(), a.state_dir.c_str());
+    char speed_text[96];
+    std::snprintf(speed_text, sizeof speed_text, "a 15-minute price every %.3g s",
+                  900.0 / a.price_speed);
+    if (policy_on) {
+        std::printf("policy: %s over %s (%s)\n",
+                    a.policy.empty() ? (a.state_dir + "/policy.toml").c_str() : a.policy.c_str(),
+                    prices->describe().c_str(), speed_text);
+    } else {
+        std::printf("policy: off (this build has no control loop); prices: %s (%s)\n",
+                    prices->describe().c_str(), speed_text);
+    }
     std::fflush(stdout);
     AlertWatch alerts(service->alert_engine());
+    PriceWatch power(prices);
     agents.start(*service);
 
     // The live summary, from what the collector stored, until a signal or --duration; the
@@ -350,14 +395,16 @@ int run_demo(const DemoArgs& a) {
             }
         }
         alerts.look();
+        power.look(now_ms(), service->store().latest_samples(), clock_text());
         if (std::chrono::steady_clock::now() < next) continue;
         next += summary_every;
         const auto latest = service->store().latest_samples();
         const auto summary = collector::summarize_fleet(latest);
         merge_into(seen, summary.faults);
-        std::printf("%s  %s  %s  %s\n", clock_text().c_str(),
+        std::printf("%s  %s  %s  %s  %s\n", clock_text().c_str(),
                     collector::format_summary_line(summary).c_str(),
-                    faults_text(summary.faults, seen).c_str(), alerts.summary_text().c_str());
+                    faults_text(summary.faults, seen).c_str(), alerts.summary_text().c_str(),
+                    power.price_text(now_ms()).c_str());
         std::fflush(stdout);
         if (duration && std::chrono::steady_clock::now() - started >= *duration) stop = true;
     }
@@ -366,9 +413,9 @@ int run_demo(const DemoArgs& a) {
     agents.stop();
     service->stop();
     const auto final_summary = collector::summarize_fleet(service->store().latest_samples());
-    std::printf("stopped: %s; %s; data kept in %s (run again to continue it)\n",
+    std::printf("stopped: %s; %s; %s; data kept in %s (run again to continue it)\n",
                 collector::format_summary_line(final_summary).c_str(), alerts.totals_text().c_str(),
-                a.state_dir.c_str());
+                power.totals_text().c_str(), a.state_dir.c_str());
     return kExitOk;
 }
 
@@ -391,12 +438,20 @@ Runner add_demo_command(CLI::App& app) {
     cmd->add_option("--base-ip", a->base_ip,
                     "First simulated miner's loopback address (default 127.64.0.1)");
     cmd->add_option("--summary-every", a->summary_every, "Summary line period (default 5s)");
+    cmd->add_option("--policy", a->policy,
+                    "Power policy TOML (default: a demo-tuned one written to the state directory)");
+    cmd->add_option("--price-speed", a->price_speed,
+                    "How much faster than real time the ERCOT week plays (default 180: a "
+                    "15-minute price every 5 s)")
+        ->check(CLI::PositiveNumber);
     cmd->footer(
         "Prints 'metrics: URL' and 'api: URL' first, then one summary line per period: miners "
         "up/total, TH/s, kW, J/TH, the faults seen now/so far (a few are scheduled on the "
         "simulated miners) and the alerts firing; a line for each alert that fires or resolves "
-        "(the demo's rules wait a few polls, not minutes). The read and admin tokens are "
-        "written to the state directory.");
+        "(the demo's rules wait a few polls, not minutes). A power policy runs over a week of "
+        "ERCOT HB_WEST prices (2025-03-01..07) played fast: a line each time the number of "
+        "sleeping miners changes, with the price that moved them. The read and admin tokens "
+        "are written to the state directory.");
     return [a] { return run_demo(*a); };
 }
 

@@ -99,9 +99,13 @@ TEST_CASE(
     CHECK(all.find("alert firing: MinerFanFailure 02:68:77:00:00:0d (critical): ") !=
           std::string::npos);
     CHECK(std::filesystem::exists(state + "/collector.db"));
+    // The power policy's line (its price replay), and its policy file for the user to read.
+    CHECK(all.find("replay of ERCOT HB_WEST 2025-03-01..07 x180 (a 15-minute price every 5 s)\n") !=
+          std::string::npos);
+    CHECK(std::filesystem::exists(state + "/policy.toml"));
     // Every summary line has the fields the README shows.
     // "HH:MM:SS  N/30 up  X TH/s  Y kW  Z J/TH  faults now/seen: offline a/b, fan a/b, ...
-    //  alerts firing N"
+    //  alerts firing N  price P $/MWh (replay YYYY-MM-DD HH:MM CT)"
     int most_firing = 0;
     const auto is_summary = [&](const std::string& line) {
         int h, mi, se, up, total, o1, o2, f1, f2, b1, b2, t1, t2, firing = 0, end = 0;
@@ -112,7 +116,15 @@ TEST_CASE(
                         "offline %d/%d, fan %d/%d, board %d/%d, hot %d/%d  alerts firing %d%n",
                         &h, &mi, &se, &up, &total, &ths, &kw, &jth, &o1, &o2, &f1, &f2, &b1, &b2,
                         &t1, &t2, &firing, &end);
-        if (n != 17 || total != 30 || static_cast<std::size_t>(end) != line.size()) return false;
+        if (n != 17 || total != 30) return false;
+        const std::string price = line.substr(static_cast<std::size_t>(end));
+        double p = 0;
+        int y, mo, d, ph, pm, pend = 0;
+        if (std::sscanf(price.c_str(), "  price %lf $/MWh (replay %4d-%2d-%2d %2d:%2d CT)%n", &p,
+                        &y, &mo, &d, &ph, &pm, &pend) != 6 ||
+            static_cast<std::size_t>(pend) != price.size()) {
+            return false;
+        }
         most_firing = std::max(most_firing, firing);
         return true;
     };
