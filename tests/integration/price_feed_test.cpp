@@ -325,6 +325,25 @@ TEST_CASE("a body over the size bound is refused") {
     CHECK(feed.reading(now_ms()).reason.find("too_large") != std::string::npos);
 }
 
+TEST_CASE("a body over the default bound (the feed library's 1 MiB) is refused") {
+    FeedServer server;
+    const std::string pad(policies::prices::kMaxFeedBodyBytes, ' ');
+    server.answer(200, R"({"data":[{"price":1}]})" + pad);
+    HttpPriceFeed feed(http_config(server.url(), seconds(60), minutes(10)));
+    feed.start();
+    REQUIRE(polled(feed, 1));
+    CHECK(feed.failures() == 1);
+    CHECK(feed.reading(now_ms()).reason.find("too_large: HTTP body exceeds 1048576") !=
+          std::string::npos);
+    // Just under the bound is read.
+    server.answer(200, R"({"data":[{"price":1}]})" + pad.substr(0, pad.size() - 64));
+    HttpPriceFeed small(http_config(server.url(), seconds(60), minutes(10)));
+    small.start();
+    REQUIRE(polled(small, 1));
+    CHECK(small.failures() == 0);
+    CHECK(small.current(now_ms()).price_per_mwh == 1.0);
+}
+
 TEST_CASE("the default bound is the feed library's") {
     CHECK(HttpFeedOptions{}.max_body_bytes == policies::prices::kMaxFeedBodyBytes);
     CHECK(HttpFeedOptions{}.timeout == seconds(10));
