@@ -11,6 +11,7 @@
 #include "common/crypto.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
+#include "policies/rules.hpp"
 #include "sim/fleet.hpp"
 #include "sim/server.hpp"
 
@@ -314,6 +315,8 @@ int run_demo(const DemoArgs& a) {
         out << demo_policy_toml();
         if (!out.flush()) throw std::runtime_error("cannot write " + policy_path);
     }
+    // A bad --policy stops the demo here with file:line:column (exit 2), not in the loop.
+    (void)policies::load_policy_file(policy_path);
     collector::control::ControlConfig control;
     control.enabled = true;
     control.policy_file = policy_path;
