@@ -137,7 +137,10 @@ std::vector<collector::alerts::AlertRule> demo_rules(Duration poll_interval) {
     using collector::alerts::RuleKind;
     auto rules = collector::alerts::default_rules();
     for (auto& r : rules) {
-        r.for_duration = std::min<Duration>(r.for_duration, 2 * poll_interval);
+        // A policy's command takes a poll or two to show (the agent runs it, then polls), and
+        // the demo's policy commands often: only a miner that ignores it for longer fires.
+        const int polls = r.kind == RuleKind::state_unexpected ? 6 : 2;
+        r.for_duration = std::min<Duration>(r.for_duration, polls * poll_interval);
         r.keep_firing_for = std::min<Duration>(r.keep_firing_for, poll_interval);
         if (r.kind == RuleKind::offline) {
             r.threshold =
@@ -307,7 +310,8 @@ int run_demo(const DemoArgs& a) {
         std::clamp<Duration>(interval / 5, std::chrono::seconds(1), std::chrono::seconds(5));
 
     // The power policy over the ERCOT week, replayed fast from now.
-    const auto prices = make_demo_prices(a.price_speed, now_ms());
+    const TimePoint policy_started = now_ms();
+    const auto prices = make_demo_prices(a.price_speed, policy_started);
     std::string policy_path = a.policy;
     if (policy_path.empty()) {
         policy_path = (state / "policy.toml").string();
@@ -374,7 +378,7 @@ int run_demo(const DemoArgs& a) {
     }
     std::fflush(stdout);
     AlertWatch alerts(service->alert_engine());
-    PriceWatch power(prices);
+    PriceWatch power(prices, policy_started);
     agents.start(*service);
 
     // The live summary, from what the collector stored, until a signal or --duration; the
@@ -398,7 +402,7 @@ int run_demo(const DemoArgs& a) {
             }
         }
         alerts.look();
-        power.look(now_ms(), service->store().latest_samples(), clock_text());
+        power.look(service->store(), clock_text());
         if (std::chrono::steady_clock::now() < next) continue;
         next += summary_every;
         const auto latest = service->store().latest_samples();

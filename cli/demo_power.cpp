@@ -1,5 +1,6 @@
 #include "cli/demo_power.hpp"
 
+#include "collector/control/decision_store.hpp"
 #include "policies/prices/sources.hpp"
 #include "policies/prices/timezone.hpp"
 
@@ -68,24 +69,56 @@ std::string central_time_text(TimePoint t) {
 }
 
 std::string PriceWatch::price_text(TimePoint now) const {
-    const auto* iv = prices_->interval_at(now);
-    const std::string when = "replay " + central_time_text(prices_->series_time(now));
-    if (iv == nullptr) return "no price (" + when + ")";
+    const TimePoint t = prices_->series_time(now);
+    const auto* iv = prices_->series().at(t);
+    if (iv == nullptr) return "no price (replay " + central_time_text(t) + ")";
     char buf[48];
     std::snprintf(buf, sizeof buf, "price %.2f $/MWh", iv->price_per_mwh);
-    return std::string(buf) + " (" + when + ")";
+    return std::string(buf) + " (replay " + central_time_text(iv->start) + ")";
 }
 
-void PriceWatch::look(TimePoint now, const std::vector<MinerSample>& latest,
-                      const std::string& clock_text) {
-    std::size_t asleep = 0;
-    for (const auto& s : latest) asleep += s.state == MinerState::sleeping;
-    if (asleep == asleep_) return;
-    ++changes_;
-    asleep_ = asleep;
-    most_asleep_ = std::max(most_asleep_, asleep);
-    std::printf("%s  %s: %zu miners asleep\n", clock_text.c_str(), price_text(now).c_str(), asleep);
+void PriceWatch::look(const collector::Store& store, const std::string& clock_text) {
+    collector::control::DecisionFilter f;
+    f.outcome = collector::control::DecisionOutcome::commanded;
+    f.from = since_;
+    f.limit = 1'000'000;
+    auto rows = collector::control::list_decisions(store, f);
+    std::reverse(rows.begin(), rows.end());  // oldest first
+    // A round's decisions share its time and are written in one transaction: one line each.
+    for (std::size_t i = 0; i < rows.size();) {
+        const TimePoint at = rows[i].at;
+        std::optional<double> price;
+        std::size_t j = i;
+        for (; j < rows.size() && rows[j].at == at; ++j) {
+            if (rows[j].decision_id <= last_id_) continue;
+            target_[rows[j].miner_id] = rows[j].target;
+            if (rows[j].price_per_mwh) price = rows[j].price_per_mwh;
+            last_id_ = std::max(last_id_, rows[j].decision_id);
+        }
+        i = j;
+        std::size_t asleep = 0, reduced = 0;
+        for (const auto& [miner, target] : target_) {
+            asleep += target == "sleep";
+            reduced += target == "reduced";
+        }
+        if (asleep == asleep_ && reduced == reduced_) continue;
+        ++changes_;
+        asleep_ = asleep;
+        reduced_ = reduced;
+        most_asleep_ = std::max(most_asleep_, asleep);
+        const TimePoint t = prices_->series_time(at);
+        const auto* iv = prices_->series().at(t);
+        char line[160];
+        std::snprintf(line, sizeof line, "price %.2f $/MWh (replay %s): %zu %s asleep",
+                      price.value_or(iv ? iv->price_per_mwh : 0.0),
+                      central_time_text(iv ? iv->start : t).c_str(), asleep,
+                      asleep == 1 ? "miner" : "miners");
+        std::printf("%s  %s%s\n", clock_text.c_str(), line,
+                    reduced > 0 ? (", " + std::to_string(reduced) + " reduced").c_str() : "");
+    }
     std::fflush(stdout);
+    // Only what changes from here on is read next time.
+    if (!rows.empty()) since_ = rows.back().at;
 }
 
 std::string PriceWatch::totals_text() const {

@@ -4,9 +4,12 @@
 #pragma once
 
 #include "collector/control/replay_price.hpp"
+#include "collector/storage/store.hpp"
 #include "common/miner_sample.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,22 +40,31 @@ std::shared_ptr<collector::control::ReplayPriceProvider> make_demo_prices(double
 // A series time as ERCOT's market clock reads it: "2025-03-01 17:45 CT".
 std::string central_time_text(TimePoint t);
 
-// Prints a line each time the number of sleeping miners changes, with the price in force:
-// "17:02:11  price 212.00 $/MWh (replay 2025-03-01 17:45 CT): 40 miners asleep".
+// Follows the policy's commanded decisions (the decisions table) and prints a line for each
+// round that changes how many miners it has asleep or at reduced power, with that round's
+// price and replayed time:
+// "17:02:11  price 248.74 $/MWh (replay 2025-03-01 17:45 CT): 40 miners asleep, 12 reduced".
+// The decisions are what the policy told the miners; the summary line's kW shows them obeying.
 class PriceWatch {
   public:
-    explicit PriceWatch(std::shared_ptr<collector::control::ReplayPriceProvider> prices)
-        : prices_(std::move(prices)) {}
-    // `clock_text` is the wall time to print ("HH:MM:SS").
-    void look(TimePoint now, const std::vector<MinerSample>& latest, const std::string& clock_text);
-    // "price 14.67 $/MWh (replay ...)" for the summary line.
+    // Decisions before `since` (an earlier run's) are ignored.
+    PriceWatch(std::shared_ptr<collector::control::ReplayPriceProvider> prices, TimePoint since)
+        : prices_(std::move(prices)), since_(since) {}
+    // Reads the decisions recorded since the last look; `clock_text` is the wall time to
+    // print ("HH:MM:SS").
+    void look(const collector::Store& store, const std::string& clock_text);
+    // "price 14.67 $/MWh (replay 2025-03-01 06:15 CT)" for the summary line.
     std::string price_text(TimePoint now) const;
     // "most asleep at once 120, 14 changes" for the last line.
     std::string totals_text() const;
 
   private:
     std::shared_ptr<collector::control::ReplayPriceProvider> prices_;
-    std::size_t asleep_ = 0;  // as last printed
+    TimePoint since_;
+    std::int64_t last_id_ = 0;
+    std::map<std::string, std::string> target_;  // miner_id -> the target last commanded
+    std::size_t asleep_ = 0;
+    std::size_t reduced_ = 0;
     std::size_t most_asleep_ = 0;
     std::size_t changes_ = 0;
 };

@@ -2,6 +2,7 @@
 // valid, and the replay shows ERCOT's clock.
 #include "cli/demo_power.hpp"
 
+#include "collector/control/decision_store.hpp"
 #include "common/time.hpp"
 #include "policies/prices/sources.hpp"
 #include "policies/rules.hpp"
@@ -33,7 +34,7 @@ TEST_CASE("demo: a 15-minute price every 5 s, shown on ERCOT's clock") {
     CHECK(prices->series_time(start + seconds(5)) - prices->series_time(start) == minutes(15));
     CHECK(cli::central_time_text(prices->series_time(start + seconds(5 * 71))) ==
           "2025-03-01 17:45 CT");
-    cli::PriceWatch watch(prices);
+    cli::PriceWatch watch(prices, start);
     CHECK(watch.price_text(start + seconds(5 * 71)) ==
           "price 248.74 $/MWh (replay 2025-03-01 17:45 CT)");
     // After the spring-forward of 2025-03-09 the zone would be CDT; the week ends before it.
@@ -41,19 +42,48 @@ TEST_CASE("demo: a 15-minute price every 5 s, shown on ERCOT's clock") {
     CHECK(cli::central_time_text(last) == "2025-03-07 23:45 CT");
 }
 
-TEST_CASE("demo: the watch counts changes in sleeping miners") {
+TEST_CASE("demo: the watch follows the policy's commanded decisions, a line per round") {
+    test::TempDir dir;
+    collector::Store store(dir.path() + "/c.db");
     const TimePoint start = now_ms();
-    cli::PriceWatch watch(cli::make_demo_prices(cli::kDemoPriceSpeed, start));
-    std::vector<MinerSample> fleet(3);
-    for (auto& s : fleet) s.state = MinerState::mining;
-    watch.look(start, fleet, "00:00:00");
+    const auto prices = cli::make_demo_prices(cli::kDemoPriceSpeed, start);
+    cli::PriceWatch watch(prices, start);
+    auto decision = [&](TimePoint at, const std::string& miner, const std::string& target,
+                        collector::control::DecisionOutcome outcome, double price) {
+        collector::control::DecisionRecord r;
+        r.at = at;
+        r.miner_id = miner;
+        r.target = target;
+        r.outcome = outcome;
+        r.rule = "break_even";
+        r.reason = "test";
+        r.price_per_mwh = price;
+        return r;
+    };
+    using collector::control::DecisionOutcome;
+    // An earlier run's decision is ignored.
+    collector::control::record_decisions(
+        store, {decision(start - seconds(60), "m0", "sleep", DecisionOutcome::commanded, 99)});
+    watch.look(store, "00:00:00");
     CHECK(watch.totals_text() == "most asleep at once 0, 0 changes");
-    fleet[0].state = fleet[1].state = MinerState::sleeping;
-    watch.look(start, fleet, "00:00:01");
-    watch.look(start, fleet, "00:00:02");
-    fleet[0].state = MinerState::mining;
-    watch.look(start, fleet, "00:00:03");
-    CHECK(watch.totals_text() == "most asleep at once 2, 2 changes");
+    // Round 1 (replay 17:45 CT): two sleep, one reduced; a held one does not count.
+    const TimePoint r1 = start + seconds(5 * 71);
+    collector::control::record_decisions(
+        store, {decision(r1, "m1", "sleep", DecisionOutcome::commanded, 248.74),
+                decision(r1, "m2", "sleep", DecisionOutcome::commanded, 248.74),
+                decision(r1, "m3", "reduced", DecisionOutcome::commanded, 248.74),
+                decision(r1, "m4", "sleep", DecisionOutcome::held, 248.74)});
+    watch.look(store, "00:00:01");
+    watch.look(store, "00:00:02");  // nothing new: no line, no change
+    CHECK(watch.totals_text() == "most asleep at once 2, 1 changes");
+    // Rounds 2 and 3 read in one look: m1 wakes, then m3 goes to sleep.
+    collector::control::record_decisions(
+        store, {decision(r1 + seconds(5), "m1", "full", DecisionOutcome::commanded, 214.93)});
+    collector::control::record_decisions(
+        store, {decision(r1 + seconds(10), "m3", "sleep", DecisionOutcome::commanded, 167.82)});
+    watch.look(store, "00:00:03");
+    CHECK(watch.totals_text() == "most asleep at once 2, 3 changes");
+    CHECK(watch.price_text(r1) == "price 248.74 $/MWh (replay 2025-03-01 17:45 CT)");
 }
 
 TEST_CASE("demo: its policy is a valid policy file") {
