@@ -456,8 +456,9 @@ Runner add_demo_command(CLI::App& app) {
         "up/total, TH/s, kW, J/TH, the faults seen now/so far (a few are scheduled on the "
         "simulated miners) and the alerts firing; a line for each alert that fires or resolves "
         "(the demo's rules wait a few polls, not minutes). A power policy runs over a week of "
-        "ERCOT HB_WEST prices (2025-03-01..07) played fast: a line each time the number of "
-        "sleeping miners changes, with the price that moved them. The read and admin tokens "
+        "ERCOT HB_WEST prices (2025-03-01..07) played fast: a line for each policy round that "
+        "changes how many miners it has asleep or at reduced power, with that round's price. The "
+        "read and admin tokens "
         "are written to the state directory.");
     return [a] { return run_demo(*a); };
 }
