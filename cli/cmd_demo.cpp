@@ -225,20 +225,6 @@ void merge_into(collector::FleetFaults& seen, const collector::FleetFaults& now)
     seen.overheating.insert(now.overheating.begin(), now.overheating.end());
 }
 
-// Hands the policy and its price to the collector's control loop (collector/control).
-// TODO(lead): once ControlLoop and CollectorConfig's control member are merged, this is
-// `cfg.control = std::move(control);` and the requires-branch goes; until then this build has
-// no loop and the demo only shows the replayed prices.
-template <typename Config>
-bool attach_policy(Config& cfg, collector::control::ControlConfig control) {
-    if constexpr (requires { cfg.control = std::move(control); }) {
-        cfg.control = std::move(control);
-        return true;
-    } else {
-        return false;
-    }
-}
-
 int run_demo(const DemoArgs& a) {
     const Duration interval = parse_flag_duration("--interval", a.interval);
     const Duration summary_every = parse_flag_duration("--summary-every", a.summary_every);
@@ -325,7 +311,7 @@ int run_demo(const DemoArgs& a) {
     control.enabled = true;
     control.policy_file = policy_path;
     control.price_provider = prices;
-    const bool policy_on = attach_policy(ccfg, std::move(control));
+    ccfg.control = std::move(control);
 
     // The agent, sending to the collector over loopback like any other agent.
     agent::AgentConfig acfg;
@@ -368,14 +354,9 @@ int run_demo(const DemoArgs& a) {
     char speed_text[96];
     std::snprintf(speed_text, sizeof speed_text, "a 15-minute price every %.3g s",
                   900.0 / a.price_speed);
-    if (policy_on) {
-        std::printf("policy: %s over %s (%s)\n",
-                    a.policy.empty() ? (a.state_dir + "/policy.toml").c_str() : a.policy.c_str(),
-                    prices->describe().c_str(), speed_text);
-    } else {
-        std::printf("policy: off (this build has no control loop); prices: %s (%s)\n",
-                    prices->describe().c_str(), speed_text);
-    }
+    std::printf("policy: %s over %s (%s)\n",
+                a.policy.empty() ? (a.state_dir + "/policy.toml").c_str() : a.policy.c_str(),
+                prices->describe().c_str(), speed_text);
     std::fflush(stdout);
     AlertWatch alerts(service->alert_engine());
     PriceWatch power(prices, policy_started);

@@ -1,5 +1,6 @@
 #include "collector/control/control_loop.hpp"
 
+#include "collector/control/price_feed.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/models.hpp"
@@ -125,11 +126,9 @@ std::unique_ptr<PriceProvider> make_price_provider(const prices::PriceSourceConf
         case prices::SourceKind::ercot:
             return std::make_unique<SeriesPriceProvider>(cfg);
         case prices::SourceKind::http:
-            break;
+            return make_http_price_feed(cfg);
     }
-    throw std::invalid_argument(
-        "[prices] kind = \"http\": this collector was built without the HTTP price feed "
-        "(collector/control HttpPriceFeed); use fixed, tou, csv or ercot");
+    throw std::invalid_argument("[prices]: unknown kind");
 }
 
 ControlLoop::ControlLoop(Store& store, ControlConfig config, ControlOptions options)
@@ -323,14 +322,23 @@ RoundResult ControlLoop::round(TimePoint at) {
     }
 
     pol::PriceInput price = provider_->current(at);
-    if (price.stale || !price.price_per_mwh) {
-        log::warn(price.stale ? "policy: PRICE STALE, applying on_stale"
-                              : "policy: NO PRICE, applying on_stale",
-                  {{"on_stale", std::string(pol::to_string(rules.on_stale))},
-                   {"price", price.price_per_mwh ? fixed2(*price.price_per_mwh) : ""},
-                   {"why", price.why},
-                   {"source", provider_->describe()}});
+    // Loud once when the price goes bad, and once when it is back, not every round; the first
+    // round's "no price" is a feed that has not answered its first poll yet (info).
+    const bool bad = price.stale || !price.price_per_mwh;
+    if (bad && !price_bad_) {
+        log::write(rounds_ == 0 && !price.price_per_mwh ? log::Level::info : log::Level::warn,
+                   price.stale ? "policy: PRICE STALE, applying on_stale"
+                               : "policy: NO PRICE, applying on_stale",
+                   {{"on_stale", std::string(pol::to_string(rules.on_stale))},
+                    {"price", price.price_per_mwh ? fixed2(*price.price_per_mwh) : ""},
+                    {"why", price.why},
+                    {"source", provider_->describe()}});
+    } else if (!bad && price_bad_ && rounds_ > 0) {
+        log::info("policy: price back",
+                  {{"price", fixed2(*price.price_per_mwh)}, {"source", provider_->describe()}});
     }
+    price_bad_ = bad;
+    ++rounds_;
 
     auto decisions = engine_.decide(at, price, inputs);
     result.miners = decisions.size();

@@ -27,15 +27,15 @@ namespace hashwatt::collector::control {
 
 // A fixed, time-of-use, csv or ercot price source as a PriceProvider. A file's series is read
 // here, once (a missing interval is "no price", which the policy's on_stale handles). Throws
-// std::runtime_error naming the file for a bad one, and std::invalid_argument for kind http
-// (HttpPriceFeed is plugged in through ControlOptions::make_provider).
+// std::runtime_error naming the file for a bad one. Kind http is the HttpPriceFeed
+// (price_feed.hpp), polling on its own thread once started.
 std::unique_ptr<PriceProvider> make_price_provider(const policies::prices::PriceSourceConfig& cfg);
 
 struct ControlOptions {
     // The time of a round (tests inject theirs); default now_ms().
     std::function<TimePoint()> clock;
     // Tried first for config.prices when set; nullptr from it means "not mine" and
-    // make_price_provider is used. Where the HTTP feed (kind http) plugs in.
+    // make_price_provider is used (tests plug their own providers in here).
     std::function<std::unique_ptr<PriceProvider>(const policies::prices::PriceSourceConfig&)>
         make_provider;
     // Called after a round queued commands, with the agents they are for (the service wakes
@@ -128,6 +128,8 @@ class ControlLoop : public PolicyControl {
     mutable std::mutex round_mu_;  // one round or reload at a time; guards engine_
     policies::PolicyEngine engine_;
     std::optional<std::filesystem::file_time_type> loaded_mtime_;
+    bool price_bad_ = false;    // the last round's price was stale or missing (round_mu_)
+    std::uint64_t rounds_ = 0;  // rounds run (round_mu_)
     // Each miner's points measured at full power, kept so a sleeping miner keeps its
     // measured efficiency.
     std::map<std::string, std::vector<policies::OperatingPoint>> measured_;

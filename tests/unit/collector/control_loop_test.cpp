@@ -304,7 +304,7 @@ TEST_CASE("policy loop: a stale price is reported and on_stale decides") {
     CHECK(fams.at(5).metric.at(0).gauge.value == 1);
 }
 
-TEST_CASE("price providers: fixed, a csv file's intervals, and kind http refused clearly") {
+TEST_CASE("price providers: fixed, a csv file's intervals, and an http feed") {
     CHECK(make_price_provider(fixed(35))->current(kT0).price_per_mwh == 35);
 
     test::TempDir dir;
@@ -323,11 +323,16 @@ TEST_CASE("price providers: fixed, a csv file's intervals, and kind http refused
     CHECK_FALSE(none.price_per_mwh);
     CHECK(none.why.find("no interval at 2026-11-25T11:00:00") != std::string::npos);
 
+    // kind http: the feed (not started here, so it has no price yet).
     prices::PriceSourceConfig http;
     http.kind = prices::SourceKind::http;
-    http.source = prices::HttpSource{};
-    CHECK_THROWS_WITH_AS(make_price_provider(http), doctest::Contains("kind = \"http\""),
-                         std::invalid_argument);
+    prices::HttpSource feed;
+    feed.url = "http://127.46.0.30:9/price";
+    feed.json_path = "price";
+    http.source = feed;
+    auto h = make_price_provider(http);
+    CHECK(h->describe().starts_with("http feed http://127.46.0.30:9/price"));
+    CHECK_FALSE(h->current(kT0).price_per_mwh);
 }
 
 TEST_CASE("collector config: [policy] file and [prices], with errors naming the key") {

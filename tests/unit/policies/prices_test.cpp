@@ -517,7 +517,7 @@ TEST_CASE("feed: the price at a JSON path, and clear errors") {
 TEST_CASE("prices table: http feed keys and feed_price with the adder") {
     auto cfg = source(R"([prices]
 kind = "http"
-url = "https://prices.example/api/now"
+url = "http://prices.example/api/now"
 json_path = "data[0].price"
 unit = "per_kwh"
 interval = "1m"
@@ -531,7 +531,10 @@ adder_per_mwh = 3
     CHECK(error_of([&] { load_prices(cfg); }).find("a feed has no history") != std::string::npos);
 
     CHECK(config_error("[prices]\nkind = \"http\"\nurl = \"ftp://x\"\njson_path = \"p\"\n") ==
-          "policy.toml:3:7: prices.url: 'ftp://x': expected an http:// or https:// URL");
+          "policy.toml:3:7: prices.url: 'ftp://x': expected an http:// URL");
+    CHECK(config_error("[prices]\nkind = \"http\"\nurl = \"https://x\"\njson_path = \"p\"\n") ==
+          "policy.toml:3:7: prices.url: 'https://x': https is not supported; put a local TLS "
+          "proxy in front and give its http:// URL");
     CHECK(config_error("[prices]\nkind = \"http\"\nurl = \"http://x\"\njson_path = \"p[\"\n") ==
           "policy.toml:4:13: prices.json_path: json path 'p[': expected a number in [] at "
           "column 3");
