@@ -129,6 +129,9 @@ void read_settings(const config::Table& a, AgentConfig& c) {
         a.duration("max_backoff", Duration::zero(), std::chrono::hours(24)).value_or(c.max_backoff);
     c.scan_concurrency =
         static_cast<std::size_t>(a.integer("scan_concurrency", 1, 4096).value_or(256));
+    c.command_concurrency =
+        static_cast<std::size_t>(a.integer("command_concurrency", 1, 4096)
+                                     .value_or(static_cast<std::int64_t>(c.command_concurrency)));
 }
 
 // [[miner]] and [[scan]] under `t` (the root, or an embedded [[agent]]).

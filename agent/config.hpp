@@ -76,6 +76,10 @@ struct AgentConfig {
     // A miner that keeps failing is polled at interval * 2^(failures-1), up to this.
     Duration max_backoff{std::chrono::minutes(5)};
     std::size_t scan_concurrency = 256;
+    // Commands carried out at once (never two on one miner). A command spends most of its time
+    // watching the miner get there (a wake boots the boards for minutes), so a policy waking a
+    // site must not queue behind a handful; the policy's own stagger limits what goes out.
+    std::size_t command_concurrency = 64;
 
     std::vector<MinerEntry> miners;
     std::vector<ScanEntry> scans;

@@ -20,6 +20,7 @@ AgentRuntime::AgentRuntime(boost::asio::any_io_executor ex, AgentConfig cfg, Obs
         co.token = up.token;
         co.agent_id = cfg.agent_id;
         co.request_timeout = up.request_timeout;
+        co.concurrency = cfg.command_concurrency;
         co.miner_transport.connect_timeout = cfg.connect_timeout;
         co.miner_transport.reply_timeout = cfg.poll_timeout;
         co.miner_transport.max_reply_bytes = cfg.max_reply_bytes;

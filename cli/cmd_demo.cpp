@@ -251,6 +251,11 @@ int run_demo(const DemoArgs& a) {
     fcfg.base_ip = a.base_ip;
     fcfg.http_port = 0;
     fcfg.faults = demo_faults(a.miners);
+    // The demo's prices run 180 times faster than life (a spike of hours passes in a minute),
+    // so its miners answer faster too: boards ramp in seconds, not the minute real ones take,
+    // or every wake would still be under way when the next price sends the miner back to sleep.
+    fcfg.physics.wake_ramp = std::chrono::seconds(5);
+    fcfg.physics.sleep_ramp = std::chrono::seconds(2);
     boost::asio::io_context sim_io{1};
     auto sim_work = boost::asio::make_work_guard(sim_io);
     sim::Fleet fleet(fcfg, now_ms());

@@ -34,8 +34,8 @@ hysteresis_pct = 3
 
 [safety]
 for = "0s"
-min_on = "5s"                  # one replayed price interval
-min_off = "5s"
+min_on = "15s"                 # three replayed price intervals (45 minutes of prices):
+min_off = "15s"                # a miner is not flipped on every interval's wobble
 max_switches_per_day = 1440    # the most there is: the demo switches on a fast clock
 max_ramp_kw_per_min = 0
 max_commands_per_interval = 0

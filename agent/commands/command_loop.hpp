@@ -32,7 +32,8 @@ struct CommandLoopOptions {
     // Connect deadline of each request to the collector, and how long past `wait` a reply may
     // take before the poll is abandoned.
     Duration request_timeout{std::chrono::seconds(10)};
-    std::size_t concurrency = 4;  // commands running at once (never two on one miner)
+    // Commands running at once (never two on one miner); AgentConfig::command_concurrency.
+    std::size_t concurrency = 64;
     // How long a command's effect is watched on the miner; it ends before the command's deadline
     // (by a fifth of the time left, at most 2 s) so that the result arrives in time.
     VerifyOptions verify;

@@ -1,6 +1,7 @@
 #include "collector/alerts/evaluate.hpp"
 
 #include "common/json_writer.hpp"
+#include "common/models.hpp"
 #include "common/units.hpp"
 
 #include <algorithm>
@@ -59,8 +60,18 @@ void hashrate_low(const Scoped& r, const MinerSample& s, Evaluation& e) {
     // chain) reports error with a zero rate, and is the failing rig this rule is for.
     const auto hashrate = measured_hashrate(s);
     if ((s.state != MinerState::mining && s.state != MinerState::error) || !hashrate) return;
-    const auto expected = expected_hashrate(s);
+    auto expected = expected_hashrate(s);
     if (!expected) return;
+    // A miner told to run at a lower power target (the power policy's reduced points) hashes
+    // less by design; firmware keeps reporting its stock ideal rate. Expected is then the
+    // model's curve at the limit, so only a shortfall beyond the throttle counts.
+    if (const ModelSpec* m = s.model ? find_reported_model(*s.model) : nullptr;
+        m && s.power_limit_w && *s.power_limit_w > 0 && *s.power_limit_w < 0.98 * m->nominal_w) {
+        const double at_limit =
+            hashrate_at_power(*m, *s.power_limit_w) / hashrate_at_power(*m, m->nominal_w);
+        expected = *expected * at_limit;
+        e.values["power_limit_w"] = num(*s.power_limit_w, 0);
+    }
     const double ratio = *hashrate / *expected;
     e.holds = ratio < r.threshold;
     e.values["value"] = num(*hashrate, 2);

@@ -52,6 +52,7 @@ site = "barn"
 interval = "15s"
 jitter = 0.2
 concurrency = 64
+command_concurrency = 200
 poll_timeout = "4s"
 connect_timeout = "1s"
 max_reply_size = "256KiB"
@@ -79,6 +80,7 @@ rescan = "1h"
     CHECK(c.interval == 15s);
     CHECK(c.jitter == doctest::Approx(0.2));
     CHECK(c.concurrency == 64);
+    CHECK(c.command_concurrency == 200);
     CHECK(c.poll_timeout == 4s);
     CHECK(c.connect_timeout == 1s);
     CHECK(c.max_reply_bytes == 256 * 1024);
@@ -102,6 +104,7 @@ rescan = "1h"
     const AgentConfig d = parse_agent_config("[[miner]]\nhost = \"10.0.0.1\"\n", "agent.toml");
     CHECK(d.interval == 30s);
     CHECK(d.concurrency == 512);
+    CHECK(d.command_concurrency == 64);
     CHECK(d.poll_timeout == 10s);
     CHECK(d.site == "default");
     CHECK_FALSE(d.agent_id.empty());  // the host name

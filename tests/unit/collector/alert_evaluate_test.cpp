@@ -143,6 +143,21 @@ TEST_CASE("evaluate: each fault trips its rule with the values for the annotatio
         s.state = MinerState::booting;  // ramping up after a boot is not low hash rate
         CHECK_FALSE(eval(RuleKind::hashrate_low, s).holds);
     }
+    SUBCASE("a miner at a lower power target is judged against the model at that target") {
+        auto s = healthy();
+        s.model = "Antminer S19 Pro";  // nominal 3250 W
+        s.power_limit_w = 0.7 * 3250;  // the policy's 70 % point: 0.7^0.75 = 76.5 % of nominal
+        s.hashrate_ths = 110 * 0.765;  // what the throttled miner hashes, below 80 % of 110
+        auto e = eval(RuleKind::hashrate_low, s);
+        CHECK_FALSE(e.holds);
+        CHECK(e.values.at("expected_ths") == "84.18");  // 110 x 0.7^0.75
+        CHECK(e.values.at("power_limit_w") == "2275");
+        s.hashrate_ths = 60;  // a real shortfall on top of the throttle still counts
+        CHECK(eval(RuleKind::hashrate_low, s).holds);
+        s.model.reset();  // without a known model the stock rate is all there is
+        s.hashrate_ths = 110 * 0.765;
+        CHECK(eval(RuleKind::hashrate_low, s).holds);
+    }
     SUBCASE("expected hash rate from the boards when the miner gives no total") {
         auto s = healthy();
         s.expected_hashrate_ths.reset();
