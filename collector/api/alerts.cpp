@@ -20,11 +20,6 @@ namespace urls = boost::urls;
 
 namespace {
 
-struct BadParam {
-    std::string name;
-    std::string why;
-};
-
 void write_map(JsonWriter& w, std::string_view k, const std::map<std::string, std::string>& m) {
     w.key(k);
     w.begin_object();
@@ -70,13 +65,7 @@ Reply list_route(const Store& store, const urls::url_view& url) {
         } else if (p.key == "fingerprint") {
             f.fingerprint = p.value;
         } else if (p.key == "limit") {
-            std::size_t n = 0;
-            const auto* end = p.value.data() + p.value.size();
-            auto [ptr, ec] = std::from_chars(p.value.data(), end, n);
-            if (p.value.empty() || ec != std::errc{} || ptr != end || n < 1 || n > 1000) {
-                throw BadParam{"limit", "expected an integer 1..1000"};
-            }
-            f.limit = n;
+            f.limit = parse_limit(p.value);
         } else {
             throw BadParam{p.key,
                            "unknown query parameter (state, miner, alertname, fingerprint, limit)"};

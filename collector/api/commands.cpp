@@ -39,7 +39,6 @@ constexpr auto kMaxWait = std::chrono::seconds(60);
 constexpr double kDefaultDeadlineS = 600;
 constexpr double kMinDeadlineS = 10;
 constexpr double kMaxDeadlineS = 86400;
-constexpr std::size_t kMaxListLimit = 1000;
 
 struct BadRequest {
     std::string message;
@@ -317,13 +316,11 @@ Reply list_route(const CommandRoutes& ctx, const boost::urls::url_view& url) {
                                   "status");
             }
         } else if (p.key == "limit") {
-            std::size_t n = 0;
-            const auto* end = p.value.data() + p.value.size();
-            auto [ptr, ec] = std::from_chars(p.value.data(), end, n);
-            if (p.value.empty() || ec != std::errc{} || ptr != end || n == 0 || n > kMaxListLimit) {
-                return json_error(400, "limit: expected an integer from 1 to 1000", "limit");
+            try {
+                f.limit = parse_limit(p.value);
+            } catch (const BadParam& e) {
+                return json_error(400, e.name + ": " + e.why, e.name);
             }
-            f.limit = n;
         } else {
             return json_error(
                 400, p.key + ": unknown query parameter (miner, agent, status, limit)", p.key);

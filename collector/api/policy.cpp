@@ -26,11 +26,6 @@ namespace http = boost::beast::http;
 
 namespace {
 
-struct BadParam {
-    std::string name;
-    std::string why;
-};
-
 constexpr std::size_t kMaxIdChars = 64;
 constexpr std::size_t kMaxNameChars = 200;  // site, miner ids, by
 constexpr std::size_t kMaxOverrideMiners = 100000;
@@ -128,13 +123,7 @@ Reply decisions_route(const Store& store, const urls::url_view& url) {
         } else if (p.key == "to") {
             f.to = time_param("to", p.value);
         } else if (p.key == "limit") {
-            std::size_t n = 0;
-            const auto* end = p.value.data() + p.value.size();
-            auto [ptr, ec] = std::from_chars(p.value.data(), end, n);
-            if (p.value.empty() || ec != std::errc{} || ptr != end || n < 1 || n > 1000) {
-                throw BadParam{"limit", "expected an integer 1..1000"};
-            }
-            f.limit = n;
+            f.limit = parse_limit(p.value);
         } else {
             throw BadParam{p.key,
                            "unknown query parameter (miner, site, outcome, from, to, limit)"};

@@ -18,11 +18,6 @@ namespace urls = boost::urls;
 
 namespace {
 
-struct BadParam {
-    std::string name;
-    std::string why;
-};
-
 // RFC 3339 or integer unix milliseconds.
 TimePoint parse_instant(std::string_view name, std::string_view s) {
     std::int64_t ms = 0;

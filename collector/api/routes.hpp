@@ -34,6 +34,14 @@ Reply json_reply(unsigned status, std::string body);
 // {"error": message, "path": path}; path only when known.
 Reply json_error(unsigned status, std::string_view message, std::string_view path = {});
 
+// A query parameter or body field a route refuses: answered 400 with `name` as the path.
+struct BadParam {
+    std::string name;
+    std::string why;
+};
+// The `limit` query parameter of the list routes: an integer 1..1000, else BadParam.
+std::size_t parse_limit(std::string_view value);
+
 // POST /api/v1/ingest for an authenticated caller (role agent or admin). With `metrics`, the
 // outcome is counted and, once committed, the samples update its latest state.
 boost::asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& body,

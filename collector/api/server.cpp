@@ -10,6 +10,7 @@
 #include "common/time.hpp"
 
 #include <atomic>
+#include <charconv>
 #include <list>
 #include <stdexcept>
 
@@ -56,6 +57,16 @@ Reply json_reply(unsigned status, std::string body) {
     r.status = status;
     r.body = std::move(body);
     return r;
+}
+
+std::size_t parse_limit(std::string_view value) {
+    std::size_t n = 0;
+    const auto* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, n);
+    if (value.empty() || ec != std::errc{} || ptr != end || n < 1 || n > 1000) {
+        throw BadParam{"limit", "expected an integer 1..1000"};
+    }
+    return n;
 }
 
 Reply json_error(unsigned status, std::string_view message, std::string_view path) {

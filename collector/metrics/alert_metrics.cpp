@@ -1,6 +1,7 @@
 #include "collector/metrics/alert_metrics.hpp"
 
 #include "collector/alerts/engine.hpp"
+#include "collector/metrics/families.hpp"
 
 #include <map>
 #include <string>
@@ -10,31 +11,8 @@ namespace hashwatt::collector {
 
 namespace pm = prometheus;
 
-namespace {
-
-pm::ClientMetric::Label label(std::string name, std::string value) {
-    pm::ClientMetric::Label l;
-    l.name = std::move(name);
-    l.value = std::move(value);
-    return l;
-}
-
-pm::MetricFamily gauge_family(std::string name, std::string help) {
-    pm::MetricFamily f;
-    f.name = std::move(name);
-    f.help = std::move(help);
-    f.type = pm::MetricType::Gauge;
-    return f;
-}
-
-void add_gauge(pm::MetricFamily& f, std::vector<pm::ClientMetric::Label> labels, double v) {
-    pm::ClientMetric m;
-    m.label = std::move(labels);
-    m.gauge.value = v;
-    f.metric.push_back(std::move(m));
-}
-
-}  // namespace
+using families::add_gauge;
+using families::label;
 
 std::vector<pm::MetricFamily> build_alert_families(const std::vector<alerts::AlertRule>& rules,
                                                    const std::vector<alerts::Alert>& held) {
@@ -62,21 +40,22 @@ std::vector<pm::MetricFamily> build_alert_families(const std::vector<alerts::Ale
     }
 
     std::vector<pm::MetricFamily> out;
-    out.push_back(gauge_family("hashwatt_alerts_firing",
-                               "Firing alerts per rule (alertname) and severity; 0 for an "
-                               "enabled rule with none."));
+    out.push_back(families::gauge("hashwatt_alerts_firing",
+                                  "Firing alerts per rule (alertname) and severity; 0 for an "
+                                  "enabled rule with none."));
     for (const auto& [k, n] : firing) {
         add_gauge(out.back(), {label("alertname", k.first), label("severity", k.second)}, n);
     }
-    out.push_back(gauge_family(
+    out.push_back(families::gauge(
         "hashwatt_alerts_pending",
         "Pending alerts (condition true, for duration not yet served) per rule and severity."));
     for (const auto& [k, n] : pending) {
         add_gauge(out.back(), {label("alertname", k.first), label("severity", k.second)}, n);
     }
-    out.push_back(gauge_family("hashwatt_miner_alert_firing",
-                               "1 for each firing alert, by miner and alertname; no series for a "
-                               "miner without firing alerts."));
+    out.push_back(
+        families::gauge("hashwatt_miner_alert_firing",
+                        "1 for each firing alert, by miner and alertname; no series for a "
+                        "miner without firing alerts."));
     for (const auto& [k, v] : per_miner) {
         add_gauge(out.back(), {label("alertname", k.second), label("miner", k.first)}, 1);
     }

@@ -1,5 +1,7 @@
 #include "collector/metrics/policy_metrics.hpp"
 
+#include "collector/metrics/families.hpp"
+
 #include <cmath>
 #include <set>
 #include <string>
@@ -9,39 +11,17 @@ namespace hashwatt::collector {
 
 namespace pm = prometheus;
 
-namespace {
-
-pm::ClientMetric::Label label(std::string name, std::string value) {
-    pm::ClientMetric::Label l;
-    l.name = std::move(name);
-    l.value = std::move(value);
-    return l;
-}
-
-pm::MetricFamily gauge_family(std::string name, std::string help) {
-    pm::MetricFamily f;
-    f.name = std::move(name);
-    f.help = std::move(help);
-    f.type = pm::MetricType::Gauge;
-    return f;
-}
-
-void add_gauge(pm::MetricFamily& f, std::vector<pm::ClientMetric::Label> labels, double v) {
-    pm::ClientMetric m;
-    m.label = std::move(labels);
-    m.gauge.value = v;
-    f.metric.push_back(std::move(m));
-}
-
-}  // namespace
+using families::add_gauge;
+using families::label;
 
 std::vector<pm::MetricFamily> build_policy_families(const control::PolicySnapshot& s) {
     std::vector<pm::MetricFamily> out;
     if (!s.have_round) return out;
     using policies::PointKind;
-    out.push_back(gauge_family("hashwatt_policy_target_state",
-                               "1 for the operating point (full, reduced, sleep) the power policy "
-                               "wants the miner at, 0 for the others."));
+    out.push_back(
+        families::gauge("hashwatt_policy_target_state",
+                        "1 for the operating point (full, reduced, sleep) the power policy "
+                        "wants the miner at, 0 for the others."));
     for (const auto& m : s.miners) {
         for (const auto k : {PointKind::full, PointKind::reduced, PointKind::sleep}) {
             add_gauge(out.back(),
@@ -49,17 +29,18 @@ std::vector<pm::MetricFamily> build_policy_families(const control::PolicySnapsho
                       m.target == k ? 1 : 0);
         }
     }
-    out.push_back(gauge_family("hashwatt_miner_breakeven_price_per_megawatt_hour",
-                               "Energy price above which the miner loses money at full power "
-                               "(currency per MWh)."));
+    out.push_back(families::gauge("hashwatt_miner_breakeven_price_per_megawatt_hour",
+                                  "Energy price above which the miner loses money at full power "
+                                  "(currency per MWh)."));
     for (const auto& m : s.miners) {
         if (std::isfinite(m.break_even_per_mwh)) {
             add_gauge(out.back(), {label("miner", m.miner_id)}, m.break_even_per_mwh);
         }
     }
     // One price feeds the whole loop; it is shown for every site the loop decided for.
-    out.push_back(gauge_family("hashwatt_energy_price_per_megawatt_hour",
-                               "The energy price the power policy decided on (currency per MWh)."));
+    out.push_back(
+        families::gauge("hashwatt_energy_price_per_megawatt_hour",
+                        "The energy price the power policy decided on (currency per MWh)."));
     if (s.price.price_per_mwh) {
         std::set<std::string> sites;
         for (const auto& m : s.miners) sites.insert(m.site.value_or(""));
@@ -68,15 +49,15 @@ std::vector<pm::MetricFamily> build_policy_families(const control::PolicySnapsho
             add_gauge(out.back(), {label("site", site)}, *s.price.price_per_mwh);
         }
     }
-    out.push_back(gauge_family("hashwatt_hashprice_per_terahash_day",
-                               "Hashprice of the power policy (currency per TH/s per day)."));
+    out.push_back(families::gauge("hashwatt_hashprice_per_terahash_day",
+                                  "Hashprice of the power policy (currency per TH/s per day)."));
     add_gauge(out.back(), {}, s.hashprice_per_th_day);
-    out.push_back(gauge_family("hashwatt_policy_site_power_watts",
-                               "Sum of the newest samples' power of the site's miners."));
+    out.push_back(families::gauge("hashwatt_policy_site_power_watts",
+                                  "Sum of the newest samples' power of the site's miners."));
     for (const auto& [site, w] : s.site_power_w) add_gauge(out.back(), {label("site", site)}, w);
-    out.push_back(gauge_family("hashwatt_policy_price_stale",
-                               "1 while the policy's price is stale or missing (on_stale "
-                               "applies), else 0."));
+    out.push_back(families::gauge("hashwatt_policy_price_stale",
+                                  "1 while the policy's price is stale or missing (on_stale "
+                                  "applies), else 0."));
     add_gauge(out.back(), {}, s.price.stale || !s.price.price_per_mwh ? 1 : 0);
     return out;
 }
