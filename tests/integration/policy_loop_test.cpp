@@ -393,13 +393,20 @@ price_per_mwh = 42.5
     CHECK(metrics.find("hashwatt_hashprice_per_terahash_day 0.05") != std::string::npos);
     CHECK(collector.stderr_text().find("prices=\"fixed 42.50 USD/MWh\"") != std::string::npos);
 
-    std::ofstream(policy) << kPolicy << "bogus = 1\n";
+    // The bad key goes on the line after the good file's last, in its [safety] table.
+    const std::string good(kPolicy);
+    const auto bad_line = std::count(good.begin(), good.end(), '\n') + 1;
+    std::ofstream(policy) << good << "bogus = 1\n";
     REQUIRE(kill(collector.pid(), SIGHUP) == 0);
-    CHECK(eventually(10s, [&] {
-        const auto err = collector.stderr_text();
-        return err.find("policy reload refused") != std::string::npos &&
-               err.find("policy.toml:17:1: safety.bogus: unknown key") != std::string::npos;
-    }));
+    const std::string where =
+        "policy.toml:" + std::to_string(bad_line) + ":1: safety.bogus: unknown key";
+    CHECK_MESSAGE(eventually(10s,
+                             [&] {
+                                 const auto err = collector.stderr_text();
+                                 return err.find("policy reload refused") != std::string::npos &&
+                                        err.find(where) != std::string::npos;
+                             }),
+                  "expected " << where);
     std::ofstream(policy) << kPolicy;
     REQUIRE(kill(collector.pid(), SIGHUP) == 0);
     CHECK(eventually(10s, [&] {

@@ -91,6 +91,6 @@ TEST_CASE("demo: its policy is a valid policy file") {
     const auto path = dir.write("policy.toml", std::string(cli::demo_policy_toml()));
     const auto rules = policies::load_policy_file(path);
     CHECK(rules.interval == seconds(1));
-    CHECK(rules.safety.min_on == seconds(5));
-    CHECK(rules.safety.min_off == seconds(5));
+    CHECK(rules.safety.min_on == seconds(15));
+    CHECK(rules.safety.min_off == seconds(15));
 }
