@@ -103,7 +103,13 @@ std::optional<std::string> override_body(const OverrideArgs& a) {
     w.begin_object();
     w.field("id", a.id);
     w.field("target", a.target);
-    if (!a.start.empty()) w.field("start", a.start);
+    // With --for the end is counted from this start, so the start goes too (else the
+    // collector's own "now", a moment later, would make the override that much shorter).
+    if (!a.start.empty()) {
+        w.field("start", a.start);
+    } else if (!a.for_text.empty()) {
+        w.field("start", format_time(start));
+    }
     w.field("end", end);
     w.field("priority", a.priority);
     if (!a.site.empty()) w.field("site", a.site);
