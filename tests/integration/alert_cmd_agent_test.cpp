@@ -40,9 +40,7 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 namespace alerts = hashwatt::collector::alerts;
 using hashwatt::test::alerts_harness::eventually;
-using hashwatt::test::alerts_harness::post_batch;
 using hashwatt::test::alerts_harness::Sink;
-using hashwatt::test::alerts_harness::Upload;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
@@ -69,66 +67,16 @@ struct Collector : test::InProcessCollector {
     }
 };
 
-// The agent: a Poller whose every sample is posted as its own batch, and optionally the
-// command loop. Batches are numbered from `first_seq`: a restarted agent carries on its
-// numbering, as the real agent's spool does, or the collector would drop its batches as
-// duplicates.
-struct Agent {
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-    agent::Poller poller;
-    std::optional<agent::CommandLoop> loop;
-    std::int64_t batch_seq;
-    std::uint16_t port;
-    std::thread thread;
-
+// The harness agent under this test's id and token, with the command loop or without.
+struct Agent : test::alerts_harness::Agent {
     Agent(agent::AgentConfig cfg, std::uint16_t collector_port, bool with_commands,
           std::int64_t first_seq = 1)
-        : poller(io.get_executor(), std::move(cfg))
-        , batch_seq(first_seq - 1)
-        , port(collector_port) {
-        if (with_commands) {
-            loop.emplace(io.get_executor(), loop_options(port),
-                         [this](const std::string& id) { return poller.find_target(id); });
-            asio::co_spawn(io, loop->run(), asio::detached);
-        }
-        asio::co_spawn(io, poller.run([this](MinerSample&& s) { upload(s); }), asio::detached);
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Agent() {
-        asio::post(io, [this] {
-            if (loop) loop->stop();
-            poller.stop();
-            work.reset();
-        });
-        thread.join();
-    }
-    static agent::CommandLoopOptions loop_options(std::uint16_t port) {
-        agent::CommandLoopOptions o;
-        o.host = "127.0.0.1";
-        o.port = port;
-        o.token = kAgentToken;
-        o.agent_id = kAgentId;
-        o.wait = 5s;
-        o.request_timeout = 5s;
-        o.concurrency = 2;
-        o.verify.wait = 30s;
-        o.verify.poll_every = 300ms;
-        o.retry_initial = 200ms;
-        o.retry_max = 2s;
-        return o;
-    }
-    void upload(const MinerSample& s) {
-        auto up = std::make_shared<Upload>();
-        up->port = port;
-        up->spec.method = "POST";
-        up->spec.target = "/api/v1/ingest";
-        up->spec.body = R"({"agent_id":")" + kAgentId + R"(","batch_seq":)" +
-                        std::to_string(++batch_seq) + R"(,"samples":[)" + encode_sample(s) + "]}";
-        up->auth.kind = agent::HttpAuth::Kind::bearer;
-        up->auth.token = kAgentToken;
-        asio::co_spawn(io, post_batch(io.get_executor(), up), asio::detached);
-    }
+        : test::alerts_harness::Agent(
+              std::move(cfg), collector_port,
+              {kAgentId, kAgentToken,
+               with_commands ? std::optional(test::alerts_harness::test_command_options(2))
+                             : std::nullopt,
+               first_seq}) {}
 };
 
 json::value api(const Collector& c, const std::string& method, const std::string& path,

@@ -45,8 +45,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 namespace control = hashwatt::collector::control;
 using hashwatt::test::alerts_harness::eventually;
-using hashwatt::test::alerts_harness::post_batch;
-using hashwatt::test::alerts_harness::Upload;
 
 namespace {
 
@@ -68,59 +66,12 @@ struct Collector : test::InProcessCollector {
     }
 };
 
-// A Poller whose every sample goes up as its own batch, and the command loop.
-struct Agent {
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-    agent::Poller poller;
-    agent::CommandLoop loop;
-    std::int64_t batch_seq = 0;
-    std::uint16_t port;
-    std::thread thread;
-
+// The harness agent under this test's id and token, with the command loop.
+struct Agent : test::alerts_harness::Agent {
     Agent(agent::AgentConfig cfg, std::uint16_t collector_port)
-        : poller(io.get_executor(), std::move(cfg))
-        , loop(io.get_executor(), loop_options(collector_port),
-               [this](const std::string& id) { return poller.find_target(id); })
-        , port(collector_port) {
-        asio::co_spawn(io, loop.run(), asio::detached);
-        asio::co_spawn(io, poller.run([this](MinerSample&& s) { upload(s); }), asio::detached);
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Agent() {
-        asio::post(io, [this] {
-            loop.stop();
-            poller.stop();
-            work.reset();
-        });
-        thread.join();
-    }
-    static agent::CommandLoopOptions loop_options(std::uint16_t port) {
-        agent::CommandLoopOptions o;
-        o.host = "127.0.0.1";
-        o.port = port;
-        o.token = kAgentToken;
-        o.agent_id = kAgentId;
-        o.wait = 5s;
-        o.request_timeout = 5s;
-        o.concurrency = 6;
-        o.verify.wait = 30s;
-        o.verify.poll_every = 300ms;
-        o.retry_initial = 200ms;
-        o.retry_max = 2s;
-        return o;
-    }
-    void upload(const MinerSample& s) {
-        auto up = std::make_shared<Upload>();
-        up->port = port;
-        up->spec.method = "POST";
-        up->spec.target = "/api/v1/ingest";
-        up->spec.body = R"({"agent_id":")" + kAgentId + R"(","batch_seq":)" +
-                        std::to_string(++batch_seq) + R"(,"samples":[)" + encode_sample(s) + "]}";
-        up->auth.kind = agent::HttpAuth::Kind::bearer;
-        up->auth.token = kAgentToken;
-        asio::co_spawn(io, post_batch(io.get_executor(), up), asio::detached);
-    }
+        : test::alerts_harness::Agent(
+              std::move(cfg), collector_port,
+              {kAgentId, kAgentToken, test::alerts_harness::test_command_options(6), 1}) {}
 };
 
 agent::AgentConfig agent_config(const std::vector<std::string>& hosts, unsigned sim_port) {

@@ -3,6 +3,7 @@
 // deadlines, and readers of the alerts API and of the engine's announcements.
 #pragma once
 
+#include "agent/commands/command_loop.hpp"
 #include "agent/poller.hpp"
 #include "agent/transport/transport.hpp"
 #include "collector/alerts/engine.hpp"
@@ -14,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -58,22 +60,63 @@ inline asio::awaitable<void> post_batch(asio::any_io_executor ex, std::shared_pt
     if (r.error || r.status != 200) MESSAGE("ingest post failed: " << r.status << " " << r.body);
 }
 
-// The agent: a Poller whose every sample is posted to the collector as its own batch.
+// Command-loop options quick enough for tests: short long polls, retries and watch steps.
+// host, port, token and agent_id are the Agent's own.
+inline agent::CommandLoopOptions test_command_options(std::size_t concurrency) {
+    agent::CommandLoopOptions o;
+    o.wait = 5s;
+    o.request_timeout = 5s;
+    o.concurrency = concurrency;
+    o.verify.wait = 30s;
+    o.verify.poll_every = 300ms;
+    o.retry_initial = 200ms;
+    o.retry_max = 2s;
+    return o;
+}
+
+struct AgentOptions {
+    std::string agent_id = kAgentId;
+    std::string token = kAgentToken;  // role agent, issued to agent_id
+    // Set: the agent also runs a command loop with these options.
+    std::optional<agent::CommandLoopOptions> commands;
+    // Batches are numbered from here: a restarted agent carries on its numbering, as the real
+    // agent's spool does, or the collector would drop its batches as duplicates.
+    std::int64_t first_seq = 1;
+};
+
+// The agent: a Poller whose every sample is posted to the collector as its own batch, and
+// the command loop when options.commands is set.
 struct Agent {
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    AgentOptions options;
     agent::Poller poller;
-    std::int64_t batch_seq = 0;
+    std::optional<agent::CommandLoop> loop;
+    std::int64_t batch_seq;
     std::uint16_t port;
     std::thread thread;
 
-    Agent(agent::AgentConfig cfg, std::uint16_t collector_port)
-        : poller(io.get_executor(), std::move(cfg)), port(collector_port) {
+    Agent(agent::AgentConfig cfg, std::uint16_t collector_port, AgentOptions o = {})
+        : options(std::move(o))
+        , poller(io.get_executor(), std::move(cfg))
+        , batch_seq(options.first_seq - 1)
+        , port(collector_port) {
+        if (options.commands) {
+            auto co = *options.commands;
+            co.host = "127.0.0.1";
+            co.port = port;
+            co.token = options.token;
+            co.agent_id = options.agent_id;
+            loop.emplace(io.get_executor(), co,
+                         [this](const std::string& id) { return poller.find_target(id); });
+            asio::co_spawn(io, loop->run(), asio::detached);
+        }
         asio::co_spawn(io, poller.run([this](MinerSample&& s) { upload(s); }), asio::detached);
         thread = std::thread([this] { io.run(); });
     }
     ~Agent() {
         asio::post(io, [this] {
+            if (loop) loop->stop();
             poller.stop();
             work.reset();
         });
@@ -84,10 +127,10 @@ struct Agent {
         up->port = port;
         up->spec.method = "POST";
         up->spec.target = "/api/v1/ingest";
-        up->spec.body = R"({"agent_id":")" + kAgentId + R"(","batch_seq":)" +
+        up->spec.body = R"({"agent_id":")" + options.agent_id + R"(","batch_seq":)" +
                         std::to_string(++batch_seq) + R"(,"samples":[)" + encode_sample(s) + "]}";
         up->auth.kind = agent::HttpAuth::Kind::bearer;
-        up->auth.token = kAgentToken;
+        up->auth.token = options.token;
         asio::co_spawn(io, post_batch(io.get_executor(), up), asio::detached);
     }
 };
