@@ -298,7 +298,11 @@ TEST_CASE("deploy dashboards: every panel has the datasource variable, a unit an
             CHECK_FALSE(title.empty());
             REQUIRE(p.if_contains("id"));
             CHECK_MESSAGE(ids.insert(p.at("id").to_number<std::int64_t>()).second, "id used twice");
-            CHECK(p.if_contains("gridPos"));
+            REQUIRE(p.if_contains("gridPos"));
+            const auto& grid = p.at("gridPos").as_object();
+            // Grafana's grid is 24 columns wide; a panel past it is drawn on a row of its own.
+            CHECK(grid.at("x").to_number<int>() + grid.at("w").to_number<int>() <= 24);
+            CHECK(grid.at("h").to_number<int>() > 0);
             if (str(p, "type") == "row") {
                 CHECK_FALSE(p.if_contains("targets"));
                 return;
