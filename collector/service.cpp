@@ -25,6 +25,8 @@ namespace hashwatt::collector {
 struct CollectorService::Impl {
     CollectorConfig config;
     Store store;
+    // Before the writer, which counts its failed maintenance jobs in it.
+    std::shared_ptr<CollectorMetrics> metrics = std::make_shared<CollectorMetrics>();
     StoreWriter writer;
     boost::asio::io_context io{1};
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{
@@ -39,8 +41,17 @@ struct CollectorService::Impl {
     explicit Impl(CollectorConfig c)
         : config(std::move(c))
         , store(config.database_path)
-        , writer(store, config.writer)
-        , api(io, store, writer, config.api) {}
+        , writer(store, with_error_count(config.writer, metrics))
+        , api(io, store, writer, config.api, metrics) {}
+
+    static StoreWriterOptions with_error_count(StoreWriterOptions o,
+                                               std::shared_ptr<CollectorMetrics> m) {
+        o.on_maintenance_error = [m = std::move(m), given = std::move(o.on_maintenance_error)] {
+            m->record_store_error(StoreOperation::maintenance);
+            if (given) given();
+        };
+        return o;
+    }
 };
 
 CollectorService::CollectorService(CollectorConfig config)

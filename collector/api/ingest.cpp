@@ -2,11 +2,13 @@
 // rejected request stores nothing, then answer only once the writer has committed it.
 #include "collector/api/routes.hpp"
 #include "collector/metrics/collector_metrics.hpp"
+#include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/json_codec.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
+#include "common/time.hpp"
 
 #include <array>
 #include <cstring>
@@ -258,6 +260,7 @@ asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, Stor
     }
 
     const std::size_t count = batch.samples.size();
+    const std::string agent_id = batch.agent_id;
     // Compacted before the commit, applied only after it: /metrics never shows a sample the
     // store does not hold.
     std::vector<LatestMinerPtr> pending;
@@ -276,6 +279,12 @@ asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, Stor
             if (e.sample_index()) path = "samples[" + std::to_string(*e.sample_index()) + "].";
             path += e.field();
             co_return json_error(400, e.what(), path);
+        } catch (const sqlite::Error& e) {
+            if (metrics != nullptr) metrics->record_store_error(StoreOperation::ingest);
+            log::error("ingest failed", {{"agent_id", caller.agent_id}, {"error", e.what()}});
+            Reply r = json_error(503, "batch could not be stored; retry later");
+            r.headers.emplace_back("Retry-After", "5");
+            co_return r;
         } catch (const std::exception& e) {
             log::error("ingest failed", {{"agent_id", caller.agent_id}, {"error", e.what()}});
             Reply r = json_error(503, "batch could not be stored; retry later");
@@ -287,7 +296,10 @@ asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, Stor
         const bool duplicate = outcome.result.duplicate;
         metrics->record_ingest(duplicate ? IngestOutcome::duplicate : IngestOutcome::stored,
                                outcome.result.stored);
-        if (!duplicate) metrics->latest().apply(pending);
+        if (!duplicate) {
+            metrics->latest().apply(pending);
+            metrics->record_agent_ingest(agent_id, now_ms());
+        }
     }
     log::debug("ingest", {{"samples", count},
                           {"stored", outcome.result.stored},

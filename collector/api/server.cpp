@@ -3,6 +3,7 @@
 #include "collector/api/commands.hpp"
 #include "collector/api/routes.hpp"
 #include "collector/metrics/collector_metrics.hpp"
+#include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/json_writer.hpp"
@@ -289,6 +290,10 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
     try {
         r = handle_query(store, url);
         if (!r) r = handle_alerts(store, url);
+    } catch (const sqlite::Error& e) {
+        metrics->record_store_error(StoreOperation::query);
+        log::error("api query failed", {{"path", path}, {"error", e.what()}});
+        co_return json_error(500, "internal error reading the store");
     } catch (const std::exception& e) {
         log::error("api query failed", {{"path", path}, {"error", e.what()}});
         co_return json_error(500, "internal error reading the store");
@@ -416,6 +421,7 @@ ApiServer::~ApiServer() {
 void ApiServer::start() {
     // Before listening, so the first scrape already shows every miner the store knows.
     impl_->metrics->latest().seed(impl_->store);
+    impl_->metrics->seed_agents(impl_->store);
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(impl_->options.address, ec);
     if (ec) throw std::runtime_error("api: bad listen address " + impl_->options.address);

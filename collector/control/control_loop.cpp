@@ -481,6 +481,12 @@ RoundResult ControlLoop::round(TimePoint at) {
     snap.price = price;
     snap.hashprice_per_th_day = rules.economics.hashprice_per_th_day;
     snap.site_power_w = std::move(site_power_w);
+    for (const auto& r : rules.rules) {
+        if (r.kind != pol::RuleKind::site_cap || !r.site) continue;
+        const double w = r.cap_kw * 1000 / rules.economics.pue;
+        auto [it, added] = snap.site_power_cap_w.try_emplace(*r.site, w);
+        if (!added) it->second = std::min(it->second, w);
+    }
     for (std::size_t i = 0; i < decisions.size(); ++i) {
         PolicySnapshot::Miner m;
         m.miner_id = decisions[i].miner_id;

@@ -75,6 +75,10 @@ struct PolicySnapshot {
     };
     std::vector<Miner> miners;                   // of the last round, by miner_id
     std::map<std::string, double> site_power_w;  // sum of the newest samples' power, by site
+    // By site, the lowest site_cap of the policy that names the site, in miner watts (cap_kw x
+    // 1000 / pue: what the engine holds site_power_w to). Caps without a site (the whole
+    // fleet) are not listed.
+    std::map<std::string, double> site_power_cap_w;
 };
 
 class ControlLoop : public PolicyControl {

@@ -1,7 +1,11 @@
 #include "collector/metrics/collector_metrics.hpp"
 
+#include "collector/alerts/alert_store.hpp"
+#include "collector/alerts/evaluate.hpp"
+#include "collector/storage/store.hpp"
 #include "common/version.hpp"
 
+#include <map>
 #include <sstream>
 #include <utility>
 
@@ -24,6 +28,20 @@ pm::Family<pm::Counter>& ingest_family(pm::Registry& r) {
             "Ingest batches received, by result: stored (committed), duplicate (a retry of a "
             "stored batch), rejected (refused: bad input, or queue full / storage failure).")
         .Register(r);
+}
+
+pm::Family<pm::Counter>& store_errors_family(pm::Registry& r) {
+    return pm::BuildCounter()
+        .Name("hashwatt_collector_store_errors_total")
+        .Help(
+            "SQLite failures the collector logged and survived, by operation: ingest (a batch "
+            "not committed), maintenance (rollups, retention, verification, checkpoint), query "
+            "(a read route).")
+        .Register(r);
+}
+
+double unix_seconds(TimePoint t) {
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
 }  // namespace
@@ -65,7 +83,16 @@ CollectorMetrics::CollectorMetrics(CollectorMetricsOptions options,
                            .Name("hashwatt_collector_scrape_duration_seconds")
                            .Help("Time taken to build the previous /metrics answer.")
                            .Register(*registry_)
-                           .Add({})) {
+                           .Add({}))
+    , store_errors_(store_errors_family(*registry_))
+    , store_errors_ingest_(store_errors_.Add({{"operation", "ingest"}}))
+    , store_errors_maintenance_(store_errors_.Add({{"operation", "maintenance"}}))
+    , store_errors_query_(store_errors_.Add({{"operation", "query"}}))
+    , agent_last_ingest_(pm::BuildGauge()
+                             .Name("hashwatt_collector_agent_last_ingest_timestamp_seconds")
+                             .Help("When the newest batch of each agent was stored (Unix "
+                                   "seconds); seeded from the store at startup.")
+                             .Register(*registry_)) {
     pm::BuildGauge()
         .Name("hashwatt_build_info")
         .Help("The collector's version; always 1.")
@@ -97,6 +124,37 @@ void CollectorMetrics::record_ingest(IngestOutcome outcome, std::size_t samples_
             break;
     }
     if (samples_stored > 0) ingest_samples_.Increment(static_cast<double>(samples_stored));
+}
+
+void CollectorMetrics::record_store_error(StoreOperation operation) {
+    switch (operation) {
+        case StoreOperation::ingest:
+            store_errors_ingest_.Increment();
+            break;
+        case StoreOperation::maintenance:
+            store_errors_maintenance_.Increment();
+            break;
+        case StoreOperation::query:
+            store_errors_query_.Increment();
+            break;
+    }
+}
+
+void CollectorMetrics::record_agent_ingest(const std::string& agent_id, TimePoint at) {
+    const double t = unix_seconds(at);
+    std::lock_guard lock(agents_mutex_);
+    auto& g = agent_last_ingest_.Add({{"agent", agent_id}});
+    if (t > g.Value()) g.Set(t);
+}
+
+std::size_t CollectorMetrics::seed_agents(const Store& store) {
+    const auto batches = alerts::agent_last_batches(store, TimePoint{});
+    std::map<std::string, TimePoint> heard(batches.begin(), batches.end());
+    for (const auto& a : alerts::agent_activity(store.miners(), batches)) {
+        heard[a.agent_id] = a.last_batch.value_or(a.last_seen);
+    }
+    for (const auto& [id, at] : heard) record_agent_ingest(id, at);
+    return heard.size();
 }
 
 void CollectorMetrics::record_http(std::string_view route, unsigned status, double seconds) {

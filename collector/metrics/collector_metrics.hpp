@@ -32,6 +32,10 @@ struct CollectorMetricsOptions {
 };
 
 enum class IngestOutcome { stored, duplicate, rejected };
+// Where a SQLite failure the collector survived happened: an ingest batch the writer could not
+// commit, a maintenance job (rollups, retention, command verification, WAL checkpoint), a read
+// route that failed on the store.
+enum class StoreOperation { ingest, maintenance, query };
 
 class CollectorMetrics {
   public:
@@ -52,6 +56,17 @@ class CollectorMetrics {
 
     // One POST /api/v1/ingest: how it ended and how many samples were written.
     void record_ingest(IngestOutcome outcome, std::size_t samples_stored);
+    // One SQLite failure that was logged and survived. Thread-safe (the writer's threads call
+    // it too); the three operations are exported from the start at 0, so rate() works at once.
+    void record_store_error(StoreOperation operation);
+    // An ingest batch of `agent_id` was stored at `at`. The exported time only moves forward:
+    // an older `at` than the one held is ignored. Thread-safe.
+    void record_agent_ingest(const std::string& agent_id, TimePoint at);
+    // Every agent the store knows, with its newest batch (else its miners' newest last_seen:
+    // retention may have removed its batch records), as AgentSilent judges it, so that a
+    // restart makes no agent look silent or fresh. Returns the number of agents.
+    std::size_t seed_agents(const Store& store);
+
     // One answered HTTP request. `route` must be a route pattern ("/api/v1/miners/{id}"),
     // never a raw path, so the label's values stay few.
     void record_http(std::string_view route, unsigned status, double seconds);
@@ -81,6 +96,12 @@ class CollectorMetrics {
     prometheus::Gauge& queue_batches_;
     prometheus::Gauge& miners_;
     prometheus::Gauge& scrape_duration_;
+    prometheus::Family<prometheus::Counter>& store_errors_;
+    prometheus::Counter& store_errors_ingest_;
+    prometheus::Counter& store_errors_maintenance_;
+    prometheus::Counter& store_errors_query_;
+    prometheus::Family<prometheus::Gauge>& agent_last_ingest_;
+    std::mutex agents_mutex_;  // makes "only forward" of record_agent_ingest atomic
     std::atomic<std::size_t> last_render_bytes_{0};
     mutable std::mutex collectables_mutex_;
     std::vector<std::shared_ptr<const prometheus::Collectable>> collectables_;

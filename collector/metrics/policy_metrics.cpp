@@ -59,6 +59,12 @@ std::vector<pm::MetricFamily> build_policy_families(const control::PolicySnapsho
                                   "1 while the policy's price is stale or missing (on_stale "
                                   "applies), else 0."));
     add_gauge(out.back(), {}, s.price.stale || !s.price.price_per_mwh ? 1 : 0);
+    out.push_back(families::gauge("hashwatt_policy_site_power_cap_watts",
+                                  "The policy's site power cap, in miner watts (cap_kw x 1000 / "
+                                  "pue): what hashwatt_policy_site_power_watts is held to."));
+    for (const auto& [site, w] : s.site_power_cap_w) {
+        add_gauge(out.back(), {label("site", site)}, w);
+    }
     return out;
 }
 

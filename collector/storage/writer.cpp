@@ -98,6 +98,7 @@ void StoreWriter::checkpoint_loop() {
             }
         } catch (const std::exception& e) {
             log::warn("WAL checkpoint failed", {{"error", e.what()}});
+            maintenance_failed();
         }
         lock.lock();
         if (!copied || stopping_) continue;
@@ -151,6 +152,7 @@ void StoreWriter::run() {
                 }
             } catch (const std::exception& e) {
                 log::warn("WAL checkpoint failed", {{"error", e.what()}});
+                maintenance_failed();
             }
             lock.lock();
             restart_due_ = false;
@@ -228,6 +230,7 @@ void StoreWriter::maintain(TimePoint now) {
         store_.apply_retention(now, options_.horizons);
     } catch (const std::exception& e) {
         log::warn("storage maintenance failed", {{"error", e.what()}});
+        maintenance_failed();
     }
 }
 
@@ -241,6 +244,18 @@ void StoreWriter::verify(TimePoint now, const std::vector<std::string>* miner_id
         }
     } catch (const std::exception& e) {
         log::warn("command verification failed", {{"error", e.what()}});
+        maintenance_failed();
+    }
+}
+
+void StoreWriter::maintenance_failed() noexcept {
+    if (!options_.on_maintenance_error) return;
+    try {
+        options_.on_maintenance_error();
+    } catch (const std::exception& e) {
+        log::error("store writer error hook threw", {{"error", e.what()}});
+    } catch (...) {
+        log::error("store writer error hook threw", {});
     }
 }
 

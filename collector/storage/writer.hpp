@@ -39,6 +39,11 @@ struct StoreWriterOptions {
     // samples' clock runs faster than the wall clock gives its own, so that rollups see the
     // buckets it completes as they complete.
     std::function<TimePoint()> clock;
+    // Called after a maintenance job (rollups, retention, command verification, a WAL
+    // checkpoint) failed and was logged, on the writer's or the checkpointer's thread: the
+    // collector counts these in hashwatt_collector_store_errors_total. Must be thread-safe and
+    // should not throw.
+    std::function<void()> on_maintenance_error;
 };
 
 class StoreWriter {
@@ -97,6 +102,7 @@ class StoreWriter {
     void checkpoint_loop();
     void maintain(TimePoint now);
     void verify(TimePoint now, const std::vector<std::string>* miner_ids);
+    void maintenance_failed() noexcept;
 
     Store& store_;
     StoreWriterOptions options_;

@@ -4,9 +4,13 @@
 #include "collector/metrics/collector_metrics.hpp"
 
 #include "collector/api/server.hpp"
+#include "collector/config/collector_config.hpp"
+#include "collector/service.hpp"
+#include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
 #include "common/json_codec.hpp"
+#include "common/time.hpp"
 #include "tests/support/collector_harness.hpp"
 #include "tests/support/process.hpp"
 
@@ -51,11 +55,10 @@ struct Collector : test::InProcessCollector {
 
 using Response = test::ApiResponse;
 
-Response scrape(const Collector& c, std::optional<std::string> token = std::nullopt) {
+Response scrape(const test::InProcessCollector& c,
+                std::optional<std::string> token = std::nullopt) {
     return test::api_request(c.port(), http::verb::get, "/metrics", {}, std::move(token));
 }
-
-TimePoint now_ms() { return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now()); }
 
 MinerSample sample(const std::string& id, TimePoint at, double ths, double watts) {
     MinerSample s;
@@ -103,7 +106,8 @@ std::string batch(std::int64_t seq, const std::vector<MinerSample>& samples) {
     return out + "]}";
 }
 
-Response ingest(const Collector& c, std::int64_t seq, const std::vector<MinerSample>& samples) {
+Response ingest(const test::InProcessCollector& c, std::int64_t seq,
+                const std::vector<MinerSample>& samples) {
     return test::api_request(c.port(), http::verb::post, "/api/v1/ingest", batch(seq, samples),
                              kAgentToken);
 }
@@ -192,6 +196,93 @@ TEST_CASE("the store seeds /metrics at startup; stale miners are not exported") 
     CHECK(series_value(r.body, R"(hashwatt_miner_up{miner="seeded",site="north"})") == 1.0);
     CHECK(r.body.find(R"(miner="ancient")") == std::string::npos);
     CHECK(series_value(r.body, "hashwatt_collector_miners") == 1.0);
+}
+
+TEST_CASE("store errors: 0 from the start; a failed ingest and a failed query are counted") {
+    Collector c;
+    auto r = scrape(c);
+    REQUIRE(r.status == 200);
+    for (const char* op : {"ingest", "maintenance", "query"}) {
+        CHECK(series_value(
+                  r.body, std::string(R"(hashwatt_collector_store_errors_total{operation=")") + op +
+                              "\"}") == 0.0);
+    }
+    // SQLite refuses every sample from now on: the batch is answered 503 and counted.
+    c.store().with_write([](sqlite::Database& db) {
+        db.exec(
+            "CREATE TRIGGER refuse BEFORE INSERT ON samples BEGIN "
+            "SELECT RAISE(ABORT, 'injected failure'); END");
+    });
+    CHECK(ingest(c, 1, {sample("m1", now_ms() - 5s, 100, 3250)}).status == 503);
+    // A read route whose table is gone answers 500 and counts a query error.
+    c.store().with_write(
+        [](sqlite::Database& db) { db.exec("ALTER TABLE miners RENAME TO miners_gone"); });
+    CHECK(test::api_request(c.port(), http::verb::get, "/api/v1/miners", {}, kReadToken).status ==
+          500);
+    r = scrape(c);
+    CHECK(series_value(r.body, R"(hashwatt_collector_store_errors_total{operation="ingest"})") ==
+          1.0);
+    CHECK(series_value(r.body, R"(hashwatt_collector_store_errors_total{operation="query"})") ==
+          1.0);
+    CHECK(series_value(r.body,
+                       R"(hashwatt_collector_store_errors_total{operation="maintenance"})") == 0.0);
+    // A refused batch is no contact: the agent has no last-ingest series.
+    CHECK(r.body.find("hashwatt_collector_agent_last_ingest_timestamp_seconds{") ==
+          std::string::npos);
+}
+
+TEST_CASE("agent last ingest: set by each stored batch, seeded from the store at startup") {
+    const TimePoint received = now_ms() - 10min;
+    test::InProcessCollector c(
+        {.api = options(), .seed = [received](Store& store) {
+             store.ingest(
+                 IngestBatch{"old-agent", "north", 1, {sample("m9", received - 1s, 90, 3000)}, {}},
+                 received);
+         }});
+    auto r = scrape(c);
+    REQUIRE(r.status == 200);
+    CHECK(series_value(
+              r.body,
+              R"(hashwatt_collector_agent_last_ingest_timestamp_seconds{agent="old-agent"})") ==
+          doctest::Approx(static_cast<double>(received.time_since_epoch().count()) / 1000.0));
+    CHECK(r.body.find(R"(agent="agent-1")") == std::string::npos);
+
+    const double before = static_cast<double>(now_ms().time_since_epoch().count()) / 1000.0;
+    REQUIRE(test::api_request(c.port(), http::verb::post, "/api/v1/ingest",
+                              batch(1, {sample("m1", now_ms() - 1s, 100, 3250)}), kAgentToken)
+                .status == 200);
+    const double after = static_cast<double>(now_ms().time_since_epoch().count()) / 1000.0;
+    r = scrape(c);
+    const auto v = series_value(
+        r.body, R"(hashwatt_collector_agent_last_ingest_timestamp_seconds{agent="agent-1"})");
+    REQUIRE(v);
+    CHECK(*v >= before);
+    CHECK(*v <= after);
+}
+
+TEST_CASE("collector service: a failed maintenance job counts as a maintenance store error") {
+    test::TempDir dir;
+    CollectorConfig cfg;
+    cfg.database_path = dir.path() + "/c.db";
+    cfg.api.address = "127.0.0.1";
+    cfg.api.port = 0;
+    cfg.alerts.enabled = false;
+    cfg.writer.maintenance_interval.reset();
+    cfg.writer.verify_interval = 20ms;  // command verification, a maintenance job, fails below
+    CollectorService svc(cfg);
+    svc.store().with_write(
+        [](sqlite::Database& db) { db.exec("ALTER TABLE commands RENAME TO commands_gone"); });
+    const std::string series = R"(hashwatt_collector_store_errors_total{operation="maintenance"})";
+    std::optional<double> seen;
+    const bool counted = test::wait_until(
+        [&] {
+            auto r = test::api_request(svc.port(), http::verb::get, "/metrics", {});
+            seen = series_value(r.body, series);
+            return seen && *seen >= 1.0;
+        },
+        10s, 50ms);
+    INFO("last value: " << (seen ? std::to_string(*seen) : "none"));
+    CHECK(counted);
 }
 
 TEST_CASE("metrics_require_token: 401 without a token, 403 for an agent, 200 for read") {

@@ -141,11 +141,41 @@ TEST_CASE("policy loop: a price above the least efficient's break-even sleeps on
     const auto snap = loop.snapshot();
     CHECK(snap.site_power_w.at("west") == doctest::Approx(10000));
     const auto fams = build_policy_families(snap);
-    REQUIRE(fams.size() == 6);
+    REQUIRE(fams.size() == 7);
     CHECK(fams[0].name == "hashwatt_policy_target_state");
     CHECK(fams[0].metric.size() == 9);
     CHECK(fams[5].name == "hashwatt_policy_price_stale");
     CHECK(fams[5].metric.at(0).gauge.value == 0);
+    CHECK(fams[6].name == "hashwatt_policy_site_power_cap_watts");
+    CHECK(fams[6].metric.empty());  // the policy has no site cap
+}
+
+TEST_CASE("policy loop: the snapshot holds each named site's lowest cap in miner watts") {
+    Fixture f;
+    ingest(f.store, 1, kT0 - 1s);
+    write(f.policy,
+          "[policy]\ninterval = \"1s\"\n[economics]\nhashprice = 0.05\npool_fee = 0\n"
+          "pue = 1.25\n[[rule]]\nkind = \"break_even\"\n"
+          "[[rule]]\nkind = \"site_cap\"\nsite = \"west\"\nkw = 10\n"
+          "[[rule]]\nkind = \"site_cap\"\nsite = \"west\"\nkw = 8\n"
+          "[[rule]]\nkind = \"site_cap\"\nkw = 100\n");
+    ControlConfig cfg;
+    cfg.enabled = true;
+    cfg.policy_file = f.policy;
+    cfg.prices = fixed(30);
+    ControlOptions o;
+    o.clock = [&f] { return f.now; };
+    o.points.power_targets = false;
+    ControlLoop loop(f.store, cfg, o);
+    loop.run_once();
+    const auto snap = loop.snapshot();
+    REQUIRE(snap.site_power_cap_w.size() == 1);  // the fleet-wide cap names no site
+    CHECK(snap.site_power_cap_w.at("west") == doctest::Approx(6400));  // 8 kW / 1.25
+    const auto fams = build_policy_families(snap);
+    REQUIRE(fams.size() == 7);
+    REQUIRE(fams[6].metric.size() == 1);
+    CHECK(fams[6].metric[0].label.at(0).value == "west");
+    CHECK(fams[6].metric[0].gauge.value == doctest::Approx(6400));
 }
 
 TEST_CASE("policy loop: asleep and the price falls: woken with a wake command") {

@@ -7,7 +7,10 @@
 #include "collector/metrics/exposition.hpp"
 #include "collector/metrics/latest_state.hpp"
 #include "collector/metrics/policy_metrics.hpp"
+#include "collector/storage/sqlite.hpp"
+#include "collector/storage/store.hpp"
 #include "common/version.hpp"
+#include "tests/support/process.hpp"
 
 #include <fstream>
 #include <map>
@@ -362,6 +365,75 @@ TEST_CASE("collector self-metrics: ingest, HTTP, queue, miners, build info") {
     CHECK(*value(again, "hashwatt_collector_scrape_duration_seconds", {}) > 0.0);
 }
 
+TEST_CASE("store errors: every operation exported at 0 from the start, then counted") {
+    CollectorMetrics metrics({}, [] { return kNow; });
+    auto fs = metrics.collect(0);
+    CHECK(series_count(fs, "hashwatt_collector_store_errors_total") == 3);
+    for (const char* op : {"ingest", "maintenance", "query"}) {
+        CHECK(value(fs, "hashwatt_collector_store_errors_total", {{"operation", op}}) == 0.0);
+    }
+    metrics.record_store_error(StoreOperation::ingest);
+    metrics.record_store_error(StoreOperation::maintenance);
+    metrics.record_store_error(StoreOperation::maintenance);
+    fs = metrics.collect(0);
+    CHECK(value(fs, "hashwatt_collector_store_errors_total", {{"operation", "ingest"}}) == 1.0);
+    CHECK(value(fs, "hashwatt_collector_store_errors_total", {{"operation", "maintenance"}}) ==
+          2.0);
+    CHECK(value(fs, "hashwatt_collector_store_errors_total", {{"operation", "query"}}) == 0.0);
+}
+
+TEST_CASE("agent last ingest: one series per agent, in Unix seconds, only moving forward") {
+    CollectorMetrics metrics({}, [] { return kNow; });
+    // No agent yet: no series (prometheus-cpp leaves an empty family out).
+    CHECK(family(metrics.collect(0), "hashwatt_collector_agent_last_ingest_timestamp_seconds") ==
+          nullptr);
+    metrics.record_agent_ingest("a1", kNow - 30s);
+    metrics.record_agent_ingest("a2", kNow - 10s);
+    metrics.record_agent_ingest("a1", kNow);
+    metrics.record_agent_ingest("a2", kNow - 20s);  // late: ignored
+    const auto fs = metrics.collect(0);
+    const double now_s = 1795597200.0;
+    CHECK(value(fs, "hashwatt_collector_agent_last_ingest_timestamp_seconds", {{"agent", "a1"}}) ==
+          now_s);
+    CHECK(value(fs, "hashwatt_collector_agent_last_ingest_timestamp_seconds", {{"agent", "a2"}}) ==
+          now_s - 10);
+}
+
+TEST_CASE("agent last ingest is seeded from the store: batch records, else miners' last_seen") {
+    test::TempDir dir;
+    Store store(dir.path() + "/c.db");
+    store.ingest(IngestBatch{"a1", "north", 1, {full_sample("m1", kNow - 5min)}, {}}, kNow - 4min);
+    store.ingest(IngestBatch{"a1", "north", 2, {full_sample("m1", kNow - 2min)}, {}}, kNow - 1min);
+    store.ingest(IngestBatch{"a2", "south", 1, {full_sample("m2", kNow - 3h, "south")}, {}},
+                 kNow - 2h);
+    // Retention removed a2's batch records: its miners' newest sample says when it was heard.
+    store.with_write(
+        [](sqlite::Database& db) { db.exec("DELETE FROM ingest_batches WHERE agent_id = 'a2'"); });
+
+    CollectorMetrics metrics({}, [] { return kNow; });
+    CHECK(metrics.seed_agents(store) == 2);
+    const auto fs = metrics.collect(0);
+    const double now_s = 1795597200.0;
+    CHECK(value(fs, "hashwatt_collector_agent_last_ingest_timestamp_seconds", {{"agent", "a1"}}) ==
+          now_s - 60);
+    CHECK(value(fs, "hashwatt_collector_agent_last_ingest_timestamp_seconds", {{"agent", "a2"}}) ==
+          now_s - 3 * 3600);
+}
+
+TEST_CASE("policy site power caps: one series per capped site, absent without caps") {
+    control::PolicySnapshot s;
+    s.have_round = true;
+    s.site_power_w["north"] = 3250;
+    auto fs = build_policy_families(s);
+    CHECK(series_count(fs, "hashwatt_policy_site_power_cap_watts") == 0);
+    s.site_power_cap_w["north"] = 400000;
+    s.site_power_cap_w["south"] = 80000;
+    fs = build_policy_families(s);
+    CHECK(series_count(fs, "hashwatt_policy_site_power_cap_watts") == 2);
+    CHECK(value(fs, "hashwatt_policy_site_power_cap_watts", {{"site", "north"}}) == 400000.0);
+    CHECK(value(fs, "hashwatt_policy_site_power_cap_watts", {{"site", "south"}}) == 80000.0);
+}
+
 TEST_CASE("a registered collectable is scraped after the miner families") {
     struct Extra : pm::Collectable {
         std::vector<pm::MetricFamily> Collect() const override {
@@ -413,6 +485,7 @@ TEST_CASE("docs/metrics.md lists exactly the families the code emits, with their
     metrics.latest().update({full_sample("m1", kNow), down_sample("m2", kNow)});
     metrics.record_ingest(IngestOutcome::stored, 1);
     metrics.record_http("/metrics", 200, 0.01);
+    metrics.record_agent_ingest("agent-1", kNow);
     // The alert families, as the service registers them, with a firing alert in each.
     struct Alerts : pm::Collectable {
         std::vector<pm::MetricFamily> Collect() const override {
@@ -435,6 +508,7 @@ TEST_CASE("docs/metrics.md lists exactly the families the code emits, with their
             s.hashprice_per_th_day = 0.05;
             s.miners.push_back({"m1", "north", policies::PointKind::sleep, 70.2});
             s.site_power_w["north"] = 3250;
+            s.site_power_cap_w["north"] = 500000;
             return build_policy_families(s);
         }
     };
