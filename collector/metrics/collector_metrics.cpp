@@ -148,7 +148,9 @@ void CollectorMetrics::record_agent_ingest(const std::string& agent_id, TimePoin
 }
 
 std::size_t CollectorMetrics::seed_agents(const Store& store) {
-    const auto batches = alerts::agent_last_batches(store, TimePoint{});
+    // A day of batch records is what the index on received_at keeps cheap to read at
+    // startup; an agent silent for longer is dated by its miners, as AgentSilent does.
+    const auto batches = alerts::agent_last_batches(store, clock_() - std::chrono::hours(24));
     std::map<std::string, TimePoint> heard(batches.begin(), batches.end());
     for (const auto& a : alerts::agent_activity(store.miners(), batches)) {
         heard[a.agent_id] = a.last_batch.value_or(a.last_seen);

@@ -62,9 +62,10 @@ class CollectorMetrics {
     // An ingest batch of `agent_id` was stored at `at`. The exported time only moves forward:
     // an older `at` than the one held is ignored. Thread-safe.
     void record_agent_ingest(const std::string& agent_id, TimePoint at);
-    // Every agent the store knows, with its newest batch (else its miners' newest last_seen:
-    // retention may have removed its batch records), as AgentSilent judges it, so that a
-    // restart makes no agent look silent or fresh. Returns the number of agents.
+    // Every agent the store knows, with its newest batch of the last 24 h (else its miners'
+    // newest last_seen: older batch records are not read, or retention removed them), as
+    // AgentSilent judges it, so that a restart makes no agent look silent or fresh. Returns
+    // the number of agents.
     std::size_t seed_agents(const Store& store);
 
     // One answered HTTP request. `route` must be a route pattern ("/api/v1/miners/{id}"),

@@ -406,18 +406,23 @@ TEST_CASE("agent last ingest is seeded from the store: batch records, else miner
     store.ingest(IngestBatch{"a1", "north", 2, {full_sample("m1", kNow - 2min)}, {}}, kNow - 1min);
     store.ingest(IngestBatch{"a2", "south", 1, {full_sample("m2", kNow - 3h, "south")}, {}},
                  kNow - 2h);
+    // a3's batch is older than the day seed_agents reads: dated by its miner's last_seen.
+    store.ingest(IngestBatch{"a3", "east", 1, {full_sample("m3", kNow - 50h, "east")}, {}},
+                 kNow - 49h);
     // Retention removed a2's batch records: its miners' newest sample says when it was heard.
     store.with_write(
         [](sqlite::Database& db) { db.exec("DELETE FROM ingest_batches WHERE agent_id = 'a2'"); });
 
     CollectorMetrics metrics({}, [] { return kNow; });
-    CHECK(metrics.seed_agents(store) == 2);
+    CHECK(metrics.seed_agents(store) == 3);
     const auto fs = metrics.collect(0);
     const double now_s = 1795597200.0;
     CHECK(value(fs, "hashwatt_collector_agent_last_ingest_timestamp_seconds", {{"agent", "a1"}}) ==
           now_s - 60);
     CHECK(value(fs, "hashwatt_collector_agent_last_ingest_timestamp_seconds", {{"agent", "a2"}}) ==
           now_s - 3 * 3600);
+    CHECK(value(fs, "hashwatt_collector_agent_last_ingest_timestamp_seconds", {{"agent", "a3"}}) ==
+          now_s - 50 * 3600);
 }
 
 TEST_CASE("policy site power caps: one series per capped site, absent without caps") {
