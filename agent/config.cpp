@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <unistd.h>
 
+#include <boost/asio/ip/address.hpp>
+
 namespace hashwatt::agent {
 
 namespace {
@@ -204,6 +206,15 @@ AgentConfig read(const config::Document& doc) {
     if (auto a = root.table("agent")) read_settings(*a, c);
     if (c.agent_id.empty()) c.agent_id = host_name();
     if (auto u = root.table("uplink")) c.uplink = read_uplink(*u);
+    if (auto m = root.table("metrics")) {
+        const auto listen = m->string("listen");
+        if (!listen) m->fail("listen", "missing: the IP:PORT to serve /metrics on");
+        try {
+            c.metrics = parse_listen_address(*listen);
+        } catch (const std::invalid_argument& e) {
+            m->fail("listen", e.what());
+        }
+    }
     read_targets(root, c);
     doc.finish();
     return c;
@@ -234,6 +245,33 @@ std::pair<std::string, std::uint16_t> parse_host_port(std::string_view text,
     }
     if (host.empty()) throw std::invalid_argument("no host in '" + std::string(text) + "'");
     return {std::string(host), port};
+}
+
+MetricsListen parse_listen_address(std::string_view text) {
+    const auto colon = text.rfind(':');
+    const auto bad = [&](const std::string& why) {
+        return std::invalid_argument("expected IP:PORT (" + why + "), got '" + std::string(text) +
+                                     "'");
+    };
+    if (colon == std::string_view::npos) throw bad("no port");
+    std::string_view host = text.substr(0, colon);
+    const std::string_view digits = text.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    } else if (host.find(':') != std::string_view::npos) {
+        throw bad("an IPv6 address goes in brackets: [::1]:9468");
+    }
+    unsigned port = 0;
+    const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (digits.empty() || r.ec != std::errc() || r.ptr != digits.data() + digits.size() ||
+        port > 65535) {
+        throw bad("the port is 0..65535");
+    }
+    // Only an address can be bound; a name would need a lookup at every start.
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(std::string(host), ec);
+    if (host.empty() || ec) throw bad("'" + std::string(host) + "' is not an IP address");
+    return MetricsListen{std::string(host), static_cast<std::uint16_t>(port)};
 }
 
 void parse_collector_url(std::string_view url, UplinkConfig& c) {

@@ -62,6 +62,16 @@ struct UplinkConfig {
 // yet). Throws std::invalid_argument naming what is wrong.
 void parse_collector_url(std::string_view url, UplinkConfig& c);
 
+// Where the agent serves its own /metrics ([metrics] listen = "IP:PORT").
+struct MetricsListen {
+    std::string address;     // an IP literal to bind ("127.0.0.1", "::1")
+    std::uint16_t port = 0;  // 0 picks a free port (logged at start)
+};
+
+// "IP:PORT" or "[IPv6]:PORT", the port 0..65535 -> address and port. Throws
+// std::invalid_argument naming what is wrong.
+MetricsListen parse_listen_address(std::string_view text);
+
 struct AgentConfig {
     std::string agent_id;  // defaults to the host name
     std::string site = "default";
@@ -85,6 +95,8 @@ struct AgentConfig {
     std::vector<ScanEntry> scans;
     // Without [uplink] the agent only prints its samples.
     std::optional<UplinkConfig> uplink;
+    // Without [metrics] listen the agent serves no HTTP at all.
+    std::optional<MetricsListen> metrics;
 };
 
 // Loads and validates `path`. Throws config::ConfigError (file:line:column: key: message).

@@ -1,6 +1,7 @@
 #include "agent/runtime.hpp"
 
 #include "common/log.hpp"
+#include "common/version.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -42,7 +43,9 @@ boost::asio::awaitable<void> AgentRuntime::run() {
                                 {"interval", format_duration(poller_->config().interval)}});
     if (stopping_) co_return;
     if (uplink_) uplink_->start();
+    rounds_ = RoundTracker(std::chrono::steady_clock::now());
     auto sink = [this](MinerSample&& s) {
+        rounds_.record(s.host + ":" + std::to_string(s.port), s.up, poller_->target_count());
         ++window_.polled;
         ++(s.up ? window_.up : window_.failed);
         if (observer_) observer_(s);
@@ -68,6 +71,16 @@ void AgentRuntime::stop() {
 std::optional<UplinkStats> AgentRuntime::uplink_stats() const {
     if (!uplink_) return std::nullopt;
     return uplink_->stats();
+}
+
+AgentSelfSnapshot AgentRuntime::self_metrics() const {
+    AgentSelfSnapshot s;
+    s.version = kVersion;
+    s.last_round = rounds_.last();
+    s.rounds = rounds_.rounds();
+    if (uplink_) s.uplink = uplink_->stats();
+    if (commands_) s.commands = commands_->stats();
+    return s;
 }
 
 RoundSummary AgentRuntime::take_window() noexcept {

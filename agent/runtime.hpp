@@ -5,6 +5,7 @@
 
 #include "agent/commands/command_loop.hpp"
 #include "agent/config.hpp"
+#include "agent/metrics/self_metrics.hpp"
 #include "agent/poller.hpp"
 #include "agent/uplink/uplink.hpp"
 
@@ -42,6 +43,9 @@ class AgentRuntime {
     std::optional<UplinkStats> uplink_stats() const;
     // Polls since the last call: polled, up, failed. Call on the executor.
     RoundSummary take_window() noexcept;
+    // What the agent's /metrics shows now (agent/metrics/self_metrics.hpp). Call on the
+    // executor.
+    AgentSelfSnapshot self_metrics() const;
 
   private:
     std::unique_ptr<Poller> poller_;
@@ -49,6 +53,7 @@ class AgentRuntime {
     std::unique_ptr<CommandLoop> commands_;
     Observer observer_;
     RoundSummary window_;
+    RoundTracker rounds_;
     bool stopping_ = false;
 };
 

@@ -1,5 +1,6 @@
 // `hashwatt agent --config agent.toml`: poll the configured and discovered miners.
 #include "agent/config.hpp"
+#include "agent/metrics/metrics_server.hpp"
 #include "agent/poller.hpp"
 #include "agent/runtime.hpp"
 #include "agent/uplink/uplink.hpp"
@@ -74,6 +75,10 @@ int check_config(const Args& a) {
         std::printf("uplink: %s (spool %s)\n", cfg.uplink->url.c_str(),
                     cfg.uplink->spool_dir.c_str());
     }
+    if (cfg.metrics) {
+        std::printf("metrics: %s:%u\n", cfg.metrics->address.c_str(),
+                    static_cast<unsigned>(cfg.metrics->port));
+    }
     return kExitOk;
 }
 
@@ -133,8 +138,18 @@ int run_forever(const Args& a, agent::AgentConfig cfg) {
             std::fflush(stdout);
         }
     };
+    const auto metrics_listen = cfg.metrics;
     agent::AgentRuntime runtime(io.get_executor(), std::move(cfg),
                                 output == "none" ? agent::AgentRuntime::Observer{} : print);
+    std::unique_ptr<agent::MetricsServer> metrics;
+    if (metrics_listen) {
+        agent::MetricsServerOptions mo;
+        mo.listen = *metrics_listen;
+        metrics = std::make_unique<agent::MetricsServer>(io.get_executor(), mo, [&runtime] {
+            return agent::render_agent_metrics(runtime.self_metrics());
+        });
+        metrics->start();  // throws naming the address; before polling starts
+    }
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::steady_timer progress(io);
     bool stopping = false;
@@ -143,6 +158,7 @@ int run_forever(const Args& a, agent::AgentConfig cfg) {
         log::info("stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
         stopping = true;
         runtime.stop();
+        if (metrics) metrics->stop();
         progress.cancel();
     });
     std::function<void()> report = [&] {
@@ -176,12 +192,13 @@ int run_forever(const Args& a, agent::AgentConfig cfg) {
     report();
     auto fut = boost::asio::co_spawn(
         io,
-        [](agent::AgentRuntime& rt, boost::asio::signal_set& sigs,
-           boost::asio::steady_timer& prog) -> boost::asio::awaitable<void> {
+        [](agent::AgentRuntime& rt, boost::asio::signal_set& sigs, boost::asio::steady_timer& prog,
+           agent::MetricsServer* listener) -> boost::asio::awaitable<void> {
             co_await rt.run();
             sigs.cancel();
             prog.cancel();
-        }(runtime, signals, progress),
+            if (listener) listener->stop();
+        }(runtime, signals, progress, metrics.get()),
         boost::asio::use_future);
     io.run();
     fut.get();

@@ -228,6 +228,20 @@ asio::awaitable<void> CommandLoop::execute(Command cmd) {
     } else {
         result.finished_at = now_ms();
         ++stats_.finished;
+        switch (result.status) {
+            case CommandStatus::succeeded:
+                ++stats_.succeeded;
+                break;
+            case CommandStatus::unsupported:
+                ++stats_.unsupported;
+                break;
+            case CommandStatus::timed_out:
+                ++stats_.timed_out;
+                break;
+            default:
+                ++stats_.failed;
+                break;
+        }
         log::info(
             "command finished",
             {{"id", cmd.id},

@@ -51,6 +51,8 @@ struct CommandLoopStats {
     std::uint64_t finished = 0;         // commands run (or refused) with a result to post
     std::uint64_t results_posted = 0;   // results the collector accepted (or had already)
     std::uint64_t results_dropped = 0;  // given up after result_attempts, refused, or stopped
+    // Of `finished`, by outcome: succeeded, failed, unsupported, timed_out.
+    std::uint64_t succeeded = 0, failed = 0, unsupported = 0, timed_out = 0;
 };
 
 class CommandLoop {

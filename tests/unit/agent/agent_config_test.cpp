@@ -141,6 +141,36 @@ TEST_CASE("agent config: mistakes are named with file, line, column and key") {
           std::string::npos);
 }
 
+TEST_CASE("agent config: [metrics] listen, and its mistakes with their place") {
+    const std::string miner = "[[miner]]\nhost = \"h\"\n";
+    CHECK_FALSE(parse_agent_config(miner, "agent.toml").metrics);
+    const auto c = parse_agent_config("[metrics]\nlisten = \"127.0.0.1:9468\"\n" + miner, "a");
+    REQUIRE(c.metrics);
+    CHECK(c.metrics->address == "127.0.0.1");
+    CHECK(c.metrics->port == 9468);
+    const auto any = parse_agent_config("[metrics]\nlisten = \"[::1]:0\"\n" + miner, "a");
+    REQUIRE(any.metrics);
+    CHECK(any.metrics->address == "::1");
+    CHECK(any.metrics->port == 0);
+
+    CHECK(error_of("[metrics]\nlisten = \"127.0.0.1\"\n" + miner) ==
+          "agent.toml:2:10: metrics.listen: expected IP:PORT (no port), got '127.0.0.1'");
+    CHECK(error_of("[metrics]\nlisten = \"127.0.0.1:70000\"\n" + miner) ==
+          "agent.toml:2:10: metrics.listen: expected IP:PORT (the port is 0..65535), got "
+          "'127.0.0.1:70000'");
+    CHECK(error_of("\n[metrics]\nlisten = \"agent.example:9468\"\n" + miner) ==
+          "agent.toml:3:10: metrics.listen: expected IP:PORT ('agent.example' is not an IP "
+          "address), got 'agent.example:9468'");
+    CHECK(error_of("[metrics]\nlisten = \"::1:9468\"\n" + miner)
+              .find("an IPv6 address goes in brackets") != std::string::npos);
+    CHECK(error_of("[metrics]\nlisten = 9468\n" + miner)
+              .starts_with("agent.toml:2:10: metrics.listen"));
+    CHECK(error_of("[metrics]\n" + miner) ==
+          "agent.toml:1:1: metrics.listen: missing: the IP:PORT to serve /metrics on");
+    CHECK(error_of("[metrics]\nlisten = \"127.0.0.1:1\"\nlistn = 1\n" + miner) ==
+          "agent.toml:3:1: metrics.listn: unknown key (did you mean 'listen'?)");
+}
+
 TEST_CASE("next_poll_delay: the interval, jittered; failing miners back off up to the cap") {
     AgentConfig c;
     c.interval = 30s;
