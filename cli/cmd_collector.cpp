@@ -71,6 +71,14 @@ int check_config(const Args& a) {
         cfg.api.tokens.size(), horizon(cfg.writer.horizons.raw).c_str(),
         horizon(cfg.writer.horizons.rollup_5m).c_str(),
         horizon(cfg.writer.horizons.rollup_1h).c_str());
+    if (!cfg.alerts_file.empty()) {
+        std::size_t enabled = 0;
+        for (const auto& r : cfg.alerts.rules) enabled += r.enabled ? 1 : 0;
+        std::printf("alerts %s: %s, %zu of %zu rules enabled, %zu alertmanagers, %zu webhooks\n",
+                    cfg.alerts_file.c_str(), cfg.alerts.enabled ? "on" : "off", enabled,
+                    cfg.alerts.rules.size(), cfg.notifiers.alertmanagers.size(),
+                    cfg.notifiers.webhooks.size());
+    }
     for (const auto& ag : loaded.agents) {
         std::printf("embedded agent %s: site %s, %zu miners, %zu scan ranges, interval %s\n",
                     ag.agent_id.c_str(), ag.site.c_str(), ag.miners.size(), ag.scans.size(),

@@ -3,6 +3,7 @@
 #include "common/config.hpp"
 
 #include <charconv>
+#include <optional>
 
 namespace hashwatt::collector {
 
@@ -78,6 +79,75 @@ void read_tokens(const config::Table& root, ApiOptions& api) {
     }
 }
 
+std::string where(const config::Location& l) {
+    return l.file + ":" + std::to_string(l.line) + ":" + std::to_string(l.column);
+}
+
+// [alerts] file = "alerts.toml": the keys of [alerts] from a file of their own, so that the
+// alert rules and notifiers can be kept (and reviewed, and shipped) apart from the rest. Each
+// key comes from one of the two places; errors in the file name the file.
+void read_alerts_file(const config::Table& a, const std::string& path, CollectorConfig& c) {
+    std::optional<config::Document> doc;
+    try {
+        doc = config::Document::load_file(path);
+    } catch (const config::ConfigError& e) {
+        if (e.where().line != 0) throw;  // a syntax error, with its place in the file
+        // Unreadable: said at the key that names it.
+        const std::string what = e.what();
+        const auto at = what.find("cannot open");
+        a.fail("file", at == std::string::npos
+                           ? what
+                           : "cannot open " + e.where().file + what.substr(at + 11));
+    }
+    const config::Table inc = doc->root();
+    if (inc.has("alerts")) {
+        inc.fail("alerts",
+                 "this file holds what goes under [alerts], at its top level: drop the [alerts] "
+                 "header and write [[rule]], [[alertmanager]], [[webhook]]");
+    }
+    if (inc.has("file")) inc.fail("file", "an alerts file cannot name another");
+    for (const auto& k : inc.keys()) {
+        if (a.has(k)) {
+            inc.fail(k, "also set in " + where(a.location(k)) + " (alerts." + k +
+                            "); set it in one place");
+        }
+    }
+    // Each key is in one table only (checked above), so reading both and taking every key
+    // from the table that has it loses nothing.
+    const bool rules_in_file = inc.has("rule");
+    const config::Table& rules_from = rules_in_file ? inc : a;
+    const config::Table& rest = rules_in_file ? a : inc;
+    c.alerts = alerts::read_alerts_config(rules_from);
+    const alerts::AlertsConfig other = alerts::read_alerts_config(rest);
+    if (rest.has("enabled")) c.alerts.enabled = other.enabled;
+    if (rest.has("interval")) c.alerts.interval = other.interval;
+
+    alerts::NotifierConfig here = alerts::read_notifier_config(a);
+    alerts::NotifierConfig there = alerts::read_notifier_config(inc);
+    // Names are unique within each table; across them only an Alertmanager of one and a
+    // webhook of the other can meet.
+    const auto clash = [](const alerts::NotifierConfig& ams, const alerts::NotifierConfig& hooks,
+                          const config::Table& hooks_table) {
+        const auto tables = hooks_table.tables("webhook");
+        for (std::size_t i = 0; i < hooks.webhooks.size(); ++i) {
+            for (const auto& am : ams.alertmanagers) {
+                if (am.name == hooks.webhooks[i].name) {
+                    tables[i].fail("name", "'" + am.name +
+                                               "' names another notifier already (names must "
+                                               "be unique)");
+                }
+            }
+        }
+    };
+    clash(here, there, inc);
+    clash(there, here, a);
+    c.notifiers = std::move(here);
+    for (auto& am : there.alertmanagers) c.notifiers.alertmanagers.push_back(std::move(am));
+    for (auto& w : there.webhooks) c.notifiers.webhooks.push_back(std::move(w));
+    doc->finish();  // unknown keys of the file, named with its place
+    c.alerts_file = path;
+}
+
 }  // namespace
 
 CollectorConfig read_collector_config(const config::Document& doc) {
@@ -130,8 +200,12 @@ CollectorConfig read_collector_config(const config::Document& doc) {
                 .value_or(c.metrics.latest.stale_after);
     }
     if (auto a = root.table("alerts")) {
-        c.alerts = alerts::read_alerts_config(*a);
-        c.notifiers = alerts::read_notifier_config(*a);
+        if (const auto file = a->path_value("file")) {
+            read_alerts_file(*a, *file, c);
+        } else {
+            c.alerts = alerts::read_alerts_config(*a);
+            c.notifiers = alerts::read_notifier_config(*a);
+        }
     }
     // [policy] file runs the power policy; its price comes from [prices].
     if (auto p = root.table("policy")) {

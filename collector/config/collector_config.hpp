@@ -33,7 +33,10 @@ struct CollectorConfig {
     ApiOptions api = default_api_options();  // listen address, limits, tokens
     alerts::AlertsConfig alerts;             // [alerts]: on by default, with default_rules()
     alerts::NotifierConfig notifiers;        // [[alerts.alertmanager]], [[alerts.webhook]]
-    control::ControlConfig control;          // [policy] file and [prices]: the power policy
+    // [alerts] file: the alerts TOML read with it (resolved), or empty. That file holds what
+    // [alerts] would, at its top level; a key set in both places is an error.
+    std::string alerts_file;
+    control::ControlConfig control;  // [policy] file and [prices]: the power policy
 
     static ApiOptions default_api_options() {
         ApiOptions o;

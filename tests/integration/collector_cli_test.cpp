@@ -4,6 +4,7 @@
 #include "tests/support/process.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -100,6 +101,73 @@ TEST_CASE("collector --check-config: the small-farm example with an embedded age
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("embedded agent barn-1: site barn-1, 1 miners, 1 scan ranges, interval 30s") !=
           std::string::npos);
+}
+
+TEST_CASE("collector --check-config: the shipped collector.toml with file = \"alerts.toml\"") {
+    TempDir dir;
+    const std::string source = std::string(HASHWATT_SOURCE_DIR) + "/deploy/config/";
+    std::filesystem::create_directories(dir.path() + "/tokens");
+    for (const char* name : {"barn-1-agent", "read", "admin", "webhook"}) {
+        dir.write(std::string("tokens/") + name + ".token",
+                  std::string(name) + "-0123456789abcdef\n", 0600);
+    }
+    // Uncomment the example's `# file = "alerts.toml"`, as an operator would.
+    std::string collector = read_file(source + "collector.toml");
+    const std::string commented = "# file = \"alerts.toml\"";
+    const auto at = collector.find(commented);
+    REQUIRE(at != std::string::npos);
+    collector.erase(at, 2);
+    const std::string cfg = dir.write("collector.toml", collector);
+    const std::string alerts = read_file(source + "alerts.toml");
+    dir.write("alerts.toml", alerts);
+    RunResult r = run({kBinary, "collector", "--config", cfg, "--check-config"}, 20s);
+    INFO(r.out, r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("alerts " + dir.path() +
+                     "/alerts.toml: on, 11 of 11 rules enabled, 0 alertmanagers, 0 webhooks\n") !=
+          std::string::npos);
+
+    // The commented notifier examples, uncommented ("# key = value" and "# [[table]]" lines
+    // from the first notifier on; the prose stays), are valid too.
+    std::string with_notifiers;
+    bool notifiers = false;
+    std::istringstream lines(alerts);
+    for (std::string line; std::getline(lines, line);) {
+        if (line == "# [[alertmanager]]") notifiers = true;
+        const bool setting =
+            line.starts_with("# [[") ||
+            (line.size() > 2 && std::islower(static_cast<unsigned char>(line[2])) &&
+             line.find(" = ") != std::string::npos &&
+             line.find(" = ") < line.find_first_of(" ", 2) + 1);
+        if (notifiers && setting) line.erase(0, 2);
+        with_notifiers += line + "\n";
+    }
+    REQUIRE(notifiers);
+    dir.write("alerts.toml", with_notifiers);
+    r = run({kBinary, "collector", "--config", cfg, "--check-config"}, 20s);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("alerts.toml: on, 11 of 11 rules enabled, 1 alertmanagers, 1 webhooks\n") !=
+          std::string::npos);
+
+    // A mistake in the included file exits 2 naming that file, its line and column.
+    std::string bad = alerts;
+    const std::string offline = "threshold = 90                  # seconds";
+    const auto t = bad.find(offline);
+    REQUIRE(t != std::string::npos);
+    bad.replace(t, 14, "threshold = 0 ");
+    dir.write("alerts.toml", bad);
+    r = run({kBinary, "collector", "--config", cfg, "--check-config"}, 20s);
+    CHECK(r.exit_code == 2);
+    const std::string before = bad.substr(0, t);
+    const auto line = 1 + std::count(before.begin(), before.end(), '\n');
+    CHECK(r.err.find("alerts.toml:" + std::to_string(line) +
+                     ":13: rule[0].threshold: value 0 out of range 1..86400") != std::string::npos);
+
+    // A key set in both files is refused, naming both.
+    dir.write("alerts.toml", "interval = \"30s\"\n");
+    r = run({kBinary, "collector", "--config", cfg, "--check-config"}, 20s);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("alerts.toml:1:12: interval: also set in " + cfg + ":") != std::string::npos);
 }
 
 TEST_CASE("collector: embedded agents are checked like agent.toml, and their ids are their own") {
