@@ -76,8 +76,9 @@ int check_config(const Args& a) {
                     cfg.uplink->spool_dir.c_str());
     }
     if (cfg.metrics) {
-        std::printf("metrics: %s:%u\n", cfg.metrics->address.c_str(),
-                    static_cast<unsigned>(cfg.metrics->port));
+        const auto& addr = cfg.metrics->address;
+        const std::string host = addr.find(':') != std::string::npos ? "[" + addr + "]" : addr;
+        std::printf("metrics: %s:%u\n", host.c_str(), static_cast<unsigned>(cfg.metrics->port));
     }
     return kExitOk;
 }

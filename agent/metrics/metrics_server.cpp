@@ -125,11 +125,13 @@ asio::awaitable<void> MetricsServer::Impl::serve(tcp::socket socket) {
             res.body() = "bad request: " + ec.message() + "\n";
             res.keep_alive(false);
             res.prepare_payload();
+            stream.expires_after(options.request_timeout);
             co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
             break;
         }
         if (ec || stopped) break;
         auto res = answer(parser.get());
+        stream.expires_after(options.request_timeout);  // the answer gets a deadline of its own
         co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
         if (ec || !res.keep_alive()) break;
     }
