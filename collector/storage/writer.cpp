@@ -124,6 +124,7 @@ void StoreWriter::run() {
     using Steady = std::chrono::steady_clock;
     auto next_maintenance = Steady::now();
     auto next_verify = Steady::now();
+    std::int64_t backstop_frames = kWalBackstopFactor * options_.checkpoint_after_pages;
     const auto wall_now = [this] {
         if (options_.clock) return options_.clock();
         return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now());
@@ -179,6 +180,25 @@ void StoreWriter::run() {
         queue_.pop_front();
         lock.unlock();
         not_full_.notify_one();
+        if (options_.checkpoint_poll) {
+            // The checkpointer has fallen far behind (starved of CPU, or its copies keep
+            // failing): the writer restarts the log itself before this job, so the WAL stays
+            // bounded whatever the other thread's luck. The frame count is the last commit's,
+            // so the next try waits until the WAL has grown by another checkpoint_after_pages:
+            // a reader that keeps the log from restarting does not make each batch wait.
+            const std::int64_t frames = store_.wal_frames();
+            const std::int64_t limit = kWalBackstopFactor * options_.checkpoint_after_pages;
+            if (frames < limit) backstop_frames = limit;
+            if (frames >= backstop_frames) {
+                backstop_frames = frames + options_.checkpoint_after_pages;
+                try {
+                    store_.checkpoint(true);
+                } catch (const std::exception& e) {
+                    log::warn("WAL checkpoint failed", {{"error", e.what()}});
+                    maintenance_failed();
+                }
+            }
+        }
         if (job.write) {
             std::exception_ptr error;
             try {

@@ -20,6 +20,9 @@
 
 namespace hashwatt::collector {
 
+// How far past checkpoint_after_pages the WAL may grow before the writer checkpoints itself.
+inline constexpr std::int64_t kWalBackstopFactor = 4;
+
 struct StoreWriterOptions {
     std::size_t queue_capacity = 256;  // batches waiting; beyond it try_submit refuses
     // How often rollups and retention run on the writer thread; nullopt never (tests, tools).
@@ -35,6 +38,8 @@ struct StoreWriterOptions {
     // commits (SQLite's way).
     std::optional<std::chrono::milliseconds> checkpoint_poll = std::chrono::milliseconds{100};
     std::int64_t checkpoint_after_pages = kWalCheckpointPages;
+    // Past kWalBackstopFactor x checkpoint_after_pages the writer checkpoints (RESTART) itself
+    // between batches instead of waiting for that thread.
     // The time maintenance and verification run at; empty: the system clock. A benchmark whose
     // samples' clock runs faster than the wall clock gives its own, so that rollups see the
     // buckets it completes as they complete.

@@ -661,6 +661,37 @@ TEST_CASE("the writer's checkpointer keeps the WAL bounded while batches keep co
     CHECK(store.integrity_check() == "ok");
 }
 
+TEST_CASE("the writer bounds the WAL itself when the checkpointer does not run") {
+    // A checkpointer that never gets to run (here: it looks once an hour) stands for one
+    // starved of CPU: the writer restarts the log once it passes kWalBackstopFactor times
+    // checkpoint_after_pages.
+    test::TempDir dir;
+    const std::string path = dir.path() + "/w.db";
+    Store store(path);
+    auto o = writer_options(8);
+    o.checkpoint_poll = std::chrono::hours{1};
+    o.checkpoint_after_pages = 64;
+    std::int64_t frames_max = 0;
+    constexpr int kBatches = 300;
+    {
+        StoreWriter writer(store, o);
+        for (int b = 0; b < kBatches; ++b) {
+            std::vector<MinerSample> v;
+            for (int m = 0; m < 20; ++m) {
+                v.push_back(make_sample("m" + std::to_string(m), t0_plus(seconds{30 * b}), 100 + b,
+                                        3000, 70));
+            }
+            CHECK(writer.submit(make_batch("a1", b, std::move(v))).get().stored == 20);
+            frames_max = std::max(frames_max, store.wal_frames());
+        }
+    }
+    INFO("WAL at most " << frames_max << " frames");
+    // One batch past the limit at most: the check comes before each batch.
+    CHECK(frames_max < (kWalBackstopFactor + 1) * o.checkpoint_after_pages);
+    CHECK(frames_max >= kWalBackstopFactor * o.checkpoint_after_pages);
+    CHECK(count(path, "SELECT count(*) FROM samples") == kBatches * 20);
+}
+
 TEST_CASE("shutdown drains the queue; a bad batch fails only its own future") {
     test::TempDir dir;
     const std::string path = dir.path() + "/w.db";

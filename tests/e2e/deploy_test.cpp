@@ -1,0 +1,367 @@
+// Issue 9, "Done when": what ships in deploy/ works against the real programs. `hashwatt sim`,
+// `hashwatt agent` (with its /metrics listener) and `hashwatt collector` (with a policy and its
+// alerts pushed to Alertmanager) run on loopback next to Debian's Prometheus and Alertmanager.
+// Prometheus runs deploy/prometheus/prometheus.yml and its rules, and Alertmanager
+// deploy/alertmanager/alertmanager.yml, both changed only in their addresses. The test waits for
+// scrapes, then:
+// - evaluates every PromQL expression of every Grafana dashboard panel and template variable
+//   through Prometheus' HTTP API, for all sites and for one, and requires data from each;
+// - requires every shipped rule healthy and every recording rule to produce series;
+// - stops the collector and waits for the shipped HashwattCollectorDown alert to reach the
+//   test's webhook through Alertmanager, with the shipped `for`, intervals and group_wait.
+// Addresses: 127.55.0.1..6 (miners), 127.55.1.1..6 (collector, agent metrics, sim admin,
+// Prometheus, Alertmanager, webhook).
+#include "tests/support/dashboards.hpp"
+#include "tests/support/net.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/sim_process.hpp"
+#include "tests/support/webhook_receiver.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <doctest/doctest.h>
+
+using namespace hashwatt;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+const std::string kBinary = HASHWATT_BINARY;
+const std::string kSource = HASHWATT_SOURCE_DIR;
+const std::string kPrometheus = "/usr/bin/prometheus";
+const std::string kAlertmanager = "/usr/bin/prometheus-alertmanager";
+const std::string kAgentToken = "deploy-e2e-agent-token";
+const std::string kReadToken = "deploy-e2e-read-token";
+const std::string kCollectorIp = "127.55.1.1";
+const std::string kAgentIp = "127.55.1.2";
+const std::string kPrometheusIp = "127.55.1.4";
+const std::string kAlertmanagerIp = "127.55.1.5";
+const std::string kHookIp = "127.55.1.6";
+
+unsigned free_port(const std::string& ip) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address(ip), 0});
+    return a.local_endpoint().port();
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    REQUIRE_MESSAGE(in, "cannot read " << path);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// Replaces every `from` in `text` (a shipped file) with `to`, and fails if there is none: the
+// shipped file's addresses are what this test adapts, so a change to them must show here.
+std::string adapt(std::string text, const std::string& file, const std::string& from,
+                  const std::string& to) {
+    std::size_t at = text.find(from);
+    REQUIRE_MESSAGE(at != std::string::npos, file << " no longer has the address " << from);
+    for (; at != std::string::npos; at = text.find(from, at + to.size())) {
+        text.replace(at, from.size(), to);
+    }
+    return text;
+}
+
+std::string addr(const std::string& ip, unsigned port) { return ip + ":" + std::to_string(port); }
+
+struct Prometheus {
+    std::string ip;
+    unsigned port;
+
+    // GET /api/v1/<path>?query=<expr>; the parsed answer, or nullopt when Prometheus did not
+    // answer 200 (the body is then in `error`).
+    std::optional<json::value> api(const std::string& path, const std::string& query = {},
+                                   std::string* error = nullptr) const {
+        std::string target = "/api/v1/" + path;
+        if (!query.empty()) {
+            target += "?query=" + boost::urls::encode(query, boost::urls::unreserved_chars);
+        }
+        const auto r = test::http_request(ip, port, "GET", target, {}, {}, 10s);
+        if (r.status != 200) {
+            if (error) *error = std::to_string(r.status) + " " + r.body + r.error;
+            return std::nullopt;
+        }
+        return json::parse(r.body);
+    }
+    // The result of an instant query, or nullopt with the error.
+    std::optional<json::value> query(const std::string& expr, std::string* error = nullptr) const {
+        auto v = api("query", expr, error);
+        if (!v) return std::nullopt;
+        return v->at("data");
+    }
+    // How many series (or 1 for a scalar) `expr` returns now; -1 on error.
+    long series(const std::string& expr, std::string* error = nullptr) const {
+        const auto d = query(expr, error);
+        if (!d) return -1;
+        const auto& type = d->at("resultType").as_string();
+        if (type == "scalar" || type == "string") return 1;
+        return static_cast<long>(d->at("result").as_array().size());
+    }
+    // The value of a one-series query, or nullopt.
+    std::optional<double> value(const std::string& expr) const {
+        const auto d = query(expr);
+        if (!d || d->at("resultType").as_string() != "vector") return std::nullopt;
+        const auto& r = d->at("result").as_array();
+        if (r.size() != 1) return std::nullopt;
+        return std::stod(std::string(r[0].at("value").at(1).as_string()));
+    }
+};
+
+bool ready(const std::string& ip, unsigned port, test::Child& child, const std::string& path) {
+    return test::wait_until(
+        [&] {
+            return test::http_request(ip, port, "GET", path, {}, {}, 1s).status == 200 ||
+                   !child.running();
+        },
+        30s, 100ms) &&
+           child.running();
+}
+
+// The alerts of Alertmanager's webhook notifications the receiver got: receiver, status,
+// alertname per alert.
+struct Notified {
+    std::string receiver, status, alertname, severity;
+};
+std::vector<Notified> notified(const test::WebhookReceiver& rx) {
+    std::vector<Notified> out;
+    for (const auto& r : rx.requests()) {
+        const auto v = json::parse(r.body);
+        if (!v.is_object() || !v.as_object().contains("alerts")) continue;
+        for (const auto& a : v.at("alerts").as_array()) {
+            const auto& labels = a.at("labels").as_object();
+            const auto label = [&](const char* k) {
+                return labels.contains(k) ? std::string(labels.at(k).as_string()) : std::string();
+            };
+            out.push_back({std::string(v.at("receiver").as_string()),
+                           std::string(a.at("status").as_string()), label("alertname"),
+                           label("severity")});
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("deploy: the shipped Prometheus, Alertmanager and dashboards work on a live fleet" *
+          doctest::timeout(540)) {
+    REQUIRE_MESSAGE(fs::exists(kPrometheus), kPrometheus << " is missing: apt-get install prometheus");
+    REQUIRE_MESSAGE(fs::exists(kAlertmanager),
+                    kAlertmanager << " is missing: apt-get install prometheus-alertmanager");
+    test::TempDir dir;
+
+    // Six Whatsminers (they report their power limit, which Rig detail shows): four at barn-a,
+    // mining; two at barn-b, offline from the start (so barn-b is a site that is down, and the
+    // collector's MinerOffline fires for its miners).
+    test::SimProcess sim(kBinary,
+                         {"--miners", "6", "--mix", "m30s++:6", "--base-ip", "127.55.0.1",
+                          "--http-port", "0", "--admin", "127.55.1.3:0"},
+                         dir.path() + "/sim");
+    for (const char* id : {"127.55.0.5", "127.55.0.6"}) {
+        REQUIRE(sim.post(std::string("/api/v1/miners/") + id + "/faults", R"({"kind":"offline"})") ==
+                200);
+    }
+
+    test::WebhookReceiver hook(0, kHookIp);
+    const unsigned collector_port = free_port(kCollectorIp);
+    const unsigned agent_port = free_port(kAgentIp);
+    const Prometheus prom{kPrometheusIp, free_port(kPrometheusIp)};
+    const unsigned am_port = free_port(kAlertmanagerIp);
+
+    // Alertmanager: the shipped file, its webhook pointed at the test's receiver.
+    const std::string am_file = kSource + "/deploy/alertmanager/alertmanager.yml";
+    const auto am_config = dir.write(
+        "alertmanager.yml",
+        adapt(read_file(am_file), am_file, "127.0.0.1:9099", addr(kHookIp, hook.port())));
+    fs::create_directories(dir.path() + "/am-data");
+    test::Child am({kAlertmanager, "--config.file=" + am_config,
+                    "--storage.path=" + dir.path() + "/am-data",
+                    "--web.listen-address=" + addr(kAlertmanagerIp, am_port),
+                    "--cluster.listen-address=", "--log.level=warn"},
+                   dir.path() + "/alertmanager");
+    REQUIRE_MESSAGE(ready(kAlertmanagerIp, am_port, am, "/-/ready"),
+                    "Alertmanager not ready: " << am.stderr_text());
+
+    // Prometheus: the shipped file and rules; only the four addresses differ.
+    const std::string prom_file = kSource + "/deploy/prometheus/prometheus.yml";
+    std::string prom_text = read_file(prom_file);
+    prom_text = adapt(prom_text, prom_file, "127.0.0.1:8480", addr(kCollectorIp, collector_port));
+    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9468", addr(kAgentIp, agent_port));
+    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9090", addr(prom.ip, prom.port));
+    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9093", addr(kAlertmanagerIp, am_port));
+    fs::create_directories(dir.path() + "/prometheus");
+    fs::copy(kSource + "/deploy/prometheus/rules", dir.path() + "/prometheus/rules",
+             fs::copy_options::recursive);
+    const auto prom_config = dir.write("prometheus/prometheus.yml", prom_text);
+    test::Child prometheus({kPrometheus, "--config.file=" + prom_config,
+                            "--storage.tsdb.path=" + dir.path() + "/prom-data",
+                            "--web.listen-address=" + addr(prom.ip, prom.port), "--log.level=warn"},
+                           dir.path() + "/prometheus");
+    REQUIRE_MESSAGE(ready(prom.ip, prom.port, prometheus, "/-/ready"),
+                    "Prometheus not ready: " << prometheus.stderr_text());
+
+    // The collector: a policy (the shipped one, deciding every 10 s, with a site cap that
+    // sleeps two of barn-a's four miners) and its alerts pushed to the Alertmanager.
+    std::string policy = read_file(kSource + "/deploy/config/policy.toml");
+    policy = adapt(policy, "policy.toml", "interval = \"5m\"", "interval = \"10s\"");
+    policy += "\n[[rule]]\nkind = \"site_cap\"\nsite = \"barn-a\"\nkw = 8\n";
+    dir.write("policy.toml", policy);
+    dir.write("agent.token", kAgentToken + "\n", 0600);
+    const auto collector_config = dir.write(
+        "collector.toml",
+        "[storage]\npath = \"collector.db\"\n"
+        "[api]\nlisten = \"" +
+            addr(kCollectorIp, collector_port) +
+            "\"\n"
+            "[[token]]\nrole = \"agent\"\nagent_id = \"deploy-agent\"\nsecret_file = "
+            "\"agent.token\"\n"
+            "[[token]]\nrole = \"read\"\nsecret = \"" +
+            kReadToken +
+            "\"\n"
+            "[alerts]\ninterval = \"2s\"\n"
+            "[[alerts.rule]]\nname = \"MinerOffline\"\nfor = \"10s\"\n"
+            "[[alerts.alertmanager]]\nurl = \"http://" +
+            addr(kAlertmanagerIp, am_port) +
+            "\"\nresend_interval = \"10s\"\n"
+            "[policy]\nfile = \"policy.toml\"\n"
+            "[prices]\nkind = \"fixed\"\nprice_per_mwh = 40\n");
+    auto collector = std::make_unique<test::Child>(
+        std::vector<std::string>{kBinary, "collector", "--config", collector_config},
+        dir.path() + "/collector");
+    REQUIRE_MESSAGE(ready(kCollectorIp, collector_port, *collector, "/readyz"),
+                    "collector not ready: " << collector->stderr_text());
+
+    std::string miners;
+    for (int i = 1; i <= 6; ++i) {
+        miners += "[[miner]]\nhost = \"127.55.0." + std::to_string(i) + ":" +
+                  std::to_string(sim.rpc_port()) + "\"\nsite = \"" +
+                  (i <= 4 ? "barn-a" : "barn-b") + "\"\n";
+    }
+    const auto agent_config = dir.write(
+        "agent.toml", "[agent]\nid = \"deploy-agent\"\nsite = \"barn-a\"\ninterval = \"2s\"\n"
+                      "poll_timeout = \"1500ms\"\nconnect_timeout = \"500ms\"\njitter = 0.0\n"
+                      "[metrics]\nlisten = \"" +
+                          addr(kAgentIp, agent_port) + "\"\n" + miners +
+                          "[uplink]\nurl = \"http://" + addr(kCollectorIp, collector_port) +
+                          "\"\ntoken_file = \"agent.token\"\nspool_dir = \"spool\"\n"
+                          "batch_max_age = \"500ms\"\nretry_min = \"200ms\"\nretry_max = \"1s\"\n");
+    test::Child agent({kBinary, "agent", "--config", agent_config}, dir.path() + "/agent");
+
+    const auto logs = [&] {
+        return "collector: " + collector->stderr_text() + "\nagent: " + agent.stderr_text() +
+               "\nprometheus: " + prometheus.stderr_text();
+    };
+
+    // Every target up, at least four scrapes of the collector (so rate() over a minute has
+    // points), the policy decided and an alert of the collector firing.
+    const auto all_up = [&] {
+        const auto v = prom.api("targets");
+        if (!v) return false;
+        const auto& active = v->at("data").at("activeTargets").as_array();
+        std::size_t up = 0;
+        for (const auto& t : active) up += t.at("health").as_string() == "up" ? 1u : 0u;
+        return !active.empty() && up == active.size();
+    };
+    const bool targets_up =
+        test::wait_until([&] { return all_up() || !agent.running(); }, 90s, 500ms) &&
+        agent.running();
+    REQUIRE_MESSAGE(targets_up,
+                    "targets: " << json::serialize(prom.api("targets").value_or(json::value()))
+                                << "\n"
+                                << logs());
+    const auto warmed_up = [&] {
+        const auto scrapes = prom.value(R"(count_over_time(up{job="hashwatt-collector"}[90s]))");
+        return scrapes && *scrapes >= 4 &&
+               prom.series(R"(hashwatt_policy_target_state{state="sleep"} == 1)") == 2 &&
+               prom.series(R"(hashwatt_miner_alert_firing{alertname="MinerOffline"})") == 2 &&
+               prom.series(R"(hashwatt_miner_up{site="barn-a"} == 1)") == 4 &&
+               prom.series(R"(ALERTS{alertname="HashwattSiteDown",site="barn-b"})") == 1;
+    };
+    REQUIRE_MESSAGE(test::wait_until(warmed_up, 180s, 1s), logs());
+
+    // A miner the policy keeps at full power is the Rig detail's miner.
+    const auto full = prom.query(R"(hashwatt_policy_target_state{state="full"} == 1
+        and on (miner) hashwatt_miner_up == 1 and on (miner) hashwatt_miner_power_limit_watts)");
+    REQUIRE(full);
+    REQUIRE(!full->at("result").as_array().empty());
+    const std::string rig(full->at("result").at(0).at("metric").at("miner").as_string());
+
+    // Every dashboard query returns data, with the site variable at All and at one site.
+    const std::string dashboards = kSource + "/deploy/grafana/dashboards";
+    std::size_t evaluated = 0;
+    std::vector<std::string> failures;
+    for (const std::string site : {".*", "barn-a"}) {
+        const std::map<std::string, std::string> vars{
+            {"datasource", "hashwatt-prometheus"}, {"site", site}, {"miner", rig}};
+        const auto queries = test::dashboard_queries(dashboards, vars);
+        REQUIRE(queries.size() >= 20);
+        for (const auto& q : queries) {
+            std::string error;
+            const long n = prom.series(q.expr, &error);
+            ++evaluated;
+            if (n <= 0) {
+                failures.push_back(q.dashboard_uid + " / " + q.panel_title + " / " + q.ref_id +
+                                   " (site " + site + "): " +
+                                   (n < 0 ? "error " + error : std::string("no data")) + "\n  " +
+                                   q.expr);
+            }
+        }
+    }
+    MESSAGE(evaluated << " dashboard queries evaluated");
+    std::string all_failures;
+    for (const auto& f : failures) all_failures += f + "\n";
+    CHECK_MESSAGE(failures.empty(), failures.size() << " dashboard queries failed:\n"
+                                                    << all_failures);
+
+    // Every shipped rule is loaded and healthy; every recording rule has series.
+    const auto rules = prom.api("rules");
+    REQUIRE(rules);
+    std::size_t recording = 0, alerting = 0;
+    for (const auto& g : rules->at("data").at("groups").as_array()) {
+        for (const auto& r : g.at("rules").as_array()) {
+            const std::string name(r.at("name").as_string());
+            INFO("rule ", name, ": ", json::serialize(r));
+            CHECK(r.at("health").as_string() == "ok");
+            if (r.at("type").as_string() == "recording") {
+                ++recording;
+                CHECK(prom.series(name) > 0);
+            } else {
+                ++alerting;
+            }
+        }
+    }
+    CHECK(recording >= 10);
+    CHECK(alerting >= 5);
+
+    // The collector stops: the shipped HashwattCollectorDown reaches the webhook.
+    CHECK(collector->stop(SIGTERM) == 0);
+    const auto collector_down = [&] {
+        for (const auto& n : notified(hook)) {
+            if (n.alertname == "HashwattCollectorDown" && n.status == "firing") return true;
+        }
+        return false;
+    };
+    CHECK_MESSAGE(test::wait_until(collector_down, 300s, 500ms),
+                  "no HashwattCollectorDown at the webhook; alertmanager: "
+                      << am.stderr_text() << "\nprometheus: " << prometheus.stderr_text());
+    for (const auto& n : notified(hook)) {
+        if (n.alertname != "HashwattCollectorDown") continue;
+        CHECK(n.severity == "critical");
+        CHECK(!n.receiver.empty());
+    }
+}
