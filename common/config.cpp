@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -281,6 +282,12 @@ std::optional<std::string> Table::secret_file(std::string_view key) const {
     auto p = path_value(key);
     if (!p) return p;
     try {
+        const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+        const auto candidate = credential_candidate(creds ? creds : "", *string(key));
+        std::error_code ec;
+        if (!candidate.empty() && std::filesystem::is_regular_file(candidate, ec)) {
+            return read_secret_file(candidate);
+        }
         return read_secret_file(*p);
     } catch (const std::exception& e) {
         fail(key, e.what());
@@ -400,6 +407,16 @@ void Document::finish() const {
     }
     if (unknown.size() > 1) message += " (and " + std::to_string(unknown.size() - 1) + " more)";
     throw ConfigError({state_->file, first->pos.line, first->pos.column}, first->path, message);
+}
+
+std::string credential_candidate(const std::string& dir, const std::string& p) {
+    if (dir.empty() || p.empty() || p.front() == '/') return {};
+    std::string name = p;
+    while (name.rfind("./", 0) == 0) name.erase(0, 2);
+    for (auto& c : name) {
+        if (c == '/') c = '_';
+    }
+    return dir + "/" + name;
 }
 
 std::string read_secret_file(const std::string& path) {

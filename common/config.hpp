@@ -69,6 +69,10 @@ class Table {
 
     // A `*_file` secret: reads the named file (relative paths are relative to the config
     // file's folder), strips trailing whitespace, and warns when group or others may read it.
+    // Under systemd with LoadCredential= ($CREDENTIALS_DIRECTORY set), a relative path is read
+    // from the credentials first, by the name systemd gives a file of a loaded directory:
+    // "tokens/read.token" is $CREDENTIALS_DIRECTORY/tokens_read.token (see
+    // credential_candidate); so one config works in and out of the unit.
     std::optional<std::string> secret_file(std::string_view key) const;
     // A path value, resolved relative to the config file's folder.
     std::optional<std::string> path_value(std::string_view key) const;
@@ -115,5 +119,10 @@ class Document {
 // Reads a secret from a file: trailing whitespace stripped; a warning is logged when the file
 // is readable by group or others. Throws std::runtime_error naming the file on failure.
 std::string read_secret_file(const std::string& path);
+
+// Where systemd puts the relative secret path `p` loaded with LoadCredential=: the credentials
+// directory `dir` joined with `p`, its '/' turned into '_' ("tokens/a.token" ->
+// dir/tokens_a.token). Empty when `dir` is empty or `p` is absolute.
+std::string credential_candidate(const std::string& dir, const std::string& p);
 
 }  // namespace hashwatt::config

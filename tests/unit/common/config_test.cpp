@@ -3,6 +3,8 @@
 #include "common/log.hpp"
 #include "tests/support/process.hpp"
 
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -142,6 +144,34 @@ TEST_CASE("secret files: relative to the config, trimmed, and a warning when oth
                          doctest::Contains("c.toml:3:10: c_file: cannot read secret file"),
                          ConfigError);
     CHECK_THROWS_WITH_AS(root.secret_file("d_file"), doctest::Contains("is empty"), ConfigError);
+}
+
+TEST_CASE(
+    "secret files under systemd: LoadCredential= names come first, the config's folder after") {
+    CHECK(credential_candidate("/run/c", "tokens/read.token") == "/run/c/tokens_read.token");
+    CHECK(credential_candidate("/run/c", "./agent.token") == "/run/c/agent.token");
+    CHECK(credential_candidate("/run/c", "/etc/hashwatt/a.token").empty());
+    CHECK(credential_candidate("", "tokens/read.token").empty());
+
+    test::TempDir dir;
+    std::filesystem::create_directories(dir.path() + "/etc/tokens");
+    std::filesystem::create_directories(dir.path() + "/creds");
+    dir.write("etc/tokens/read.token", "from-config-folder\n", 0600);
+    dir.write("etc/tokens/admin.token", "admin-from-config-folder\n", 0600);
+    dir.write("creds/tokens_read.token", "from-credentials\n", 0600);
+    const std::string cfg = dir.write("etc/c.toml",
+                                      "read_file = \"tokens/read.token\"\nadmin_file = "
+                                      "\"tokens/admin.token\"\nabs_file = \"" +
+                                          dir.path() + "/etc/tokens/read.token\"\n");
+    ::setenv("CREDENTIALS_DIRECTORY", (dir.path() + "/creds").c_str(), 1);
+    const auto doc = Document::load_file(cfg);
+    const auto root = doc.root();
+    CHECK(root.secret_file("read_file") == "from-credentials");
+    // Not among the credentials: read where the config says.
+    CHECK(root.secret_file("admin_file") == "admin-from-config-folder");
+    CHECK(root.secret_file("abs_file") == "from-config-folder");
+    ::unsetenv("CREDENTIALS_DIRECTORY");
+    CHECK(root.secret_file("read_file") == "from-config-folder");
 }
 
 TEST_CASE("a file that cannot be opened is a ConfigError naming it") {
