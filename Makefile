@@ -4,7 +4,7 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-asan build-release test test-debug test-asan demo format format-check clean help
+.PHONY: all deps build build-asan build-release test test-debug test-asan demo package format format-check clean help
 
 all: build
 
@@ -12,6 +12,7 @@ help:
 	@echo "make test      install deps, build debug + ASan/UBSan, run every test suite"
 	@echo "make demo      install deps, build release, run 'hashwatt demo'"
 	@echo "make build     debug build only (build/debug)"
+	@echo "make package   release build, then the Debian package build/release/hashwatt_*.deb"
 	@echo "make format    clang-format every C++ source in place"
 
 deps:
@@ -41,6 +42,10 @@ test: format-check test-debug test-asan
 DEMO_ARGS ?=
 demo: build-release
 	build/release/cli/hashwatt demo $(DEMO_ARGS)
+
+# The Debian package (deploy/CMakeLists.txt; docs/operations.md): build/release/hashwatt_<v>-1_<arch>.deb.
+package: build-release
+	cd build/release && cpack -G DEB
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
