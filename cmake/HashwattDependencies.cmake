@@ -31,6 +31,9 @@ hashwatt_require(CLI11_FOUND libcli11-dev "CLI11")
 if(HASHWATT_BUILD_TESTS)
   find_package(doctest QUIET CONFIG)
   hashwatt_require(doctest_FOUND doctest-dev "doctest")
+  # Only the compose consistency test reads YAML.
+  find_package(yaml-cpp QUIET CONFIG)
+  hashwatt_require(yaml-cpp_FOUND libyaml-cpp-dev "yaml-cpp (tests only)")
 endif()
 
 # Asio is used with C++20 coroutines and without the deprecated interfaces; Boost.JSON and

@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev sqlite3 libssl-dev libcrypt-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev doctest-dev
   prometheus prometheus-alertmanager
+  libyaml-cpp-dev            # the compose consistency test reads YAML
   dpkg-dev systemd           # make package: dpkg-shlibdeps; the tests' systemd-analyze verify
   tzdata  # time zone rules read by policies/prices (TOU schedules, ERCOT files)
 )
