@@ -58,7 +58,6 @@ struct HostPort {
 
 // "host:port", "[v6]:port" or a URL "scheme://host:port/path"; nullopt when it is neither.
 std::optional<HostPort> host_port(std::string s) {
-    std::string prefix;
     if (auto scheme = s.find("://"); scheme != std::string::npos) {
         s = s.substr(scheme + 3);
         s = s.substr(0, s.find('/'));
