@@ -2,12 +2,17 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
+#include <limits>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http.hpp>
 
 namespace hashwatt::test {
 namespace {
@@ -141,6 +146,22 @@ HttpResult http_request(const std::string& ip, unsigned port, const std::string&
     r.status = std::atoi(raw.c_str() + 9);
     r.headers = raw.substr(0, head_end);
     r.body = raw.substr(head_end + 4);
+    // Servers such as Prometheus send large answers chunked: Beast's parser undoes the
+    // transfer encoding (the whole message is in `raw`, the server having closed).
+    namespace http = boost::beast::http;
+    http::response_parser<http::string_body> parser;
+    parser.eager(true);
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    boost::beast::error_code ec;
+    std::size_t used = 0;
+    while (!ec && !parser.is_done() && used < raw.size()) {
+        const std::size_t n =
+            parser.put(boost::asio::buffer(raw.data() + used, raw.size() - used), ec);
+        if (n == 0) break;
+        used += n;
+    }
+    if (!ec && !parser.is_done()) parser.put_eof(ec);
+    if (!ec && parser.is_done()) r.body = parser.get().body();
     return r;
 }
 
