@@ -197,7 +197,7 @@ TEST_CASE("the units run as hashwatt with state, configuration, credentials and 
                    "spool_dir = \"/var/lib/hashwatt/spool\""));
 }
 
-TEST_CASE("systemd-sysusers and systemd-tmpfiles create the user and the token directory") {
+TEST_CASE("systemd-sysusers and systemd-tmpfiles create the user and the secrets directories") {
     TempDir dir;
     stage_install(dir);
     const RunResult users =
@@ -213,10 +213,13 @@ TEST_CASE("systemd-sysusers and systemd-tmpfiles create the user and the token d
         {"/usr/bin/systemd-tmpfiles", "--root=" + dir.path(), "--create", "hashwatt.conf"}, 30s);
     INFO(tmp.out, tmp.err);
     REQUIRE(tmp.exit_code == 0);
-    struct stat st {};
-    REQUIRE(::stat((dir.path() + "/etc/hashwatt/tokens").c_str(), &st) == 0);
-    CHECK(S_ISDIR(st.st_mode));
-    CHECK((st.st_mode & 07777) == 0700);
+    for (const char* secrets : {"/etc/hashwatt/tokens", "/etc/hashwatt/secrets"}) {
+        INFO(secrets);
+        struct stat st {};
+        REQUIRE(::stat((dir.path() + secrets).c_str(), &st) == 0);
+        CHECK(S_ISDIR(st.st_mode));
+        CHECK((st.st_mode & 07777) == 0700);
+    }
 }
 
 TEST_CASE("maintainer scripts: postinst creates the user, never enables or starts a service") {
