@@ -2,7 +2,8 @@
 // prometheus-alertmanager packages): promtool check config / check rules / test rules, amtool
 // check-config and the routes the shipped tree gives typical alerts. And a name check: every
 // metric the rules read is a family of docs/metrics.md, a recording rule, or one of
-// Prometheus' own, so a renamed family cannot silently leave a rule selecting nothing.
+// Prometheus' own, so a renamed family cannot silently leave a rule selecting nothing. The
+// global Prometheus of a sharded fleet (federation.yml, federation/rules, federation/tests) too.
 #include "tests/support/process.hpp"
 
 #include <algorithm>
@@ -193,10 +194,24 @@ TEST_CASE("promtool check config accepts deploy/prometheus/prometheus.yml") {
     check_run({kPromtool, "check", "config", kRoot + "/deploy/prometheus/prometheus.yml"});
 }
 
+TEST_CASE("promtool check config accepts deploy/prometheus/federation.yml and finds its rules") {
+    if (!have(kPromtool)) return;
+    const auto r =
+        test::run({kPromtool, "check", "config", kRoot + "/deploy/prometheus/federation.yml"}, 60s);
+    INFO("stdout: " << r.out);
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    // A wrong rule_files glob is not an error to promtool; it would load nothing.
+    CHECK(r.out.find("1 rule files found") != std::string::npos);
+}
+
 TEST_CASE("promtool check rules accepts every rule file") {
     if (!have(kPromtool)) return;
-    const auto rules = files("deploy/prometheus/rules", ".yml");
-    REQUIRE(rules.size() == 2);
+    auto rules = files("deploy/prometheus/rules", ".yml");
+    REQUIRE(rules.size() == 3);
+    const auto global = files("deploy/prometheus/federation/rules", ".yml");
+    REQUIRE(global.size() == 1);
+    rules.insert(rules.end(), global.begin(), global.end());
     std::vector<std::string> argv = {kPromtool, "check", "rules"};
     argv.insert(argv.end(), rules.begin(), rules.end());
     check_run(argv);
@@ -204,8 +219,11 @@ TEST_CASE("promtool check rules accepts every rule file") {
 
 TEST_CASE("promtool test rules: the rule unit tests pass") {
     if (!have(kPromtool)) return;
-    const auto tests = files("deploy/prometheus/tests", ".test.yml");
-    REQUIRE(tests.size() >= 2);
+    auto tests = files("deploy/prometheus/tests", ".test.yml");
+    REQUIRE(tests.size() >= 3);
+    const auto global = files("deploy/prometheus/federation/tests", ".test.yml");
+    REQUIRE(global.size() >= 1);
+    tests.insert(tests.end(), global.begin(), global.end());
     std::vector<std::string> argv = {kPromtool, "test", "rules"};
     argv.insert(argv.end(), tests.begin(), tests.end());
     check_run(argv);
@@ -214,6 +232,11 @@ TEST_CASE("promtool test rules: the rule unit tests pass") {
 TEST_CASE("the rule files define exactly the fixed recording rule and alert names") {
     const auto rec = parse_rules(kRoot + "/deploy/prometheus/rules/hashwatt-recording.yml");
     const auto al = parse_rules(kRoot + "/deploy/prometheus/rules/hashwatt-alerts.yml");
+    const auto policy =
+        parse_rules(kRoot + "/deploy/prometheus/rules/hashwatt-policy-recording.yml");
+    CHECK(policy.records ==
+          std::vector<std::string>{"site_state:hashwatt_policy_target_state:sum"});
+    CHECK(policy.alerts.empty());
     const std::set<std::string> records(rec.records.begin(), rec.records.end());
     CHECK(records.size() == rec.records.size());  // none twice
     CHECK(records == std::set<std::string>{
@@ -246,6 +269,36 @@ TEST_CASE("the rule files define exactly the fixed recording rule and alert name
     }
 }
 
+TEST_CASE("the global rules: a region: and a global: sum of every summable site: rule") {
+    const auto g = parse_rules(kRoot + "/deploy/prometheus/federation/rules/hashwatt-global.yml");
+    const std::set<std::string> records(g.records.begin(), g.records.end());
+    CHECK(records.size() == g.records.size());
+    // Every regional site: sum (not the ratio, which is recomputed) has both.
+    const auto rec = parse_rules(kRoot + "/deploy/prometheus/rules/hashwatt-recording.yml");
+    std::size_t site_sums = 0;
+    for (const auto& r : rec.records) {
+        if (!r.starts_with("site:") || r.ends_with(":ratio")) continue;
+        ++site_sums;
+        const std::string metric = r.substr(5);
+        CHECK_MESSAGE(records.count("region:" + metric), "no region: rule for " << r);
+        CHECK_MESSAGE(records.count("global:" + metric), "no global: rule for " << r);
+    }
+    CHECK(site_sums == 5);
+    for (const char* r : {"region:hashwatt_miner_efficiency_joules_per_terahash:ratio",
+                          "global:hashwatt_miner_efficiency_joules_per_terahash:ratio",
+                          "region:hashwatt_collector_up:sum", "region:hashwatt_collector_up:count",
+                          "global_state:hashwatt_miner_state:sum",
+                          "global_state:hashwatt_policy_target_state:sum"}) {
+        CHECK_MESSAGE(records.count(r), "missing " << r);
+    }
+    CHECK(g.alerts == std::vector<std::string>{"HashwattFederationDown"});
+    const std::string tests = read(kRoot + "/deploy/prometheus/federation/tests/global.test.yml");
+    for (const auto& r : g.records) {
+        CHECK_MESSAGE(tests.find("- expr: " + r + "\n") != std::string::npos, "no test of " << r);
+    }
+    CHECK(tests.find("alertname: HashwattFederationDown\n") != std::string::npos);
+}
+
 TEST_CASE("every metric the rules read is documented, recorded, or Prometheus' own") {
     const std::set<std::string> builtin = {"up",
                                            "scrape_duration_seconds",
@@ -258,7 +311,10 @@ TEST_CASE("every metric the rules read is documented, recorded, or Prometheus' o
     REQUIRE(documented.size() > 10);
     std::set<std::string> recorded;
     std::vector<std::pair<std::string, RuleFile>> parsed;
-    for (const auto& f : files("deploy/prometheus/rules", ".yml")) {
+    auto rule_files = files("deploy/prometheus/rules", ".yml");
+    const auto global = files("deploy/prometheus/federation/rules", ".yml");
+    rule_files.insert(rule_files.end(), global.begin(), global.end());
+    for (const auto& f : rule_files) {
         parsed.emplace_back(f, parse_rules(f));
         recorded.insert(parsed.back().second.records.begin(), parsed.back().second.records.end());
     }
