@@ -239,7 +239,8 @@ void start_region(Region& r, const std::string& name, const std::string& site,
             "\"\ntoken_file = \"agent.token\"\nspool_dir = \"spool\"\n"
             "batch_max_age = \"500ms\"\nretry_min = \"200ms\"\nretry_max = \"1s\"\n");
     r.agent = std::make_unique<test::Child>(
-        std::vector<std::string>{kBinary, "agent", "--config", agent_config},
+        // warn: a line every poll interval from each agent would bury a failure's message.
+        std::vector<std::string>{kBinary, "--log-level", "warn", "agent", "--config", agent_config},
         dir.path() + "/agent");
 }
 
@@ -314,6 +315,8 @@ TEST_CASE("scale-out: two sharded collectors, regional Prometheus, one global fe
         {R"(site_state:hashwatt_policy_target_state:sum{site="site-b",state="sleep"} == 1)", 1, 1},
         {R"(site_state:hashwatt_policy_target_state:sum{site="site-a",state="sleep"} == 0)", 1, 1},
         {R"(site_state:hashwatt_policy_target_state:sum{site="site-a",state="full"} == 6)", 1, 1},
+        // The global rules run every 30 s, after federation brought the site series above.
+        {R"(global_state:hashwatt_policy_target_state:sum{state="sleep"} == 1)", 1, 1},
         {R"(up{job="hashwatt-collector"} == 1)", 2, 2},
         {R"(up{job="hashwatt-federate"} == 1)", 2, 2},
     };
