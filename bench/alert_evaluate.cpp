@@ -43,7 +43,10 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 1000));
     app.add_option("--batch", batch, "samples per ingest batch while filling the store")
         ->check(CLI::Range(1, 100000));
+    std::string json_path;
+    app.add_option("--json", json_path, "Also write the figures as JSON to this file");
     CLI11_PARSE(app, argc, argv);
+    Results out("alert_evaluate", argc, argv);
     log::set_level(log::Level::warn);
 
     char tmpl[] = "/tmp/hashwatt-bench-alerts-XXXXXX";
@@ -97,6 +100,18 @@ int main(int argc, char** argv) {
                     median(ms), percentile(ms, 0.9), *std::max_element(ms.begin(), ms.end()),
                     rounds);
         std::printf("per miner: %.2f us\n", median(ms) * 1000.0 / static_cast<double>(miners));
+        out.inputs = {{"miners", miners},
+                      {"rounds", rounds},
+                      {"batch", batch},
+                      {"rules", rules.size()},
+                      {"pairs", first.evaluated}};
+        const std::string of = "steady evaluations (the first excluded)";
+        out.add("evaluation", median(ms), "ms", rounds, "median", of);
+        out.add("evaluation_p90", percentile(ms, 0.9), "ms", rounds, "p90", of);
+        out.add("first_evaluation", first_ms, "ms", 1, "single", "the first evaluation");
+        out.add("per_miner", median(ms) * 1000.0 / static_cast<double>(miners), "us", rounds,
+                "median", of);
+        write_results_json(json_path, out);
     }
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);

@@ -94,7 +94,10 @@ int main(int argc, char** argv) {
                    "replay this policy file through the live engine (min on/off and caps from "
                    "it) instead of the threshold policy")
         ->check(CLI::ExistingFile);
+    std::string json_path;
+    app.add_option("--json", json_path, "Also write the figures as JSON to this file");
     CLI11_PARSE(app, argc, argv);
+    bench::Results out("backtest", argc, argv);
 
     std::printf("machine: %s\nloadavg at start: %.2f\n", bench::machine_description().c_str(),
                 bench::load1());
@@ -141,5 +144,16 @@ int main(int argc, char** argv) {
                 last.policy.totals.profit, last.optimum.totals.profit);
     std::printf("wall_s_median total=%.3f replay=%.3f optimum=%.3f (target total <= 10)\n",
                 bench::median(total_s), bench::median(replay_s), bench::median(optimum_s));
+    out.inputs = {{"intervals", intervals},
+                  {"miners", miners},
+                  {"classes", fleet.classes.size()},
+                  {"cap_kw", cap_kw},
+                  {"runs", runs},
+                  {"policy", policy_file.empty() ? "threshold 80/60" : policy_file}};
+    const std::string of = "backtests of the whole series";
+    out.add("total", bench::median(total_s), "s", runs, "median", of);
+    out.add("replay", bench::median(replay_s), "s", runs, "median", of);
+    out.add("optimum", bench::median(optimum_s), "s", runs, "median", of);
+    bench::write_results_json(json_path, out);
     return 0;
 }

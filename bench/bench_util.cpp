@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <sched.h>
 #include <signal.h>
@@ -13,6 +16,9 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 
 extern char** environ;
 
@@ -161,6 +167,96 @@ long wait_for_time_wait_below(long below, double max_seconds) {
         n = tcp_time_wait_sockets();
     }
     return n;
+}
+
+MachineInfo machine_info() {
+    MachineInfo m;
+    m.cpu_model = "unknown CPU";
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(cpuinfo, line)) {
+        if (line.rfind("model name", 0) == 0) {
+            m.cpu_model = line.substr(line.find(':') + 2);
+            break;
+        }
+    }
+    m.cores = std::thread::hardware_concurrency();
+    std::ifstream meminfo("/proc/meminfo");
+    while (std::getline(meminfo, line)) {
+        if (line.rfind("MemTotal:", 0) == 0) {
+            m.ram_gib = std::stod(line.substr(9)) / (1024.0 * 1024.0);
+            break;
+        }
+    }
+    utsname u{};
+    uname(&u);
+    m.kernel = u.release;
+    getloadavg(m.load, 3);
+    return m;
+}
+
+boost::json::object to_json(const MachineInfo& m) {
+    return {{"cpu_model", m.cpu_model},
+            {"cores", m.cores},
+            {"ram_gib", m.ram_gib},
+            {"kernel", m.kernel},
+            {"loadavg", boost::json::array{m.load[0], m.load[1], m.load[2]}}};
+}
+
+boost::json::object to_json(const Figure& f) {
+    return {{"name", f.name}, {"value", f.value}, {"unit", f.unit},
+            {"runs", f.runs}, {"stat", f.stat},   {"of", f.of}};
+}
+
+std::string utc_now_iso() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+Results::Results(std::string program_name, int argc, char** argv)
+    : program(std::move(program_name)), started_at(utc_now_iso()), start(machine_info()) {
+    for (int i = 0; i < argc; ++i) command.emplace_back(argv[i]);
+}
+
+void Results::add(std::string name, double value, std::string unit, int runs, std::string stat,
+                  std::string of) {
+    figures.push_back(
+        {std::move(name), value, std::move(unit), runs, std::move(stat), std::move(of)});
+}
+
+void write_results_json(const std::string& path, const Results& r) {
+    if (path.empty()) return;
+    boost::json::array cmd;
+    std::string line;
+    for (const auto& a : r.command) {
+        cmd.emplace_back(a);
+        line += (line.empty() ? "" : " ") + a;
+    }
+    boost::json::array figures;
+    for (const auto& f : r.figures) figures.emplace_back(to_json(f));
+    const MachineInfo end = machine_info();
+    boost::json::object machine = to_json(r.start);
+    machine.erase("loadavg");
+    machine["loadavg_start"] =
+        boost::json::array{r.start.load[0], r.start.load[1], r.start.load[2]};
+    machine["loadavg_end"] = boost::json::array{end.load[0], end.load[1], end.load[2]};
+    const boost::json::object doc{{"program", r.program},      {"command", cmd},
+                                  {"command_line", line},      {"started_at", r.started_at},
+                                  {"ended_at", utc_now_iso()}, {"machine", machine},
+                                  {"inputs", r.inputs},        {"figures", figures}};
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << boost::json::serialize(doc) << "\n";
+        if (!out.flush()) throw std::runtime_error(path + ": cannot write the results");
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) throw std::runtime_error(path + ": cannot write the results: " + ec.message());
 }
 
 }  // namespace hashwatt::bench

@@ -6,6 +6,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 namespace hashwatt::bench {
 
 struct ProcStats {
@@ -53,5 +55,52 @@ long tcp_time_wait_sockets();
 // then run slower than they would in a poller's steady state (a few hundred connections a
 // second). Waits up to `max_seconds` until fewer than `below` remain; returns how many remain.
 long wait_for_time_wait_below(long below, double max_seconds);
+
+// --- Machine-readable results (`--json PATH`), collected by bench_run_all into bench/results.json.
+
+// One measured figure: `value` in `unit`, the `stat` ("median", "p99", "max", "single", ...) of
+// `runs` runs; `of` says what a run is ("steady poll rounds", "scrapes").
+struct Figure {
+    std::string name;
+    double value = 0;
+    std::string unit;
+    int runs = 1;
+    std::string stat = "median";
+    std::string of;
+};
+
+struct MachineInfo {
+    std::string cpu_model;  // first "model name" of /proc/cpuinfo
+    unsigned cores = 0;
+    double ram_gib = 0;             // MemTotal of /proc/meminfo
+    std::string kernel;             // uname -r
+    double load[3] = {-1, -1, -1};  // 1, 5 and 15 min load averages when read
+};
+
+// Reads the machine's description and its load averages now.
+MachineInfo machine_info();
+boost::json::object to_json(const MachineInfo& m);
+boost::json::object to_json(const Figure& f);
+// UTC wall-clock time, ISO 8601 to the second.
+std::string utc_now_iso();
+
+// What one program measured: made at the start of main (takes the machine's load then), filled in,
+// then written with write_results_json.
+struct Results {
+    Results(std::string program, int argc, char** argv);
+    std::string program;
+    std::vector<std::string> command;
+    std::string started_at;
+    MachineInfo start;
+    boost::json::object inputs;
+    std::vector<Figure> figures;
+    void add(std::string name, double value, std::string unit, int runs = 1,
+             std::string stat = "median", std::string of = {});
+};
+
+// Writes `r` as one JSON object to `path` (through a temporary file and a rename, so a reader
+// never sees half a file), with the load averages at the end. An empty `path` writes nothing.
+// Throws std::runtime_error naming the path if it cannot be written.
+void write_results_json(const std::string& path, const Results& r);
 
 }  // namespace hashwatt::bench

@@ -256,7 +256,10 @@ int main(int argc, char** argv) {
     app.add_option("--queries", queries, "Requests per kind of query");
     app.add_option("--seed", seed, "Seed of the random miners and days");
     app.add_option("--cpu", cpu, "Pin the process (every thread) to this CPU");
+    std::string json_path;
+    app.add_option("--json", json_path, "Also write the figures as JSON to this file");
     CLI11_PARSE(app, argc, argv);
+    Results out("collector_history", argc, argv);
     if (reuse && db_path.empty()) {
         std::fprintf(stderr, "--reuse needs --db PATH\n");
         return 2;
@@ -419,6 +422,29 @@ int main(int argc, char** argv) {
             "%.2f,\"db_bytes\":%lld}\n",
             median(kinds[0].ms), percentile(kinds[0].ms, 0.95), median(kinds[1].ms),
             median(kinds[2].ms), static_cast<long long>(counts.file_bytes));
+        out.inputs = {
+            {"miners", layout.miners}, {"days", layout.days}, {"interval_s", layout.interval_s},
+            {"queries", queries},      {"seed", seed},        {"reused", reuse}};
+        const char* slugs[] = {"day_5m", "day_raw", "range_1h"};
+        for (std::size_t i = 0; i < kinds.size() && i < 3; ++i) {
+            const auto& k = kinds[i];
+            const int n = static_cast<int>(k.ms.size());
+            const std::string of = "queries: " + k.name + ", " + std::to_string(k.items) + " items";
+            out.add(std::string(slugs[i]) + "_query", median(k.ms), "ms", n, "median", of);
+            out.add(std::string(slugs[i]) + "_query_p95", percentile(k.ms, 0.95), "ms", n, "p95",
+                    of);
+            out.add(std::string(slugs[i]) + "_response", static_cast<double>(k.bytes), "bytes", 1,
+                    "single", of);
+        }
+        if (!reuse && gen_s > 0)
+            out.add("generation_rate",
+                    static_cast<double>(per_day) * layout.days *
+                        static_cast<double>(layout.miners) / gen_s,
+                    "samples/s", 1, "single",
+                    "building the database (rollups, retention included)");
+        out.add("db_file", static_cast<double>(counts.file_bytes), "bytes", 1, "single",
+                "the file");
+        write_results_json(json_path, out);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         rc = 1;

@@ -344,6 +344,28 @@ void print_summary(const char* mode, const Summary& s) {
                 s.file.bytes_per_sample);
 }
 
+void add_summary(Results& out, const std::string& mode, const Summary& s, int rounds) {
+    const std::string of = mode + " rounds";
+    const int n = static_cast<int>(s.rate.size());
+    out.add(mode + "_samples_per_s", median(s.rate), "samples/s", n, "median", of);
+    out.add(mode + "_samples_per_cpu_s", median(s.rate_cpu), "samples/CPU-s", n, "median",
+            of + " (CPU of the collector's threads)");
+    if (median(s.rate_cpu) > 0)
+        out.add(mode + "_cpu_per_sample", 1e6 / median(s.rate_cpu), "us", n, "median", of);
+    if (!s.latency_ms.empty()) {
+        out.add(mode + "_batch_latency_p50", percentile(s.latency_ms, 0.50), "ms",
+                static_cast<int>(s.latency_ms.size()), "p50", "batches");
+        out.add(mode + "_batch_latency_p99", percentile(s.latency_ms, 0.99), "ms",
+                static_cast<int>(s.latency_ms.size()), "p99", "batches");
+    }
+    if (s.rollup_us_per_sample > 0)
+        out.add(mode + "_rollup_cpu_per_sample", s.rollup_us_per_sample, "us", 1, "single",
+                "one rollup pass over what was ingested");
+    out.add(mode + "_db_bytes_per_sample", s.file.bytes_per_sample, "bytes", rounds, "single",
+            "the file after all rounds (samples and indexes, WAL checkpointed)");
+    out.add(mode + "_rows", static_cast<double>(s.file.rows), "rows", 1, "single", "samples table");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -371,6 +393,8 @@ int main(int argc, char** argv) {
                    "run has buckets to roll up)");
     app.add_option("--dir", dir, "Directory for the SQLite files (default: a new temp directory)");
     app.add_flag("--keep", keep, "Keep the SQLite files");
+    std::string json_path;
+    app.add_option("--json", json_path, "Also write the figures as JSON to this file");
     CLI11_PARSE(app, argc, argv);
     if (miners == 0 || batch == 0 || rounds < 1 || seconds <= 0 || connections < 1 ||
         maintenance_s < 0) {
@@ -507,6 +531,18 @@ int main(int argc, char** argv) {
         std::printf("%-52s %14s\n", "figure", "value");
         if (mode != "http") print_summary("store", store_sum);
         if (mode != "store") print_summary("http", http_sum);
+        Results out("collector_ingest", argc, argv);
+        out.inputs = {{"miners", miners},
+                      {"batch", batch},
+                      {"seconds_per_round", seconds},
+                      {"rounds", rounds},
+                      {"mode", mode},
+                      {"connections", connections},
+                      {"maintenance_every_s", maintenance_s},
+                      {"sqlite", settings}};
+        if (mode != "http") add_summary(out, "store", store_sum, rounds);
+        if (mode != "store") add_summary(out, "http", http_sum, rounds);
+        write_results_json(json_path, out);
         std::printf(
             "{\"bench\":\"collector_ingest\",\"store_samples_per_s\":%.0f,"
             "\"http_samples_per_s\":%.0f,\"http_p50_ms\":%.1f,\"http_p99_ms\":%.1f,"

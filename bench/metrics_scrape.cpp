@@ -36,6 +36,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
 #include <prometheus/text_serializer.h>
 
 namespace asio = boost::asio;
@@ -141,7 +142,7 @@ std::size_t series_in(const std::string& text) {
     return n;
 }
 
-void part_state(int miners, int rounds) {
+void part_state(int miners, int rounds, Results& res) {
     std::printf("-- part 1: LatestState + exposition, %d miners, %d rounds\n", miners, rounds);
     const long rss_before = rss_kb();
     CollectorMetrics metrics;
@@ -183,6 +184,16 @@ void part_state(int miners, int rounds) {
         median(render_ms));
     std::printf("bytes=%zu series=%zu rss_after_scrapes_kb=%ld\n", text.size(), series_in(text),
                 rss_peak);
+    const std::string of = "renders of the same state";
+    res.add("state_per_miner",
+            static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(miners),
+            "bytes", 1, "single", "RSS growth while filling LatestState");
+    res.add("render", median(render_ms), "ms", rounds, "median",
+            of + " (CollectorMetrics::render)");
+    res.add("collect_and_text_serializer", median(collect_ms) + median(serialize_ms), "ms", rounds,
+            "median", of + " (prometheus-cpp, for comparison)");
+    res.add("scrape_size", static_cast<double>(text.size()), "bytes", 1, "single", "one render");
+    res.add("series", static_cast<double>(series_in(text)), "series", 1, "single", "one render");
 }
 
 std::string http_request(std::uint16_t port, http::verb method, const std::string& target,
@@ -250,7 +261,7 @@ Scraped scrape(std::uint16_t port) {
     return out;
 }
 
-int part_collector(int miners, int rounds, int batch_size) {
+int part_collector(int miners, int rounds, int batch_size, Results& res) {
     std::printf("-- part 2: Store + StoreWriter + ApiServer, %d miners over HTTP, %d scrapes\n",
                 miners, rounds);
     const auto dir = std::filesystem::temp_directory_path() /
@@ -311,7 +322,18 @@ int part_collector(int miners, int rounds, int batch_size) {
         if (rc == 0) {
             std::printf("http_get_metrics_ms_median=%.1f bytes=%zu series=%zu\n", median(scrape_ms),
                         last.bytes, last.series);
+            res.add("http_get_metrics", median(scrape_ms), "ms", rounds, "median",
+                    "GET /metrics over loopback, until the last byte read");
+            res.add("http_scrape_size", static_cast<double>(last.bytes), "bytes", 1, "single",
+                    "last scrape");
         }
+        res.add("ingest_rate", miners / (ingest_ms / 1000.0), "samples/s", 1, "single",
+                "every miner POSTed once, batches of " + std::to_string(batch_size));
+        res.add("collector_rss_after_ingest", static_cast<double>(rss_ingested) / 1024.0, "MiB");
+        res.add("collector_rss", static_cast<double>(rss_scraped) / 1024.0, "MiB", 1, "single",
+                "after the scrapes (between scrapes)");
+        res.add("collector_peak_rss", static_cast<double>(peak_rss_kb()) / 1024.0, "MiB", 1, "max",
+                "while serving a scrape");
         std::printf(
             "rss_kb: process_start=%ld server_empty=%ld after_ingest=%ld after_scrapes=%ld "
             "peak=%ld\n(collector memory at %d miners: %.1f MiB between scrapes, %.1f MiB peak "
@@ -339,7 +361,11 @@ int main(int argc, char** argv) {
     app.add_option("--miners", miners, "synthetic miners")->check(CLI::PositiveNumber);
     app.add_option("--rounds", rounds, "scrapes timed (median)")->check(CLI::PositiveNumber);
     app.add_option("--batch", batch_size, "samples per ingest batch")->check(CLI::PositiveNumber);
+    std::string json_path;
+    app.add_option("--json", json_path, "Also write the figures as JSON to this file");
     CLI11_PARSE(app, argc, argv);
+    Results out("metrics_scrape", argc, argv);
+    out.inputs = {{"miners", miners}, {"rounds", rounds}, {"batch", batch_size}};
     log::set_level(log::Level::warn);
     std::printf("machine: %s\n", machine_description().c_str());
     {
@@ -359,11 +385,15 @@ int main(int argc, char** argv) {
         if (pid == 0) {
             int child_rc = 0;
             try {
+                // The child's figures go through a file of their own, merged below.
+                Results part_out("metrics_scrape", argc, argv);
                 if (part == 1) {
-                    part_state(miners, rounds);
+                    part_state(miners, rounds, part_out);
                 } else {
-                    child_rc = part_collector(miners, rounds, batch_size);
+                    child_rc = part_collector(miners, rounds, batch_size, part_out);
                 }
+                if (!json_path.empty())
+                    write_results_json(json_path + ".part" + std::to_string(part), part_out);
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "part %d failed: %s\n", part, e.what());
                 child_rc = 1;
@@ -374,6 +404,26 @@ int main(int argc, char** argv) {
         int status = 0;
         waitpid(pid, &status, 0);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;
+        if (!json_path.empty()) {
+            const std::string part_path = json_path + ".part" + std::to_string(part);
+            std::ifstream in(part_path);
+            std::stringstream text;
+            text << in.rdbuf();
+            boost::system::error_code ec;
+            const auto doc = boost::json::parse(text.str(), ec);
+            if (!ec && doc.is_object() && doc.as_object().contains("figures")) {
+                for (const auto& f : doc.at("figures").as_array()) {
+                    const auto& o = f.as_object();
+                    out.add(
+                        std::string(o.at("name").as_string()), o.at("value").to_number<double>(),
+                        std::string(o.at("unit").as_string()),
+                        static_cast<int>(o.at("runs").to_number<double>()),
+                        std::string(o.at("stat").as_string()), std::string(o.at("of").as_string()));
+                }
+            }
+            std::filesystem::remove(part_path);
+        }
     }
+    write_results_json(json_path, out);
     return rc;
 }

@@ -263,7 +263,10 @@ int main(int argc, char** argv) {
     app.add_option("--runs", runs, "Runs (the median is reported)")->check(CLI::PositiveNumber);
     app.add_option("--cpu", cpu, "Pin to this CPU (-1: not pinned)");
     app.add_option("--source-dir", source_dir, "Repository root holding tests/fixtures");
+    std::string json_path;
+    app.add_option("--json", json_path, "Also write the figures as JSON to this file");
     CLI11_PARSE(app, argc, argv);
+    Results out("parse_replies", argc, argv);
     if (cpu >= 0) pin_self(cpu);
 
     std::vector<Capture> captures;
@@ -371,5 +374,13 @@ int main(int argc, char** argv) {
     std::printf("{\"bench\":\"parse_replies\",\"captures\":%zu,\"sum_before_ns\":%.0f,",
                 captures.size(), sum_before);
     std::printf("\"sum_after_ns\":%.0f,\"sum_assigned_ns\":%.0f}\n", sum_after, sum_assigned);
+    out.inputs = {
+        {"iterations", iterations}, {"runs", runs}, {"captures", captures.size()}, {"cpu", cpu}};
+    const std::string of = "runs; the sum over all captures, one call each (medians per capture)";
+    out.add("sum_after", sum_after, "ns", runs, "median", of);
+    out.add("sum_before", sum_before, "ns", runs, "median", of + ", the previous parser");
+    out.add("sum_assigned", sum_assigned, "ns", runs, "median", of);
+    out.add("speedup", sum_before / sum_after, "x", runs, "median", "before / after");
+    write_results_json(json_path, out);
     return 0;
 }

@@ -48,7 +48,10 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.05, 2.0));
     bool no_explain = false;
     app.add_flag("--no-explain", no_explain, "Decisions without reasons (as the backtest runs)");
+    std::string json_path;
+    app.add_option("--json", json_path, "Also write the figures as JSON to this file");
     CLI11_PARSE(app, argc, argv);
+    bench::Results out("policy_decide", argc, argv);
 
     const auto models = all_models();
     std::vector<MinerInput> fleet(static_cast<std::size_t>(miners));
@@ -119,5 +122,15 @@ int main(int argc, char** argv) {
         miners, rounds, bench::median(ms), bench::percentile(ms, 0.9), bench::percentile(ms, 1.0),
         bench::median(cpu_ms), changes, held, bench::load1());
     std::printf("machine: %s\n", bench::machine_description().c_str());
+    out.inputs = {{"miners", miners},
+                  {"rounds", rounds},
+                  {"cap_fraction", cap_fraction},
+                  {"explain", !no_explain},
+                  {"models", models.size()}};
+    const std::string of = "decision rounds (round 0, which creates each miner's memory, excluded)";
+    out.add("round_wall", bench::median(ms), "ms", rounds, "median", of);
+    out.add("round_wall_p90", bench::percentile(ms, 0.9), "ms", rounds, "p90", of);
+    out.add("round_cpu", bench::median(cpu_ms), "ms", rounds, "median", of + ", thread CPU");
+    bench::write_results_json(json_path, out);
     return 0;
 }

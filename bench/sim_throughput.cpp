@@ -121,12 +121,18 @@ int main(int argc, char** argv) {
     std::string binary = "build/release/cli/hashwatt";
     int miners = 10000, concurrency = 256, rounds = 3;
     double seconds = 5;
+    std::string json_path;
     app.add_option("--binary", binary, "hashwatt binary");
     app.add_option("--miners", miners, "Simulated miners");
     app.add_option("--concurrency", concurrency, "Concurrent client connections");
     app.add_option("--seconds", seconds, "Length of one round");
     app.add_option("--rounds", rounds, "Rounds (the median is reported)");
+    long time_wait_below = 2000;
+    app.add_option("--time-wait-below", time_wait_below,
+                   "Start each round once fewer TIME_WAIT sockets than this remain");
+    app.add_option("--json", json_path, "Also write the figures as JSON to this file");
     CLI11_PARSE(app, argc, argv);
+    Results out("sim_throughput", argc, argv);
     pin_self(1);
 
     // Baseline: the process with one miner, to separate fixed cost from per-miner cost.
@@ -148,8 +154,8 @@ int main(int argc, char** argv) {
     std::uint64_t failed = 0;
     double reply_bytes = 0;
     for (int i = 0; i < rounds; ++i) {
-        const long tw = wait_for_time_wait_below(2000, 90);
-        if (tw >= 2000)
+        const long tw = wait_for_time_wait_below(time_wait_below, 90);
+        if (tw >= time_wait_below)
             std::fprintf(stderr, "round %d starts with %ld TIME_WAIT sockets\n", i + 1, tw);
         const auto r = run_round(sim, ips, concurrency, seconds);
         wall.push_back(r.wall_rps);
@@ -192,5 +198,19 @@ int main(int argc, char** argv) {
         "\"rss_per_miner_kib\":%.2f,\"failed\":%lu}\n",
         miners, median(wall), median(cpu), static_cast<double>(rss_after - rss_one) / miners,
         static_cast<unsigned long>(failed));
+    out.inputs = {{"miners", miners},
+                  {"concurrency", concurrency},
+                  {"seconds_per_round", seconds},
+                  {"rounds", rounds}};
+    const std::string of = "load rounds";
+    out.add("requests_per_wall_s", median(wall), "req/s", rounds, "median", of);
+    out.add("requests_per_sim_cpu_s", median(cpu), "req/CPU-s", rounds, "median", of);
+    out.add("sim_cpu_use", 100 * median(util), "%", rounds, "median", of);
+    out.add("reply_size", reply_bytes, "bytes", 1, "mean", "last round");
+    out.add("failed_requests", static_cast<double>(failed), "requests", rounds, "sum", of);
+    out.add("memory_per_miner_idle", static_cast<double>(rss_fleet - rss_one) / miners, "KiB");
+    out.add("memory_per_miner_after_load", static_cast<double>(rss_after - rss_one) / miners,
+            "KiB");
+    write_results_json(json_path, out);
     return failed > 0 ? 1 : 0;
 }
