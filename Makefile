@@ -4,13 +4,14 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-asan build-release test test-debug test-asan demo package format format-check clean help
+.PHONY: all deps build build-asan build-release test test-debug test-asan demo bench package format format-check clean help
 
 all: build
 
 help:
 	@echo "make test      install deps, build debug + ASan/UBSan, run every test suite"
 	@echo "make demo      install deps, build release, run 'hashwatt demo'"
+	@echo "make bench     release build, every benchmark: bench/results.json, docs/cost_growth.svg"
 	@echo "make build     debug build only (build/debug)"
 	@echo "make package   release build, then the Debian package build/release/hashwatt_*.deb"
 	@echo "make format    clang-format every C++ source in place"
@@ -42,6 +43,15 @@ test: format-check test-debug test-asan
 DEMO_ARGS ?=
 demo: build-release
 	build/release/cli/hashwatt demo $(DEMO_ARGS)
+
+# Every benchmark of bench/ in one plan (bench/run_all.cpp; docs/performance.md, "make bench"):
+# the table, bench/results.json and the cost-growth plot. BENCH_ARGS passes flags through:
+# make bench BENCH_ARGS="--quick", BENCH_ARGS="--only agent_poll_10k", BENCH_ARGS="--list".
+BENCH_ARGS ?=
+# It builds only what it runs (the release hashwatt binary and the bench programs).
+bench: deps build/release/build.ninja
+	cmake --build --preset release -j $(JOBS) --target bench_run_all
+	build/release/bench/bench_run_all --out bench/results.json --svg docs/cost_growth.svg $(BENCH_ARGS)
 
 # The Debian package (deploy/CMakeLists.txt; docs/operations.md): build/release/hashwatt_<v>-1_<arch>.deb.
 package: build-release
