@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
     std::string binary = "build/release/cli/hashwatt";
     int miners = 10000, rounds = 5, scan_miners = 1000, scan_runs = 3, scan_prefix = 22;
     long time_wait_below = 20000;
+    int miners_per_sim = 10000;
     std::string json_path;
     std::size_t concurrency = 512;
     // Every family with a driver, weighted roughly as a mixed farm runs them.
@@ -113,6 +114,9 @@ int main(int argc, char** argv) {
                    "Prefix length of the scanned range (22: 1,024 "
                    "addresses, 20: 4,096)")
         ->check(CLI::Range(16, 30));
+    app.add_option("--miners-per-sim", miners_per_sim,
+                   "Most miners in one simulator process (one socket each)")
+        ->check(CLI::PositiveNumber);
     app.add_option("--time-wait-below", time_wait_below,
                    "Start each round once fewer TIME_WAIT sockets than this remain");
     app.add_option("--json", json_path, "Also write the figures as JSON to this file");
@@ -142,16 +146,24 @@ int main(int argc, char** argv) {
     long rss_before_kb = 0, rss_after_kb = 0;
     rusage self{};
     if (miners > 0) {
-        Sim sim = start_sim(binary, miners, mix, base, "fleet");
+        // A simulator holds a listening socket per miner, so a fleet past the open-files limit
+        // (20,000 on the development VM) runs as several simulators of consecutive addresses.
+        const auto ips = fleet_ips(base, miners);
+        std::vector<Sim> sims;
         agent::AgentConfig cfg;
         cfg.concurrency = concurrency;
         cfg.interval = std::chrono::seconds(30);
-        for (const auto& ip : fleet_ips(base, miners)) {
-            agent::MinerEntry e;
-            e.endpoint.host = ip;
-            e.endpoint.http_port = static_cast<std::uint16_t>(sim.http_port);
-            e.endpoint.site = "bench";
-            cfg.miners.push_back(std::move(e));
+        for (int first = 0; first < miners; first += miners_per_sim) {
+            const int n = std::min(miners_per_sim, miners - first);
+            sims.push_back(start_sim(binary, n, mix, ips[static_cast<std::size_t>(first)],
+                                     "fleet" + std::to_string(sims.size())));
+            for (int i = first; i < first + n; ++i) {
+                agent::MinerEntry e;
+                e.endpoint.host = ips[static_cast<std::size_t>(i)];
+                e.endpoint.http_port = static_cast<std::uint16_t>(sims.back().http_port);
+                e.endpoint.site = "bench";
+                cfg.miners.push_back(std::move(e));
+            }
         }
         rss_before_kb = proc_stats(getpid()).rss_kb;
         asio::io_context io;
@@ -184,7 +196,7 @@ int main(int argc, char** argv) {
         }
         rss_after_kb = proc_stats(getpid()).rss_kb;
         getrusage(RUSAGE_SELF, &self);
-        stop(sim.pid);
+        for (const auto& sim : sims) stop(sim.pid);
     }
 
     std::vector<double> wall, cpu_us, sys_us;
@@ -233,7 +245,8 @@ int main(int argc, char** argv) {
                   {"scan_miners", scan_miners},
                   {"scan_range", range},
                   {"scan_addresses", scan_hosts + 2},
-                  {"scan_runs", scan_runs}};
+                  {"scan_runs", scan_runs},
+                  {"miners_per_sim", miners_per_sim}};
     const int steady = static_cast<int>(wall.size());
     const std::string steady_of = "steady poll rounds (round 1, the cold one, excluded)";
     if (miners > 0) {
