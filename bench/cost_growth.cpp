@@ -364,10 +364,12 @@ std::string cost_growth_svg(const CostGrowth& cg, const std::string& machine) {
     std::ostringstream o;
     o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"780\" height=\"520\" "
          "font-family=\"sans-serif\">\n<rect width=\"780\" height=\"520\" fill=\"white\"/>\n";
-    o << "<text x=\"390\" y=\"16\" font-size=\"13\" text-anchor=\"middle\">hashwatt cost growth at "
-         "a "
-      << fmt(cg.inputs.poll_interval_s, 0) << " s poll interval (" << esc(machine)
-      << "); filled: measured, hollow: derived</text>\n";
+    o << "<text x=\"390\" y=\"16\" font-size=\"13\" text-anchor=\"middle\">hashwatt cost "
+         "growth at a "
+      << fmt(cg.inputs.poll_interval_s, 0)
+      << " s poll interval; filled: measured, hollow: derived</text>\n";
+    o << "<text x=\"390\" y=\"512\" font-size=\"10\" text-anchor=\"middle\" fill=\"#555\">"
+      << esc(machine) << "; bench/results.json, docs/performance.md</text>\n";
     panel(o, 0, 24, "CPU", "cores",
           {{"agent", agent_color, pick(&CostRow::agent_cpu_cores)},
            {"collector", collector_color, pick(&CostRow::collector_cpu_cores)}},

@@ -91,6 +91,9 @@ std::vector<Step> plan(const Paths& p, bool quick) {
          600,
          {"requests_per_sim_cpu_s", "requests_per_wall_s", "memory_per_miner_after_load",
           "failed_requests"}});
+    const auto label = [](const std::string& n) {
+        return n.size() > 3 ? n.substr(0, n.size() - 3) + "," + n.substr(n.size() - 3) : n;
+    };
     const std::pair<const char*, const char*> agent_sizes[] = {
         {"1000", "100"}, {"10000", "200"}, {"20000", "400"}};
     const char* agent_names[] = {"agent_poll_1k", "agent_poll_10k", "agent_poll_20k"};
@@ -102,7 +105,7 @@ std::vector<Step> plan(const Paths& p, bool quick) {
             a[5] = "2";
             a.insert(a.end(), {"--time-wait-below", no_tw_wait});
         }
-        s.push_back({agent_names[i], "agent_poll", n + " miners", a, 900, agent_shown});
+        s.push_back({agent_names[i], "agent_poll", label(n) + " miners", a, 900, agent_shown});
     }
     s.push_back(
         {"scan_22",
@@ -138,7 +141,7 @@ std::vector<Step> plan(const Paths& p, bool quick) {
         const std::string n = quick ? metrics_sizes[i].second : metrics_sizes[i].first;
         s.push_back({metrics_names[i],
                      "metrics_scrape",
-                     n + " miners",
+                     label(n) + " miners",
                      {"--miners", n, "--rounds", q(i == 2 ? "5" : "7", "2")},
                      600,
                      metrics_shown});
@@ -302,6 +305,26 @@ Outcome run_step(const Step& step, const Paths& paths, const fs::path& work,
     return o;
 }
 
+// A step as an earlier run recorded it (--from).
+Outcome load_step(const Step& step, const json::object& previous, const std::string& from,
+                  std::vector<std::string>& argv_out) {
+    Outcome o;
+    for (const auto& v : previous.at("steps").as_array()) {
+        const auto& st = v.as_object();
+        if (st.at("name").as_string() != step.name) continue;
+        for (const auto& a : st.at("command").as_array()) argv_out.emplace_back(a.as_string());
+        o.status = st.at("status").as_string();
+        o.exit_code = static_cast<int>(st.at("exit_code").to_number<double>());
+        o.wall_s = st.at("wall_s").to_number<double>();
+        o.error = st.at("error").as_string();
+        o.result = st.at("result");
+        return o;
+    }
+    o.status = "failed";
+    o.error = "no step " + step.name + " in " + from;
+    return o;
+}
+
 const json::object* figure_of(const json::value& result, std::string_view name) {
     if (!result.is_object() || !result.as_object().contains("figures")) return nullptr;
     for (const auto& f : result.at("figures").as_array()) {
@@ -374,6 +397,11 @@ int main(int argc, char** argv) {
     app.add_option("--only", only, "Run only the step of this name (--list shows them)");
     app.add_flag("--quick", quick, "Every step at small sizes (seconds each): a smoke test");
     app.add_flag("--list", list, "List the plan's steps and their commands, run nothing");
+    std::string from_path;
+    app.add_option("--from", from_path,
+                   "Run nothing: take the steps' results from this earlier results file and "
+                   "print, derive and plot again; with --only, run that step again and take the "
+                   "others from the file");
     app.add_option("--binary", binary, "hashwatt binary (default: ../cli/hashwatt beside this)");
     app.add_option("--source-dir", source_dir, "Repository root (policy file, fixtures)");
     app.add_option("--work-dir", work_dir,
@@ -388,9 +416,11 @@ int main(int argc, char** argv) {
                                                              : fs::path(source_dir));
     if (paths.source_dir.empty()) paths.source_dir = ".";
     const auto steps_all = plan(paths, quick);
+    // --from with --only: that step runs again, the others are taken from the file.
+    const bool rerun_one = !from_path.empty() && !only.empty();
     std::vector<Step> steps;
     for (const auto& s : steps_all) {
-        if (only.empty() || s.name == only) steps.push_back(s);
+        if (only.empty() || s.name == only || rerun_one) steps.push_back(s);
     }
     if (list) {
         for (const auto& s : steps_all) {
@@ -400,7 +430,9 @@ int main(int argc, char** argv) {
         }
         return 0;
     }
-    if (steps.empty()) {
+    if (steps.empty() ||
+        (!only.empty() && std::none_of(steps_all.begin(), steps_all.end(),
+                                       [&](const Step& st) { return st.name == only; }))) {
         std::fprintf(stderr, "--only %s: no such step (--list shows the plan)\n", only.c_str());
         return 2;
     }
@@ -408,6 +440,16 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: no hashwatt binary (build it, or pass --binary)\n",
                      paths.hashwatt.c_str());
         return 2;
+    }
+    json::object previous;
+    if (!from_path.empty()) {
+        boost::system::error_code ec;
+        auto doc = json::parse(read_text(from_path), ec);
+        if (ec || !doc.is_object() || !doc.as_object().contains("steps")) {
+            std::fprintf(stderr, "%s: not a results file of bench_run_all\n", from_path.c_str());
+            return 2;
+        }
+        previous = std::move(doc.as_object());
     }
     const fs::path work =
         work_dir.empty() ? paths.bin_dir / (quick ? "run-quick" : "run") : fs::path(work_dir);
@@ -427,7 +469,9 @@ int main(int argc, char** argv) {
                      s.input.c_str());
         std::fflush(stderr);
         std::vector<std::string> argv_used;
-        Outcome o = run_step(s, paths, work, argv_used);
+        Outcome o = from_path.empty() || (rerun_one && s.name == only)
+                        ? run_step(s, paths, work, argv_used)
+                        : load_step(s, previous, from_path, argv_used);
         std::fprintf(stderr, " %s in %.0f s%s%s\n", o.status.c_str(), o.wall_s,
                      o.error.empty() ? "" : ": ", tail_of(o.error, 300).c_str());
         json::array cmd;
@@ -502,7 +546,25 @@ int main(int argc, char** argv) {
                     static_cast<int>(w[2]), r.figure.c_str(), static_cast<int>(w[3]),
                     r.value.c_str(), r.unit.c_str());
     };
-    const MachineInfo m = machine_info();
+    MachineInfo m = machine_info();
+    if (!from_path.empty()) {
+        // The figures are that run's: so are the machine and its load.
+        const auto& ms = previous.at("machine_start").as_object();
+        const auto& me = previous.at("machine_end").as_object();
+        m.cpu_model = me.at("cpu_model").as_string();
+        m.cores = static_cast<unsigned>(me.at("cores").to_number<double>());
+        m.ram_gib = me.at("ram_gib").to_number<double>();
+        m.kernel = me.at("kernel").as_string();
+        for (std::size_t i = 0; i < 3; ++i) {
+            m.load[i] = me.at("loadavg").as_array().at(i).to_number<double>();
+            run.start.load[i] = ms.at("loadavg").as_array().at(i).to_number<double>();
+        }
+        run.start.cpu_model = m.cpu_model;
+        run.start.cores = m.cores;
+        run.start.ram_gib = m.ram_gib;
+        run.start.kernel = m.kernel;
+        run.started_at = previous.at("started_at").as_string();
+    }
     std::printf(
         "\nmachine: %s, %u cores, %.1f GiB, Linux %s; load average %.2f at the start, %.2f "
         "at the end\n\n",
@@ -554,6 +616,12 @@ int main(int argc, char** argv) {
         std::error_code ec;
         const auto space = fs::space(fs::absolute(out_path).parent_path(), ec);
         ci.free_disk_bytes = ec ? 0 : static_cast<double>(space.available);
+        if (!from_path.empty()) {
+            ci.free_disk_bytes = previous.at("cost_growth")
+                                     .at("assumptions")
+                                     .at("free_disk_bytes")
+                                     .to_number<double>();
+        }
     }
     const CostGrowth cg = cost_growth(ci, {1000, 10000, 20000, 50000, 100000});
     const std::string md = cost_growth_markdown(cg);
@@ -575,9 +643,12 @@ int main(int argc, char** argv) {
         {"quick", quick},
         {"only", only},
         {"started_at", run.started_at},
-        {"ended_at", utc_now_iso()},
-        {"wall_s",
-         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()},
+        {"ended_at", from_path.empty() ? json::value(utc_now_iso()) : previous.at("ended_at")},
+        {"wall_s", from_path.empty() ? json::value(std::chrono::duration<double>(
+                                                       std::chrono::steady_clock::now() - t_start)
+                                                       .count())
+                                     : previous.at("wall_s")},
+        {"replotted_from", from_path},
         {"work_dir", work.string()},
         {"machine_start", to_json(run.start)},
         {"machine_end", to_json(m)},
