@@ -208,6 +208,16 @@ std::string tail_of(const std::string& text, std::size_t max_bytes) {
     return t;
 }
 
+// The running step's process group, so that ending the runner (Ctrl-C, a CI timeout) also ends
+// the step and its simulators instead of leaving them behind.
+volatile sig_atomic_t g_step_pgid = 0;
+
+extern "C" void end_step_and_exit(int sig) {
+    if (g_step_pgid > 0) kill(-g_step_pgid, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 struct Outcome {
     std::string status;  // ok, failed, timeout
     int exit_code = -1;
@@ -250,6 +260,7 @@ Outcome run_step(const Step& step, const Paths& paths, const fs::path& work,
         o.error = "cannot start " + argv_out[0] + ": " + std::strerror(rc);
         return o;
     }
+    g_step_pgid = pid;
     const auto deadline = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                    std::chrono::duration<double>(step.timeout_s));
     int status = 0;
@@ -276,6 +287,7 @@ Outcome run_step(const Step& step, const Paths& paths, const fs::path& work,
     }
     // Whatever the step left behind in its group (a simulator after a crash) goes too.
     kill(-pid, SIGKILL);
+    g_step_pgid = 0;
     o.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (fs::exists(json_path)) {
@@ -408,6 +420,7 @@ int main(int argc, char** argv) {
                    "Where each step's output and JSON go (default: run/ beside this program)");
     CLI11_PARSE(app, argc, argv);
 
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, end_step_and_exit);
     Paths paths;
     paths.bin_dir = relative_if_inside(fs::canonical("/proc/self/exe").parent_path());
     paths.hashwatt =
