@@ -14,24 +14,19 @@
 #include "tests/support/dashboards.hpp"
 #include "tests/support/net.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/prometheus_api.hpp"
 #include "tests/support/sim_process.hpp"
 #include "tests/support/webhook_receiver.hpp"
 
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
-#include <boost/url/encode.hpp>
-#include <boost/url/rfc/unreserved_chars.hpp>
 #include <doctest/doctest.h>
 
 using namespace hashwatt;
@@ -53,86 +48,10 @@ const std::string kPrometheusIp = "127.55.1.4";
 const std::string kAlertmanagerIp = "127.55.1.5";
 const std::string kHookIp = "127.55.1.6";
 
-unsigned free_port(const std::string& ip) {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address(ip), 0});
-    return a.local_endpoint().port();
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    REQUIRE_MESSAGE(in, "cannot read " << path);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-// Replaces every `from` in `text` (a shipped file) with `to`, and fails if there is none: the
-// shipped file's addresses are what this test adapts, so a change to them must show here.
-std::string adapt(std::string text, const std::string& file, const std::string& from,
-                  const std::string& to) {
-    std::size_t at = text.find(from);
-    REQUIRE_MESSAGE(at != std::string::npos, file << " no longer has the address " << from);
-    for (; at != std::string::npos; at = text.find(from, at + to.size())) {
-        text.replace(at, from.size(), to);
-    }
-    return text;
-}
-
-std::string addr(const std::string& ip, unsigned port) { return ip + ":" + std::to_string(port); }
-
-struct Prometheus {
-    std::string ip;
-    unsigned port;
-
-    // GET /api/v1/<path>?query=<expr>; the parsed answer, or nullopt when Prometheus did not
-    // answer 200 (the body is then in `error`).
-    std::optional<json::value> api(const std::string& path, const std::string& query = {},
-                                   std::string* error = nullptr) const {
-        std::string target = "/api/v1/" + path;
-        if (!query.empty()) {
-            target += "?query=" + boost::urls::encode(query, boost::urls::unreserved_chars);
-        }
-        const auto r = test::http_request(ip, port, "GET", target, {}, {}, 10s);
-        if (r.status != 200) {
-            if (error) *error = std::to_string(r.status) + " " + r.body + r.error;
-            return std::nullopt;
-        }
-        return json::parse(r.body);
-    }
-    // The result of an instant query, or nullopt with the error.
-    std::optional<json::value> query(const std::string& expr, std::string* error = nullptr) const {
-        auto v = api("query", expr, error);
-        if (!v) return std::nullopt;
-        return v->at("data");
-    }
-    // How many series (or 1 for a scalar) `expr` returns now; -1 on error.
-    long series(const std::string& expr, std::string* error = nullptr) const {
-        const auto d = query(expr, error);
-        if (!d) return -1;
-        const auto& type = d->at("resultType").as_string();
-        if (type == "scalar" || type == "string") return 1;
-        return static_cast<long>(d->at("result").as_array().size());
-    }
-    // The value of a one-series query, or nullopt.
-    std::optional<double> value(const std::string& expr) const {
-        const auto d = query(expr);
-        if (!d || d->at("resultType").as_string() != "vector") return std::nullopt;
-        const auto& r = d->at("result").as_array();
-        if (r.size() != 1) return std::nullopt;
-        return std::stod(std::string(r[0].at("value").at(1).as_string()));
-    }
-};
-
-bool ready(const std::string& ip, unsigned port, test::Child& child, const std::string& path) {
-    return test::wait_until(
-               [&] {
-                   return test::http_request(ip, port, "GET", path, {}, {}, 1s).status == 200 ||
-                          !child.running();
-               },
-               30s, 100ms) &&
-           child.running();
-}
+using test::adapt;
+using test::free_port_on;
+using test::host_port;
+using test::read_text_file;
 
 // The alerts of Alertmanager's webhook notifications the receiver got: receiver, status,
 // alertname per alert.
@@ -186,46 +105,48 @@ TEST_CASE("deploy: the shipped Prometheus, Alertmanager and dashboards work on a
     }
 
     test::WebhookReceiver hook(0, kHookIp);
-    const unsigned collector_port = free_port(kCollectorIp);
-    const unsigned agent_port = free_port(kAgentIp);
-    const Prometheus prom{kPrometheusIp, free_port(kPrometheusIp)};
-    const unsigned am_port = free_port(kAlertmanagerIp);
+    const unsigned collector_port = free_port_on(kCollectorIp);
+    const unsigned agent_port = free_port_on(kAgentIp);
+    const test::PrometheusApi prom{kPrometheusIp, free_port_on(kPrometheusIp)};
+    const unsigned am_port = free_port_on(kAlertmanagerIp);
 
     // Alertmanager: the shipped file, its webhook pointed at the test's receiver.
     const std::string am_file = kSource + "/deploy/alertmanager/alertmanager.yml";
-    const auto am_config =
-        dir.write("alertmanager.yml",
-                  adapt(read_file(am_file), am_file, "127.0.0.1:9099", addr(kHookIp, hook.port())));
+    const auto am_config = dir.write(
+        "alertmanager.yml",
+        adapt(read_text_file(am_file), am_file, "127.0.0.1:9099", host_port(kHookIp, hook.port())));
     fs::create_directories(dir.path() + "/am-data");
     test::Child am(
         {kAlertmanager, "--config.file=" + am_config, "--storage.path=" + dir.path() + "/am-data",
-         "--web.listen-address=" + addr(kAlertmanagerIp, am_port),
+         "--web.listen-address=" + host_port(kAlertmanagerIp, am_port),
          "--cluster.listen-address=", "--log.level=warn"},
         dir.path() + "/alertmanager");
-    REQUIRE_MESSAGE(ready(kAlertmanagerIp, am_port, am, "/-/ready"),
+    REQUIRE_MESSAGE(test::wait_ready(kAlertmanagerIp, am_port, am, "/-/ready", 30s),
                     "Alertmanager not ready: " << am.stderr_text());
 
     // Prometheus: the shipped file and rules; only the four addresses differ.
     const std::string prom_file = kSource + "/deploy/prometheus/prometheus.yml";
-    std::string prom_text = read_file(prom_file);
-    prom_text = adapt(prom_text, prom_file, "127.0.0.1:8480", addr(kCollectorIp, collector_port));
-    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9468", addr(kAgentIp, agent_port));
-    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9090", addr(prom.ip, prom.port));
-    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9093", addr(kAlertmanagerIp, am_port));
+    std::string prom_text = read_text_file(prom_file);
+    prom_text =
+        adapt(prom_text, prom_file, "127.0.0.1:8480", host_port(kCollectorIp, collector_port));
+    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9468", host_port(kAgentIp, agent_port));
+    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9090", host_port(prom.ip, prom.port));
+    prom_text = adapt(prom_text, prom_file, "127.0.0.1:9093", host_port(kAlertmanagerIp, am_port));
     fs::create_directories(dir.path() + "/prometheus");
     fs::copy(kSource + "/deploy/prometheus/rules", dir.path() + "/prometheus/rules",
              fs::copy_options::recursive);
     const auto prom_config = dir.write("prometheus/prometheus.yml", prom_text);
-    test::Child prometheus({kPrometheus, "--config.file=" + prom_config,
-                            "--storage.tsdb.path=" + dir.path() + "/prom-data",
-                            "--web.listen-address=" + addr(prom.ip, prom.port), "--log.level=warn"},
-                           dir.path() + "/prometheus");
-    REQUIRE_MESSAGE(ready(prom.ip, prom.port, prometheus, "/-/ready"),
+    test::Child prometheus(
+        {kPrometheus, "--config.file=" + prom_config,
+         "--storage.tsdb.path=" + dir.path() + "/prom-data",
+         "--web.listen-address=" + host_port(prom.ip, prom.port), "--log.level=warn"},
+        dir.path() + "/prometheus");
+    REQUIRE_MESSAGE(test::wait_ready(prom.ip, prom.port, prometheus, "/-/ready", 30s),
                     "Prometheus not ready: " << prometheus.stderr_text());
 
     // The collector: a policy (the shipped one, deciding every 10 s, with a site cap that
     // sleeps two of barn-a's four miners) and its alerts pushed to the Alertmanager.
-    std::string policy = read_file(kSource + "/deploy/config/policy.toml");
+    std::string policy = read_text_file(kSource + "/deploy/config/policy.toml");
     policy = adapt(policy, "policy.toml", "interval = \"5m\"", "interval = \"10s\"");
     policy += "\n[[rule]]\nkind = \"site_cap\"\nsite = \"barn-a\"\nkw = 8\n";
     dir.write("policy.toml", policy);
@@ -234,7 +155,7 @@ TEST_CASE("deploy: the shipped Prometheus, Alertmanager and dashboards work on a
         dir.write("collector.toml",
                   "[storage]\npath = \"collector.db\"\n"
                   "[api]\nlisten = \"" +
-                      addr(kCollectorIp, collector_port) +
+                      host_port(kCollectorIp, collector_port) +
                       "\"\n"
                       "[[token]]\nrole = \"agent\"\nagent_id = \"deploy-agent\"\nsecret_file = "
                       "\"agent.token\"\n"
@@ -244,14 +165,14 @@ TEST_CASE("deploy: the shipped Prometheus, Alertmanager and dashboards work on a
                       "[alerts]\ninterval = \"2s\"\n"
                       "[[alerts.rule]]\nname = \"MinerOffline\"\nfor = \"10s\"\n"
                       "[[alerts.alertmanager]]\nurl = \"http://" +
-                      addr(kAlertmanagerIp, am_port) +
+                      host_port(kAlertmanagerIp, am_port) +
                       "\"\nresend_interval = \"10s\"\n"
                       "[policy]\nfile = \"policy.toml\"\n"
                       "[prices]\nkind = \"fixed\"\nprice_per_mwh = 40\n");
     auto collector = std::make_unique<test::Child>(
         std::vector<std::string>{kBinary, "collector", "--config", collector_config},
         dir.path() + "/collector");
-    REQUIRE_MESSAGE(ready(kCollectorIp, collector_port, *collector, "/readyz"),
+    REQUIRE_MESSAGE(test::wait_ready(kCollectorIp, collector_port, *collector, "/readyz", 30s),
                     "collector not ready: " << collector->stderr_text());
 
     std::string miners;
@@ -265,8 +186,8 @@ TEST_CASE("deploy: the shipped Prometheus, Alertmanager and dashboards work on a
                   "[agent]\nid = \"deploy-agent\"\nsite = \"barn-a\"\ninterval = \"2s\"\n"
                   "poll_timeout = \"1500ms\"\nconnect_timeout = \"500ms\"\njitter = 0.0\n"
                   "[metrics]\nlisten = \"" +
-                      addr(kAgentIp, agent_port) + "\"\n" + miners + "[uplink]\nurl = \"http://" +
-                      addr(kCollectorIp, collector_port) +
+                      host_port(kAgentIp, agent_port) + "\"\n" + miners +
+                      "[uplink]\nurl = \"http://" + host_port(kCollectorIp, collector_port) +
                       "\"\ntoken_file = \"agent.token\"\nspool_dir = \"spool\"\n"
                       "batch_max_age = \"500ms\"\nretry_min = \"200ms\"\nretry_max = \"1s\"\n");
     test::Child agent({kBinary, "agent", "--config", agent_config}, dir.path() + "/agent");

@@ -16,12 +16,12 @@
 #include "tests/support/dashboards.hpp"
 #include "tests/support/net.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/prometheus_api.hpp"
 #include "tests/support/sim_process.hpp"
 
 #include <cmath>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,11 +29,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
-#include <boost/url/encode.hpp>
-#include <boost/url/rfc/unreserved_chars.hpp>
 #include <doctest/doctest.h>
 
 using namespace hashwatt;
@@ -50,97 +46,22 @@ const std::string kPrometheus = "/usr/bin/prometheus";
 // through the API), so they log a failed send at most.
 const std::string kAlertmanager = "127.56.4.5:9";
 
-unsigned free_port(const std::string& ip) {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address(ip), 0});
-    return a.local_endpoint().port();
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    REQUIRE_MESSAGE(in, "cannot read " << path);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-// Replaces every `from` in `text` (a shipped file) with `to`, and fails if there is none: what
-// the shipped file says is what this test adapts, so a change to it must show here.
-std::string adapt(std::string text, const std::string& file, const std::string& from,
-                  const std::string& to) {
-    std::size_t at = text.find(from);
-    REQUIRE_MESSAGE(at != std::string::npos, file << " no longer has " << from);
-    for (; at != std::string::npos; at = text.find(from, at + to.size())) {
-        text.replace(at, from.size(), to);
-    }
-    return text;
-}
-
-std::string addr(const std::string& ip, unsigned port) { return ip + ":" + std::to_string(port); }
-
-struct Prometheus {
-    std::string ip;
-    unsigned port = 0;
-
-    std::optional<json::value> api(const std::string& target, std::string* error = nullptr) const {
-        const auto r = test::http_request(ip, port, "GET", "/api/v1/" + target, {}, {}, 10s);
-        if (r.status != 200) {
-            if (error) *error = std::to_string(r.status) + " " + r.body + r.error;
-            return std::nullopt;
-        }
-        boost::system::error_code ec;
-        auto v = json::parse(r.body, ec);
-        if (ec) return std::nullopt;
-        return v;
-    }
-    // The series of an instant query (now), or nullopt on an error.
-    std::optional<json::array> vector(const std::string& expr, std::string* error = nullptr) const {
-        const auto v =
-            api("query?query=" + boost::urls::encode(expr, boost::urls::unreserved_chars), error);
-        if (!v) return std::nullopt;
-        const auto& d = v->at("data");
-        if (d.at("resultType").as_string() != "vector") return json::array{};
-        return d.at("result").as_array();
-    }
-    // The value of a query that has exactly one series, or nullopt.
-    std::optional<double> value(const std::string& expr) const {
-        const auto r = vector(expr);
-        if (!r || r->size() != 1) return std::nullopt;
-        return std::stod(std::string(r->at(0).at("value").at(1).as_string()));
-    }
-    // label -> value for each series of `expr`, keyed by `label`.
-    std::map<std::string, double> by(const std::string& expr, const std::string& label) const {
-        std::map<std::string, double> out;
-        const auto r = vector(expr);
-        if (!r) return out;
-        for (const auto& s : *r) {
-            const auto& m = s.at("metric").as_object();
-            const std::string key = m.contains(label) ? std::string(m.at(label).as_string()) : "";
-            out[key] = std::stod(std::string(s.at("value").at(1).as_string()));
-        }
-        return out;
-    }
-};
-
-bool ready(const std::string& ip, unsigned port, test::Child& child, const std::string& path) {
-    return test::wait_until(
-               [&] {
-                   return test::http_request(ip, port, "GET", path, {}, {}, 1s).status == 200 ||
-                          !child.running();
-               },
-               60s, 100ms) &&
-           child.running();
-}
+using Prometheus = test::PrometheusApi;
+using test::adapt;
+using test::free_port_on;
+using test::host_port;
+using test::read_text_file;
 
 std::unique_ptr<test::Child> start_prometheus(const Prometheus& p, const std::string& config,
                                               const std::string& data, const std::string& log) {
     auto child = std::make_unique<test::Child>(
-        std::vector<std::string>{kPrometheus, "--config.file=" + config,
-                                 "--storage.tsdb.path=" + data,
-                                 "--web.listen-address=" + addr(p.ip, p.port), "--log.level=warn"},
+        std::vector<std::string>{
+            kPrometheus, "--config.file=" + config, "--storage.tsdb.path=" + data,
+            "--web.listen-address=" + host_port(p.ip, p.port), "--log.level=warn"},
         log);
-    REQUIRE_MESSAGE(ready(p.ip, p.port, *child, "/-/ready"),
-                    "Prometheus " << addr(p.ip, p.port) << " not ready: " << child->stderr_text());
+    REQUIRE_MESSAGE(
+        test::wait_ready(p.ip, p.port, *child, "/-/ready", 60s),
+        "Prometheus " << host_port(p.ip, p.port) << " not ready: " << child->stderr_text());
     return child;
 }
 
@@ -180,16 +101,16 @@ void start_region(Region& r, const std::string& name, const std::string& site,
         dir.path() + "/sim");
     r.collector_ip = host_net + ".1";
     r.agent_ip = host_net + ".2";
-    r.collector_port = free_port(r.collector_ip);
-    r.agent_port = free_port(r.agent_ip);
-    r.prom = {host_net + ".4", free_port(host_net + ".4")};
+    r.collector_port = free_port_on(r.collector_ip);
+    r.agent_port = free_port_on(r.agent_ip);
+    r.prom = {host_net + ".4", free_port_on(host_net + ".4")};
 
     // The regional Prometheus: the shipped file and rules, its addresses and its region.
     const std::string prom_file = kSource + "/deploy/prometheus/prometheus.yml";
-    std::string text = read_file(prom_file);
-    text = adapt(text, prom_file, "127.0.0.1:8480", addr(r.collector_ip, r.collector_port));
-    text = adapt(text, prom_file, "127.0.0.1:9468", addr(r.agent_ip, r.agent_port));
-    text = adapt(text, prom_file, "127.0.0.1:9090", addr(r.prom.ip, r.prom.port));
+    std::string text = read_text_file(prom_file);
+    text = adapt(text, prom_file, "127.0.0.1:8480", host_port(r.collector_ip, r.collector_port));
+    text = adapt(text, prom_file, "127.0.0.1:9468", host_port(r.agent_ip, r.agent_port));
+    text = adapt(text, prom_file, "127.0.0.1:9090", host_port(r.prom.ip, r.prom.port));
     text = adapt(text, prom_file, "127.0.0.1:9093", kAlertmanager);
     text = adapt(text, prom_file, "  # external_labels:\n  #   region: region-a\n",
                  "  external_labels:\n    region: " + name + "\n");
@@ -201,7 +122,7 @@ void start_region(Region& r, const std::string& name, const std::string& site,
                                     dir.path() + "/prometheus");
 
     // The collector: its own agent and token, its own price and policy.
-    std::string policy = read_file(kSource + "/deploy/config/policy.toml");
+    std::string policy = read_text_file(kSource + "/deploy/config/policy.toml");
     policy = adapt(policy, "policy.toml", "interval = \"5m\"", "interval = \"10s\"");
     dir.write("policy.toml", policy + extra_policy);
     r.agent_token = "scaleout-" + name + "-agent-token";
@@ -211,7 +132,7 @@ void start_region(Region& r, const std::string& name, const std::string& site,
     const auto collector_config = dir.write(
         "collector.toml",
         "[storage]\npath = \"collector.db\"\n[api]\nlisten = \"" +
-            addr(r.collector_ip, r.collector_port) +
+            host_port(r.collector_ip, r.collector_port) +
             "\"\n[[token]]\nrole = \"agent\"\nagent_id = \"agent-" + name +
             "\"\nsecret_file = \"agent.token\"\n[[token]]\nrole = \"read\"\nsecret = \"scaleout-" +
             name +
@@ -221,8 +142,9 @@ void start_region(Region& r, const std::string& name, const std::string& site,
     r.collector = std::make_unique<test::Child>(
         std::vector<std::string>{kBinary, "collector", "--config", collector_config},
         dir.path() + "/collector");
-    REQUIRE_MESSAGE(ready(r.collector_ip, r.collector_port, *r.collector, "/readyz"),
-                    name << " collector not ready: " << r.collector->stderr_text());
+    REQUIRE_MESSAGE(
+        test::wait_ready(r.collector_ip, r.collector_port, *r.collector, "/readyz", 60s),
+        name << " collector not ready: " << r.collector->stderr_text());
 
     std::string miner_list;
     for (int i = 1; i <= miners; ++i) {
@@ -234,8 +156,8 @@ void start_region(Region& r, const std::string& name, const std::string& site,
         "[agent]\nid = \"agent-" + name + "\"\nsite = \"" + site +
             "\"\ninterval = \"2s\"\npoll_timeout = \"1500ms\"\nconnect_timeout = \"500ms\"\n"
             "jitter = 0.0\n[metrics]\nlisten = \"" +
-            addr(r.agent_ip, r.agent_port) + "\"\n" + miner_list + "[uplink]\nurl = \"http://" +
-            addr(r.collector_ip, r.collector_port) +
+            host_port(r.agent_ip, r.agent_port) + "\"\n" + miner_list +
+            "[uplink]\nurl = \"http://" + host_port(r.collector_ip, r.collector_port) +
             "\"\ntoken_file = \"agent.token\"\nspool_dir = \"spool\"\n"
             "batch_max_age = \"500ms\"\nretry_min = \"200ms\"\nretry_max = \"1s\"\n");
     r.agent = std::make_unique<test::Child>(
@@ -275,12 +197,12 @@ TEST_CASE("scale-out: two sharded collectors, regional Prometheus, one global fe
 
     // The global Prometheus: the shipped federation.yml and its rules; only addresses differ.
     test::TempDir gdir;
-    const Prometheus global{"127.56.4.4", free_port("127.56.4.4")};
+    const Prometheus global{"127.56.4.4", free_port_on("127.56.4.4")};
     const std::string fed_file = kSource + "/deploy/prometheus/federation.yml";
-    std::string fed = read_file(fed_file);
-    fed = adapt(fed, fed_file, "127.0.0.1:9091", addr(a.prom.ip, a.prom.port));
-    fed = adapt(fed, fed_file, "127.0.0.1:9092", addr(b.prom.ip, b.prom.port));
-    fed = adapt(fed, fed_file, "127.0.0.1:9090", addr(global.ip, global.port));
+    std::string fed = read_text_file(fed_file);
+    fed = adapt(fed, fed_file, "127.0.0.1:9091", host_port(a.prom.ip, a.prom.port));
+    fed = adapt(fed, fed_file, "127.0.0.1:9092", host_port(b.prom.ip, b.prom.port));
+    fed = adapt(fed, fed_file, "127.0.0.1:9090", host_port(global.ip, global.port));
     fed = adapt(fed, fed_file, "127.0.0.1:9093", kAlertmanager);
     fs::create_directories(gdir.path() + "/global/federation");
     fs::copy(kSource + "/deploy/prometheus/federation/rules",
