@@ -391,6 +391,11 @@ int main(int argc, char** argv) {
                    "http: seconds between the writer's rollup and retention runs, 0 for none "
                    "(the batches' clock runs ~1500 times faster than the wall clock, so every "
                    "run has buckets to roll up)");
+    std::size_t group_max_samples = collector::StoreWriterOptions{}.group_max_samples;
+    app.add_option("--group-max-samples", group_max_samples,
+                   "http: samples the writer commits in one transaction when batches are "
+                   "queued (StoreWriterOptions::group_max_samples; 1 for one batch a "
+                   "transaction)");
     app.add_option("--dir", dir, "Directory for the SQLite files (default: a new temp directory)");
     app.add_flag("--keep", keep, "Keep the SQLite files");
     std::string json_path;
@@ -457,6 +462,7 @@ int main(int argc, char** argv) {
             collector::Store store(http_path);
             settings = journal_settings(http_path);
             collector::StoreWriterOptions wo;
+            wo.group_max_samples = group_max_samples;
             // Made before the writer, whose maintenance reads its clock.
             Source source(miners, batch, std::chrono::seconds(30));
             wo.clock = [&source] { return source.clock(); };
@@ -523,11 +529,11 @@ int main(int argc, char** argv) {
             maintenance_s > 0 ? "rollups and retention every " + std::string(every) : "no rollups";
         std::printf(
             "fleet: %zu miners, batches of %zu, %d rounds of %.0f s per mode; http: %d "
-            "connections%s, %s\n",
+            "connections%s, %s, up to %zu samples a transaction\n",
             miners, batch, rounds, seconds, connections,
             client_cpu >= 0 ? (", load generator on CPU " + std::to_string(client_cpu)).c_str()
                             : ", load generator in the same CPU set",
-            maintenance.c_str());
+            maintenance.c_str(), group_max_samples);
         std::printf("%-52s %14s\n", "figure", "value");
         if (mode != "http") print_summary("store", store_sum);
         if (mode != "store") print_summary("http", http_sum);

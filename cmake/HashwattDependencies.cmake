@@ -16,6 +16,9 @@ hashwatt_require(Boost_FOUND "libboost1.81-dev libboost-json1.81-dev libboost-ur
 find_package(SQLite3 QUIET)
 hashwatt_require(SQLite3_FOUND libsqlite3-dev "SQLite 3")
 
+find_package(zstd 1.5 QUIET CONFIG)
+hashwatt_require(zstd_FOUND libzstd-dev "zstd (the collector's sample compression)")
+
 find_package(OpenSSL 3 QUIET)
 hashwatt_require(OPENSSL_FOUND libssl-dev "OpenSSL 3")
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev sqlite3 libssl-dev libcrypt-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev doctest-dev
+  libsqlite3-dev sqlite3 libzstd-dev libssl-dev libcrypt-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev doctest-dev
   prometheus prometheus-alertmanager
   libyaml-cpp-dev            # the compose consistency test reads YAML
   dpkg-dev systemd           # make package: dpkg-shlibdeps; the tests' systemd-analyze verify

@@ -10,7 +10,7 @@ namespace {
 
 // Append only: an applied migration is never edited, a change is a new entry. Index i brings
 // the file from user_version i to i + 1. docs/storage.md describes the resulting schema.
-constexpr std::array<std::string_view, 9> kMigrations = {
+constexpr std::array<std::string_view, 10> kMigrations = {
     R"sql(
 CREATE TABLE miners (
     miner_id TEXT PRIMARY KEY NOT NULL,
@@ -270,6 +270,21 @@ CREATE TABLE policy_overrides (
     created_at_ms INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX policy_overrides_end ON policy_overrides(end_ms);
+)sql",
+    // 10: raw samples compressed (collector/storage/sample_codec.hpp): a new row leaves
+    // sample_json empty and holds its text as a zstd frame in sample_zstd, made with the
+    // dictionary sample_dicts.dict_id = sample_dict (NULL: none). Rows stored before keep their
+    // text, so nothing is rewritten. No foreign key on sample_dict: dictionaries are never
+    // deleted, and the check would cost every insert a lookup.
+    R"sql(
+CREATE TABLE sample_dicts (
+    dict_id INTEGER PRIMARY KEY,
+    created_at_ms INTEGER NOT NULL,
+    trained_on INTEGER NOT NULL,
+    dict BLOB NOT NULL
+) STRICT;
+ALTER TABLE samples ADD COLUMN sample_zstd BLOB;
+ALTER TABLE samples ADD COLUMN sample_dict INTEGER;
 )sql",
 };
 

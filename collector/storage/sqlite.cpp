@@ -86,6 +86,8 @@ std::int64_t Database::query_int(std::string_view sql) {
 
 std::int64_t Database::changes() const noexcept { return sqlite3_changes64(db_); }
 
+bool Database::in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
+
 void Database::busy_timeout_ms(int ms) { sqlite3_busy_timeout(db_, ms); }
 
 Statement::Statement(Database& db, std::string_view sql) : db_(db.handle()) {
@@ -117,6 +119,11 @@ Statement& Statement::bind(int index, double v) {
 
 Statement& Statement::bind(int index, std::string_view v) {
     check(sqlite3_bind_text64(stmt_, index, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    return *this;
+}
+
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+    check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
     return *this;
 }
 
@@ -159,6 +166,13 @@ std::string_view Statement::column_view(int col) const {
     const auto* p = sqlite3_column_text(stmt_, col);
     const int n = sqlite3_column_bytes(stmt_, col);
     return p ? std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))
+             : std::string_view();
+}
+
+std::string_view Statement::column_blob(int col) const {
+    const auto* p = sqlite3_column_blob(stmt_, col);
+    const int n = sqlite3_column_bytes(stmt_, col);
+    return p ? std::string_view(static_cast<const char*>(p), static_cast<std::size_t>(n))
              : std::string_view();
 }
 

@@ -44,6 +44,8 @@ class Database {
     // The first column of the first row of `sql`, for pragmas and counts.
     std::int64_t query_int(std::string_view sql);
     std::int64_t changes() const noexcept;
+    // False in autocommit mode: no BEGIN is open, or SQLite rolled it back after an error.
+    bool in_transaction() const noexcept;
     void busy_timeout_ms(int ms);
     // Instead of checkpointing when a commit takes the WAL past its limit (SQLite's default),
     // this connection only records the WAL's length in pages into *frames after each commit,
@@ -76,6 +78,8 @@ class Statement {
     Statement& bind(int index, const std::string& v) { return bind(index, std::string_view(v)); }
     Statement& bind(int index, const char* v) { return bind(index, std::string_view(v)); }
     Statement& bind_null(int index);
+    // A BLOB (bind(std::string_view) binds TEXT); copied by SQLite, as text is.
+    Statement& bind_blob(int index, std::string_view bytes);
     template <typename T>
     Statement& bind(int index, const std::optional<T>& v) {
         return v ? bind(index, *v) : bind_null(index);
@@ -94,6 +98,8 @@ class Statement {
     std::string column_text(int col) const;
     // The text in SQLite's own buffer: valid until the next step() or reset().
     std::string_view column_view(int col) const;
+    // A BLOB column's bytes in SQLite's own buffer: valid until the next step() or reset().
+    std::string_view column_blob(int col) const;
     std::optional<std::int64_t> column_opt_int(int col) const;
     std::optional<double> column_opt_double(int col) const;
     std::optional<std::string> column_opt_text(int col) const;

@@ -5,6 +5,7 @@
 #include "collector/storage/store_impl.hpp"
 #include "common/json_codec.hpp"
 #include "common/json_writer.hpp"
+#include "common/log.hpp"
 
 #include <algorithm>
 #include <array>
@@ -126,8 +127,10 @@ std::string miner_upsert_sql() {
 constexpr std::string_view kSampleInsertSql =
     "INSERT INTO samples (miner_id, observed_at_ms, up, state, error, hashrate_ths, "
     "hashrate_avg_ths, expected_hashrate_ths, power_w, power_source, power_limit_w, "
-    "chip_temp_max_c, board_temp_max_c, inlet_temp_c, hw_errors_total, uptime_s, sample_json) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+    "chip_temp_max_c, board_temp_max_c, inlet_temp_c, hw_errors_total, uptime_s, sample_json, "
+    "sample_zstd, sample_dict) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, '', ?17, "
+    "?18) "
     "ON CONFLICT DO NOTHING";
 
 void validate(const IngestBatch& batch) {
@@ -280,18 +283,118 @@ Store::Store(const std::string& path) : impl_(std::make_unique<Impl>(path)) {}
 
 Store::~Store() = default;
 
+namespace {
+
+TimePoint or_now(TimePoint t) {
+    return t == TimePoint{} ? std::chrono::time_point_cast<milliseconds>(Clock::now()) : t;
+}
+
+}  // namespace
+
 IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
     validate(batch);
-    if (received_at == TimePoint{}) {
-        received_at = std::chrono::time_point_cast<milliseconds>(Clock::now());
-    }
+    received_at = or_now(received_at);
+    std::lock_guard lock(impl_->write_mutex);
+    sqlite::Transaction tx(impl_->write_db);
+    const IngestResult result = ingest_rows(*impl_, batch, received_at);
+    tx.commit();
+    train_dictionary_when_due(*impl_, received_at);
+    return result;
+}
+
+std::vector<GroupedIngest> Store::ingest_group(std::span<const IngestBatch* const> batches,
+                                               TimePoint received_at) {
+    std::vector<GroupedIngest> out(batches.size());
+    received_at = or_now(received_at);
     std::lock_guard lock(impl_->write_mutex);
     auto& db = impl_->write_db;
     sqlite::Transaction tx(db);
+    std::size_t i = 0;
+    for (; i < batches.size(); ++i) {
+        try {
+            validate(*batches[i]);
+        } catch (...) {
+            out[i].error = std::current_exception();
+            continue;
+        }
+        // A savepoint per batch: a batch that fails is undone alone and its neighbours in the
+        // group still commit, as they would have in transactions of their own.
+        db.exec("SAVEPOINT batch");
+        try {
+            out[i].result = ingest_rows(*impl_, *batches[i], received_at);
+            db.exec("RELEASE batch");
+        } catch (...) {
+            out[i].error = std::current_exception();
+            try {
+                db.exec("ROLLBACK TO batch; RELEASE batch");
+            } catch (...) {
+            }
+            // Some errors (disk full, I/O) end the whole transaction in SQLite; what is left of
+            // the group must not run outside one.
+            if (!db.in_transaction()) break;
+        }
+    }
+    if (i < batches.size()) {
+        // Nothing of the group is committed: every batch gets the error that ended it.
+        const auto error = out[i].error;
+        for (auto& o : out) {
+            if (!o.error) o.error = error;
+        }
+        return out;
+    }
+    try {
+        tx.commit();
+    } catch (...) {
+        const auto error = std::current_exception();
+        for (auto& o : out) {
+            if (!o.error) o.error = error;
+        }
+        return out;
+    }
+    train_dictionary_when_due(*impl_, received_at);
+    return out;
+}
 
+void Store::train_dictionary_when_due(Impl& impl, TimePoint now) {
+    if (impl.compressor.dictionary_id() || impl.training.size() < kSampleDictTrainingSamples) {
+        return;
+    }
+    // Outside the batches' transaction, so that the dictionary row a compressor refers to is
+    // always committed: a batch rolled back cannot take it with it.
+    std::vector<std::string> texts = std::move(impl.training);
+    impl.training = {};
+    const std::string dict = train_sample_dictionary(texts);
+    if (dict.empty()) {
+        // Too little to learn from (a handful of identical rigs): rows stay compressed without
+        // one, and the next samples are tried again.
+        log::info("sample dictionary not trained: too little variety in the samples",
+                  {{"samples", std::to_string(texts.size())}});
+        return;
+    }
+    try {
+        auto& db = impl.write_db;
+        sqlite::Transaction tx(db);
+        auto q = db.prepare(
+            "INSERT INTO sample_dicts (created_at_ms, trained_on, dict) VALUES (?1, ?2, ?3)");
+        q.bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(texts.size())).bind_blob(3, dict);
+        q.run();
+        const std::int64_t id = db.query_int("SELECT last_insert_rowid()");
+        tx.commit();
+        impl.compressor.use_dictionary(id, dict);
+        log::info("sample dictionary trained", {{"dict_id", std::to_string(id)},
+                                                {"bytes", std::to_string(dict.size())},
+                                                {"samples", std::to_string(texts.size())}});
+    } catch (const std::exception& e) {
+        // Ingest goes on without one; the next samples are collected to try again.
+        log::warn("cannot store the sample dictionary", {{"error", e.what()}});
+    }
+}
+
+IngestResult Store::ingest_rows(Impl& impl, const IngestBatch& batch, TimePoint received_at) {
+    auto& db = impl.write_db;
     // Prepared once: at 500 samples a batch and a hundred batches a second, parsing the three
     // statements again each time was a measurable share of ingest.
-    auto& cache = impl_->ingest;
+    auto& cache = impl.ingest;
     if (!cache.mark) {
         cache.mark = std::make_unique<sqlite::Statement>(
             db.prepare("INSERT INTO ingest_batches (agent_id, batch_seq, received_at_ms, samples) "
@@ -302,8 +405,8 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
             db.prepare("INSERT OR IGNORE INTO rollup_dirty (level, miner_id, bucket_start_ms) "
                        "VALUES (?1, ?2, ?3)"));
     }
-    if (!impl_->rolled_up_until) impl_->rolled_up_until = read_rolled_up_until(db);
-    const auto& rolled_up_until = *impl_->rolled_up_until;
+    if (!impl.rolled_up_until) impl.rolled_up_until = read_rolled_up_until(db);
+    const auto& rolled_up_until = *impl.rolled_up_until;
     auto& mark = *cache.mark;
     mark.reset();
     mark.bind(1, batch.agent_id)
@@ -311,7 +414,7 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
         .bind(3, to_ms(received_at))
         .bind(4, static_cast<std::int64_t>(batch.samples.size()));
     mark.run();
-    if (db.changes() == 0) return IngestResult{0, true};  // the transaction rolls back: no-op
+    if (db.changes() == 0) return IngestResult{0, true};  // seen before: nothing written
 
     auto& upsert = *cache.upsert;
     auto& insert = *cache.insert;
@@ -373,11 +476,17 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
             .bind(13, max_over_boards(*s, &BoardSample::board_temp_max_c))
             .bind(14, s->inlet_temp_c)
             .bind(15, s->hw_errors_total)
-            .bind(16, s->uptime_s)
-            .bind(17, use_text ? batch.sample_texts[i] : std::string_view(json.sample));
+            .bind(16, s->uptime_s);
+        const std::string_view text =
+            use_text ? batch.sample_texts[i] : std::string_view(json.sample);
+        insert.bind_blob(17, impl.compressor.compress(text))
+            .bind(18, impl.compressor.dictionary_id());
         insert.run();
         if (db.changes() == 0) continue;  // already stored
         ++result.stored;
+        if (!impl.compressor.dictionary_id() && impl.training.size() < kSampleDictTrainingSamples) {
+            impl.training.emplace_back(text);
+        }
         // A sample in a bucket already rolled up (a spooled batch arriving late): that bucket
         // is recomputed at the next run.
         for (std::size_t l = 0; l < std::size(kLevels); ++l) {
@@ -390,7 +499,6 @@ IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
             dirty.run();
         }
     }
-    tx.commit();
     return result;
 }
 
@@ -430,11 +538,11 @@ std::vector<MinerSample> Store::samples(const std::string& miner_id, TimePoint f
     auto s = impl_->read_db.prepare(
         slot_range_cte("max(?2, (SELECT first_seen_ms FROM miners WHERE miner_id = ?1))",
                        "min(?3, (SELECT last_seen_ms + 1 FROM miners WHERE miner_id = ?1))") +
-        "SELECT s.sample_json " + slot_join("?1") +
+        "SELECT s.sample_json, s.sample_zstd, s.sample_dict " + slot_join("?1") +
         "WHERE s.observed_at_ms >= ?2 AND s.observed_at_ms < ?3 ORDER BY s.observed_at_ms");
     s.bind(1, miner_id).bind(2, to_ms(from)).bind(3, to_ms(to));
     std::vector<MinerSample> out;
-    while (s.step()) out.push_back(decode_sample(s.column_text(0)));
+    while (s.step()) out.push_back(decode_sample(stored_sample_text(s, 0, impl_->decompressor)));
     return out;
 }
 
@@ -442,11 +550,12 @@ std::vector<MinerSample> Store::latest_samples() const {
     std::lock_guard lock(impl_->read_mutex);
     // The miners table knows each miner's newest time, so this is one index probe per miner.
     auto s = impl_->read_db.prepare(
-        "SELECT s.sample_json FROM miners m JOIN samples s INDEXED BY samples_slot_miner_time "
+        "SELECT s.sample_json, s.sample_zstd, s.sample_dict FROM miners m "
+        "JOIN samples s INDEXED BY samples_slot_miner_time "
         "ON s.observed_at_ms / 300000 = m.last_seen_ms / 300000 AND s.miner_id = m.miner_id "
         "AND s.observed_at_ms = m.last_seen_ms ORDER BY m.miner_id");
     std::vector<MinerSample> out;
-    while (s.step()) out.push_back(decode_sample(s.column_text(0)));
+    while (s.step()) out.push_back(decode_sample(stored_sample_text(s, 0, impl_->decompressor)));
     return out;
 }
 

@@ -11,10 +11,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -40,6 +42,12 @@ struct IngestBatch {
 struct IngestResult {
     std::size_t stored = 0;  // samples written (a repeat of a stored (miner_id, time) is skipped)
     bool duplicate = false;  // (agent_id, batch_seq) was seen before; nothing was written
+};
+
+// One batch's part of Store::ingest_group: its result, or what ingest would have thrown.
+struct GroupedIngest {
+    IngestResult result;
+    std::exception_ptr error;
 };
 
 // A batch refused as a whole before anything was written. sample_index is nullopt when the
@@ -206,6 +214,12 @@ class Store {
     // for a batch that fails validation; sqlite::Error on storage failure (rolled back).
     // `received_at` (ingest_batches.received_at_ms, which retention goes by) defaults to now.
     IngestResult ingest(const IngestBatch& batch, TimePoint received_at = TimePoint{});
+    // Several batches in one transaction, each in a savepoint of its own: outcome i is what
+    // ingest(*batches[i]) would have returned or thrown, but the group pays for one commit
+    // (one WAL sync point, one lock) instead of one each. A batch that fails (validation,
+    // storage) is undone alone; a failed commit fails every batch of the group.
+    std::vector<GroupedIngest> ingest_group(std::span<const IngestBatch* const> batches,
+                                            TimePoint received_at = TimePoint{});
 
     std::vector<MinerRecord> miners() const;
     std::optional<MinerRecord> miner(const std::string& miner_id) const;
@@ -285,6 +299,11 @@ class Store {
 
   private:
     struct Impl;
+    // The rows of one batch, inside the caller's transaction.
+    static IngestResult ingest_rows(Impl& impl, const IngestBatch& batch, TimePoint received_at);
+    // Once the first samples are in and the file has no dictionary yet: trains one on them
+    // and compresses the rows from then on with it (collector/storage/sample_codec.hpp).
+    static void train_dictionary_when_due(Impl& impl, TimePoint now);
     std::unique_ptr<Impl> impl_;
 };
 

@@ -2,6 +2,7 @@
 // commands.cpp.
 #pragma once
 
+#include "collector/storage/sample_codec.hpp"
 #include "collector/storage/schema.hpp"
 #include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hashwatt::collector {
 
@@ -39,8 +41,25 @@ inline std::string slot_join(std::string_view miner) {
 
 struct Store::Impl {
     explicit Impl(const std::string& file)
-        : write_db(file), read_db(migrated(write_db, file)), path(file) {
+        : write_db(file)
+        , read_db(migrated(write_db, file))
+        , path(file)
+        , decompressor([this](std::int64_t id) { return load_dictionary(read_db, id); }) {
         configure_connection(read_db);
+        // The newest dictionary is the one new rows use.
+        auto q = write_db.prepare(
+            "SELECT dict_id, dict FROM sample_dicts ORDER BY dict_id DESC LIMIT 1");
+        if (q.step()) compressor.use_dictionary(q.column_int(0), q.column_blob(1));
+    }
+
+    static std::string load_dictionary(sqlite::Database& db, std::int64_t id) {
+        auto q = db.prepare("SELECT dict FROM sample_dicts WHERE dict_id = ?1");
+        q.bind(1, id);
+        if (!q.step()) {
+            throw CorruptSample("stored sample names dictionary " + std::to_string(id) +
+                                ", which sample_dicts does not hold");
+        }
+        return std::string(q.column_blob(0));
     }
 
     // Migrates through the write connection before the read connection opens, so that the
@@ -71,6 +90,21 @@ struct Store::Impl {
     // run: a sample observed before it is late, and ingest marks its bucket in rollup_dirty.
     // Read and written under write_mutex; nullopt until first read.
     std::optional<std::array<std::int64_t, 2>> rolled_up_until;
+
+    // Compresses the rows ingest writes (under write_mutex).
+    SampleCompressor compressor;
+    // Until the file has a dictionary: the texts of the first samples stored, to train one on
+    // (Store::ingest, after its commit). Under write_mutex.
+    std::vector<std::string> training;
+    // Decompresses the rows read through read_db (under read_mutex).
+    SampleDecompressor decompressor;
 };
+
+// The JSON text of a samples row read as `text, sample_zstd, sample_dict` from column `col`.
+inline std::string stored_sample_text(const sqlite::Statement& row, int col,
+                                      SampleDecompressor& decompressor) {
+    if (row.is_null(col + 1)) return row.column_text(col);  // stored before schema 10
+    return decompressor.decompress(row.column_blob(col + 1), row.column_opt_int(col + 2));
+}
 
 }  // namespace hashwatt::collector

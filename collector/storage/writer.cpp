@@ -125,7 +125,7 @@ void StoreWriter::run() {
     auto next_maintenance = Steady::now();
     auto next_verify = Steady::now();
     std::int64_t backstop_frames = kWalBackstopFactor * options_.checkpoint_after_pages;
-    const auto wall_now = [this] {
+    const std::function<TimePoint()> wall_now = [this] {
         if (options_.clock) return options_.clock();
         return std::chrono::time_point_cast<std::chrono::milliseconds>(Clock::now());
     };
@@ -176,10 +176,23 @@ void StoreWriter::run() {
             continue;
         }
         if (queue_.empty()) continue;
-        Job job = std::move(queue_.front());
+        // Batches queued back to back commit together (group commit): under load the
+        // per-transaction cost (the WAL append and lock, the statement resets) is paid once for
+        // the group instead of once a batch. A write job ends a group, so queue order holds.
+        std::vector<Job> group;
+        group.push_back(std::move(queue_.front()));
         queue_.pop_front();
+        if (!group.front().write) {
+            std::size_t samples = group.front().batch.samples.size();
+            while (!queue_.empty() && !queue_.front().write &&
+                   samples + queue_.front().batch.samples.size() <= options_.group_max_samples) {
+                samples += queue_.front().batch.samples.size();
+                group.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
         lock.unlock();
-        not_full_.notify_one();
+        not_full_.notify_all();
         if (options_.checkpoint_poll) {
             // The checkpointer has fallen far behind (starved of CPU, or its copies keep
             // failing): the writer restarts the log itself before this job, so the WAL stays
@@ -199,7 +212,8 @@ void StoreWriter::run() {
                 }
             }
         }
-        if (job.write) {
+        if (group.front().write) {
+            Job& job = group.front();
             std::exception_ptr error;
             try {
                 job.write(store_);
@@ -213,34 +227,48 @@ void StoreWriter::run() {
             }
             continue;
         }
-        IngestResult result;
-        std::exception_ptr error;
+        ingest(group, wall_now);
+    }
+}
+
+void StoreWriter::ingest(std::vector<Job>& group, const std::function<TimePoint()>& now) {
+    std::vector<GroupedIngest> outcomes;
+    if (group.size() == 1) {
+        outcomes.resize(1);
         try {
-            result = store_.ingest(job.batch);
+            outcomes[0].result = store_.ingest(group[0].batch);
         } catch (...) {
-            error = std::current_exception();
+            outcomes[0].error = std::current_exception();
         }
+    } else {
+        std::vector<const IngestBatch*> batches;
+        batches.reserve(group.size());
+        for (const auto& job : group) batches.push_back(&job.batch);
+        outcomes = store_.ingest_group(batches);
+    }
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+        Job& job = group[i];
+        const GroupedIngest& o = outcomes[i];
         if (job.callback) {
             try {
-                job.callback(result, error);
+                job.callback(o.result, o.error);
             } catch (const std::exception& e) {
                 // A throwing callback must not take the only writer down with it.
                 log::error("store writer callback threw", {{"error", e.what()}});
             }
-        } else if (error) {
-            job.done.set_exception(error);
+        } else if (o.error) {
+            job.done.set_exception(o.error);
         } else {
-            job.done.set_value(result);
+            job.done.set_value(o.result);
         }
-        if (!error && result.stored > 0) {
-            // After the answer, so the agent is not kept waiting: a command on these miners
-            // gets its verdict from the batch that shows it.
-            std::vector<std::string> ids;
-            ids.reserve(job.batch.samples.size());
+        if (!o.error && o.result.stored > 0) {
             for (const auto& s : job.batch.samples) ids.push_back(s.miner_id);
-            verify(wall_now(), &ids);
         }
     }
+    // After the answers, so the agents are not kept waiting: a command on these miners gets
+    // its verdict from the batch that shows it.
+    if (!ids.empty()) verify(now(), &ids);
 }
 
 void StoreWriter::maintain(TimePoint now) {

@@ -1,7 +1,8 @@
-// The single writer: one thread owns the Store's write side and commits each batch in its own
-// transaction, in arrival order, so the HTTP layer never writes and can answer an agent only
-// after its batch is durable. Between batches it runs the periodic rollup and retention jobs and
-// the command verification; other writes (commands) come as jobs on the same queue.
+// The single writer: one thread owns the Store's write side and commits the batches in arrival
+// order (those queued back to back in one transaction, each in a savepoint of its own), so the
+// HTTP layer never writes and can answer an agent only after its batch is durable. Between
+// batches it runs the periodic rollup and retention jobs and the command verification; other
+// writes (commands) come as jobs on the same queue.
 #pragma once
 
 #include "collector/storage/schema.hpp"
@@ -17,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace hashwatt::collector {
 
@@ -25,6 +27,10 @@ inline constexpr std::int64_t kWalBackstopFactor = 4;
 
 struct StoreWriterOptions {
     std::size_t queue_capacity = 256;  // batches waiting; beyond it try_submit refuses
+    // Batches already queued when the writer takes the next one commit with it in one
+    // transaction, up to this many samples in all (a larger batch still commits alone).
+    // 1 commits every batch on its own.
+    std::size_t group_max_samples = 4000;
     // How often rollups and retention run on the writer thread; nullopt never (tests, tools).
     std::optional<std::chrono::milliseconds> maintenance_interval = std::chrono::minutes{1};
     RetentionHorizons horizons;
@@ -104,6 +110,8 @@ class StoreWriter {
     bool enqueue(Job& job, bool wait);
 
     void run();
+    // Commits a group of ingest jobs and answers each.
+    void ingest(std::vector<Job>& group, const std::function<TimePoint()>& now);
     void checkpoint_loop();
     void maintain(TimePoint now);
     void verify(TimePoint now, const std::vector<std::string>* miner_ids);

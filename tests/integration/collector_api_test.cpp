@@ -2,6 +2,7 @@
 // trips, idempotent retries, every bad-input case (status, JSON error and nothing stored),
 // the read routes, health and the per-request deadline.
 #include "collector/api/server.hpp"
+#include "collector/storage/sample_codec.hpp"
 #include "collector/storage/sqlite.hpp"
 #include "collector/storage/store.hpp"
 #include "collector/storage/writer.hpp"
@@ -168,11 +169,18 @@ TEST_CASE("a sample is stored as the text it arrived as, unless the batch fills 
                              text + " , " + encode_sample(no_site) + "]}";
     REQUIRE(post_ingest(c, body).status == 200);
     collector::sqlite::Database db(c.db_path());
+    // The row's text, as the store keeps it (compressed, collector/storage/sample_codec.hpp).
+    collector::SampleDecompressor unzip([&](std::int64_t dict_id) {
+        auto q = db.prepare("SELECT dict FROM sample_dicts WHERE dict_id = ?1");
+        q.bind(1, dict_id);
+        REQUIRE(q.step());
+        return std::string(q.column_blob(0));
+    });
     auto row = [&](const std::string& id) {
-        auto q = db.prepare("SELECT sample_json FROM samples WHERE miner_id = ?1");
+        auto q = db.prepare("SELECT sample_zstd, sample_dict FROM samples WHERE miner_id = ?1");
         q.bind(1, id);
         REQUIRE(q.step());
-        return q.column_text(0);
+        return unzip.decompress(q.column_blob(0), q.column_opt_int(1));
     };
     CHECK(row("t1") == text);
     auto filled = no_site;
@@ -190,9 +198,9 @@ TEST_CASE("a sample is stored as the text it arrived as, unless the batch fills 
                               encode_sample(own_a) + R"(],"samples":[)" + encode_sample(b) + "]}";
     const auto r = post_ingest(c, twice);
     if (r.status == 200) {
-        auto q = db.prepare("SELECT hashrate_ths, sample_json FROM samples WHERE miner_id = 't3'");
+        auto q = db.prepare("SELECT hashrate_ths FROM samples WHERE miner_id = 't3'");
         REQUIRE(q.step());
-        CHECK(decode_sample(q.column_text(1)).hashrate_ths == q.column_double(0));
+        CHECK(decode_sample(row("t3")).hashrate_ths == q.column_double(0));
     } else {
         CHECK(r.status == 400);
     }

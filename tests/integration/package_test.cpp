@@ -287,8 +287,8 @@ TEST_CASE("cpack builds hashwatt_<version>-1.deb with library Depends, conffiles
     CHECK(contains(info.out, " Version: " HASHWATT_VERSION "-1\n"));
     // dpkg-shlibdeps found the libraries the binary links.
     const std::string depends = info.out.substr(info.out.find(" Depends: "));
-    for (const char* lib : {"libc6", "libstdc++6", "libsqlite3-0", "libssl3", "libboost-json1.81.0",
-                            "libprometheus-cpp-core1.0", "systemd"}) {
+    for (const char* lib : {"libc6", "libstdc++6", "libsqlite3-0", "libzstd1", "libssl3",
+                            "libboost-json1.81.0", "libprometheus-cpp-core1.0", "systemd"}) {
         CHECK_MESSAGE(contains(depends.substr(0, depends.find('\n')), lib), std::string(lib));
     }
     // Maintainer scripts are executable (a * in dpkg-deb's listing).

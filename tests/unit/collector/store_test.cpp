@@ -79,19 +79,19 @@ TEST_CASE("a new file is migrated, and re-opening it keeps data and version") {
     {
         Store store(path);
         CHECK(store.schema_version() == collector::schema_version());
-        CHECK(store.schema_version() == 9);
+        CHECK(store.schema_version() == 10);
         store.ingest(make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100.5, 3250, 70)}));
     }
     sqlite::Database raw(path);
-    CHECK(raw.query_int("PRAGMA user_version") == 9);
+    CHECK(raw.query_int("PRAGMA user_version") == 10);
     auto mode = raw.prepare("PRAGMA journal_mode");
     REQUIRE(mode.step());
     CHECK(mode.column_text(0) == "wal");
     // Migrating an up-to-date file is a no-op.
-    CHECK(migrate(raw) == 9);
+    CHECK(migrate(raw) == 10);
 
     Store again(path);
-    CHECK(again.schema_version() == 9);
+    CHECK(again.schema_version() == 10);
     CHECK(again.miners().size() == 1);
     CHECK(again.integrity_check() == "ok");
 }
@@ -359,10 +359,12 @@ TEST_CASE("late samples are found after a restart and across the schema 5 migrat
         // A schema 4 file holding a late sample that no run has seen yet (a sample_id past
         // last_sample_id): the migration lists its buckets.
         sqlite::Database raw(path);
-        // What migrations 5 to 9 add, gone again (7 only rebuilds the outbox).
+        // What migrations 5 to 10 add, gone again (7 only rebuilds the outbox).
         raw.exec(
             "DROP TABLE rollup_dirty; DROP TABLE alerts; DROP TABLE alert_events; "
-            "DROP TABLE alert_outbox; DROP TABLE decisions; DROP TABLE policy_overrides");
+            "DROP TABLE alert_outbox; DROP TABLE decisions; DROP TABLE policy_overrides; "
+            "DROP TABLE sample_dicts; ALTER TABLE samples DROP COLUMN sample_zstd; "
+            "ALTER TABLE samples DROP COLUMN sample_dict");
         raw.exec(
             "INSERT INTO samples (miner_id, observed_at_ms, up, state, hashrate_ths, sample_json) "
             "VALUES ('m1', " +
@@ -370,7 +372,7 @@ TEST_CASE("late samples are found after a restart and across the schema 5 migrat
         raw.exec("PRAGMA user_version=4");
     }
     Store store(path);
-    CHECK(store.schema_version() == 9);
+    CHECK(store.schema_version() == 10);
     CHECK(count(path, "SELECT count(*) FROM rollup_dirty") == 2);  // its 5 min and 1 h buckets
     const auto r = store.run_rollups(t0_plus(2h));
     CHECK(r.buckets_5m == 1);
@@ -396,10 +398,12 @@ TEST_CASE("migration 7 keeps queued notifications and stops outbox ids from bein
             "last_error TEXT) STRICT; "
             "INSERT INTO alert_outbox VALUES (4, 'hook', 'fp1', '{}', 1, 2, 5, 'HTTP 503'), "
             "(9, 'hook', 'fp2', '{}', 3, 0, 3, NULL); "
-            "DROP TABLE decisions; DROP TABLE policy_overrides; PRAGMA user_version=6");
+            "DROP TABLE decisions; DROP TABLE policy_overrides; DROP TABLE sample_dicts; "
+            "ALTER TABLE samples DROP COLUMN sample_zstd; "
+            "ALTER TABLE samples DROP COLUMN sample_dict; PRAGMA user_version=6");
     }
     Store store(path);
-    CHECK(store.schema_version() == 9);
+    CHECK(store.schema_version() == 10);
     CHECK(store.integrity_check() == "ok");
     sqlite::Database raw(path);
     CHECK(count(path, "SELECT count(*) FROM alert_outbox") == 2);
