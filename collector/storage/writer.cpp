@@ -244,7 +244,13 @@ void StoreWriter::ingest(std::vector<Job>& group, const std::function<TimePoint(
         std::vector<const IngestBatch*> batches;
         batches.reserve(group.size());
         for (const auto& job : group) batches.push_back(&job.batch);
-        outcomes = store_.ingest_group(batches);
+        try {
+            outcomes = store_.ingest_group(batches);
+        } catch (...) {
+            // The transaction itself could not start (BEGIN, SAVEPOINT): nothing was written,
+            // every batch of the group gets the error and its agent resends it.
+            outcomes.assign(group.size(), GroupedIngest{{}, std::current_exception()});
+        }
     }
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < group.size(); ++i) {
