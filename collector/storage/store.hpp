@@ -216,8 +216,8 @@ class Store {
     IngestResult ingest(const IngestBatch& batch, TimePoint received_at = TimePoint{});
     // Several batches in one transaction, each in a savepoint of its own: outcome i is what
     // ingest(*batches[i]) would have returned or thrown, but the group pays for one commit
-    // (one WAL sync point, one lock) instead of one each. A batch that fails (validation,
-    // storage) is undone alone; a failed commit fails every batch of the group. Throws
+    // (one commit record in the WAL, one BEGIN) instead of one each. A batch that fails
+    // (validation, storage) is undone alone; a failed commit fails every batch of the group. Throws
     // (sqlite::Error, nothing written) only when the transaction cannot begin.
     std::vector<GroupedIngest> ingest_group(std::span<const IngestBatch* const> batches,
                                             TimePoint received_at = TimePoint{});
