@@ -334,22 +334,18 @@ std::vector<GroupedIngest> Store::ingest_group(std::span<const IngestBatch* cons
             if (!db.in_transaction()) break;
         }
     }
-    if (i < batches.size()) {
-        // Nothing of the group is committed: every batch gets the error that ended it.
-        const auto error = out[i].error;
+    // Nothing of the group is committed: every batch not already refused gets the error.
+    const auto fail_all = [&out](const std::exception_ptr& error) {
         for (auto& o : out) {
             if (!o.error) o.error = error;
         }
         return out;
-    }
+    };
+    if (i < batches.size()) return fail_all(out[i].error);
     try {
         tx.commit();
     } catch (...) {
-        const auto error = std::current_exception();
-        for (auto& o : out) {
-            if (!o.error) o.error = error;
-        }
-        return out;
+        return fail_all(std::current_exception());
     }
     train_dictionary_when_due(*impl_, received_at);
     return out;

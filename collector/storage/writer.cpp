@@ -232,25 +232,16 @@ void StoreWriter::run() {
 }
 
 void StoreWriter::ingest(std::vector<Job>& group, const std::function<TimePoint()>& now) {
+    std::vector<const IngestBatch*> batches;
+    batches.reserve(group.size());
+    for (const auto& job : group) batches.push_back(&job.batch);
     std::vector<GroupedIngest> outcomes;
-    if (group.size() == 1) {
-        outcomes.resize(1);
-        try {
-            outcomes[0].result = store_.ingest(group[0].batch);
-        } catch (...) {
-            outcomes[0].error = std::current_exception();
-        }
-    } else {
-        std::vector<const IngestBatch*> batches;
-        batches.reserve(group.size());
-        for (const auto& job : group) batches.push_back(&job.batch);
-        try {
-            outcomes = store_.ingest_group(batches);
-        } catch (...) {
-            // The transaction itself could not start (BEGIN, SAVEPOINT): nothing was written,
-            // every batch of the group gets the error and its agent resends it.
-            outcomes.assign(group.size(), GroupedIngest{{}, std::current_exception()});
-        }
+    try {
+        outcomes = store_.ingest_group(batches);
+    } catch (...) {
+        // The transaction itself could not start (BEGIN, SAVEPOINT): nothing was written, every
+        // batch of the group gets the error and its agent resends it.
+        outcomes.assign(group.size(), GroupedIngest{{}, std::current_exception()});
     }
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < group.size(); ++i) {
