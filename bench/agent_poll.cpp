@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <sys/resource.h>
@@ -82,10 +83,31 @@ std::vector<std::string> fleet_ips(const std::string& base_ip, int miners) {
     return ips;
 }
 
+// The kernel's count of TCP connections this host opened (ActiveOpens of /proc/net/snmp): the
+// difference over a round is the agent's connections, so a driver that opens more than one per
+// poll shows in the figures.
+long tcp_active_opens() {
+    std::FILE* f = std::fopen("/proc/net/snmp", "r");
+    if (!f) return -1;
+    char names[1024], values[1024];
+    long opens = -1;
+    while (std::fgets(names, sizeof names, f) && std::fgets(values, sizeof values, f)) {
+        if (std::strncmp(names, "Tcp:", 4) != 0) continue;
+        // "Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens ...": the fifth field.
+        long v[5] = {};
+        if (std::sscanf(values, "Tcp: %ld %ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5)
+            opens = v[4];
+        break;
+    }
+    std::fclose(f);
+    return opens;
+}
+
 struct Round {
     double wall_s = 0;
     double cpu_s = 0;
     double sys_s = 0;  // the kernel's part of cpu_s
+    long connections = 0;
     agent::RoundSummary sum;
 };
 
@@ -171,6 +193,7 @@ int main(int argc, char** argv) {
         for (int i = 0; i < rounds; ++i) {
             wait_for_time_wait_below(time_wait_below, 90);
             Round r;
+            const long opens0 = tcp_active_opens();
             const auto c0 = self_cpu_s();
             const auto t0 = std::chrono::steady_clock::now();
             auto fut = asio::co_spawn(io, poller.poll_all([&](MinerSample&& s) {
@@ -185,24 +208,29 @@ int main(int argc, char** argv) {
             const auto c1 = self_cpu_s();
             r.cpu_s = (c1.first - c0.first) + (c1.second - c0.second);
             r.sys_s = c1.second - c0.second;
+            r.connections = tcp_active_opens() - opens0;
             results.push_back(r);
             std::fprintf(
                 stderr,
                 "round %d%s: %zu polled, %zu up, %zu failed, wall %.2f s, agent CPU %.1f "
-                "us/poll\n",
+                "us/poll, %.2f connections/poll\n",
                 i + 1, i == 0 ? " (cold: identifies every miner)" : "", r.sum.polled, r.sum.up,
                 r.sum.failed, r.wall_s,
-                r.cpu_s * 1e6 / static_cast<double>(std::max<std::size_t>(1, r.sum.polled)));
+                r.cpu_s * 1e6 / static_cast<double>(std::max<std::size_t>(1, r.sum.polled)),
+                static_cast<double>(r.connections) /
+                    static_cast<double>(std::max<std::size_t>(1, r.sum.polled)));
         }
         rss_after_kb = proc_stats(getpid()).rss_kb;
         getrusage(RUSAGE_SELF, &self);
         for (const auto& sim : sims) stop(sim.pid);
     }
 
-    std::vector<double> wall, cpu_us, sys_us;
+    std::vector<double> wall, cpu_us, sys_us, conns;
     std::size_t failed = 0;
     for (std::size_t i = 1; i < results.size(); ++i) {
         wall.push_back(results[i].wall_s);
+        conns.push_back(static_cast<double>(results[i].connections) /
+                        static_cast<double>(results[i].sum.polled));
         cpu_us.push_back(results[i].cpu_s * 1e6 / static_cast<double>(results[i].sum.polled));
         sys_us.push_back(results[i].sys_s * 1e6 / static_cast<double>(results[i].sum.polled));
         failed += results[i].sum.failed;
@@ -265,6 +293,7 @@ int main(int argc, char** argv) {
         std::printf("%-46s %12.2f\n", "steady round wall, median (s)", median(wall));
         std::printf("%-46s %12.1f\n", "steady agent CPU per poll, median (us)", median(cpu_us));
         std::printf("%-46s %12.1f\n", "  of which kernel (us)", median(sys_us));
+        std::printf("%-46s %12.2f\n", "TCP connections per steady poll, median", median(conns));
         std::printf("%-46s %12zu\n", "failed polls (steady rounds)", failed);
         std::printf("%-46s %12.0f\n", "encoded sample size, average (bytes)", sample_bytes);
         std::printf("%-46s %12ld\n", "agent RSS before the poller (KiB)", rss_before_kb);
@@ -273,6 +302,8 @@ int main(int argc, char** argv) {
         out.add("round_wall", median(wall), "s", steady, "median", steady_of);
         out.add("cpu_per_poll", median(cpu_us), "us", steady, "median", steady_of);
         out.add("kernel_cpu_per_poll", median(sys_us), "us", steady, "median", steady_of);
+        out.add("connections_per_poll", median(conns), "connections", steady, "median",
+                steady_of + "; TCP ActiveOpens of /proc/net/snmp");
         out.add("cold_round_wall", results[0].wall_s, "s", 1, "single", "round 1");
         out.add("cold_cpu_per_poll", cold_us, "us", 1, "single", "round 1");
         out.add("failed_polls", static_cast<double>(failed), "polls", steady, "sum", steady_of);
