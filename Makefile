@@ -38,8 +38,8 @@ test-debug: build
 test-asan: build-asan
 	ctest --preset asan -j $(JOBS) $(CTEST_ARGS)
 
-# The suite runs once, in the ASan+UBSan build: that run sees everything the plain debug build's
-# would, and a second cold build plus run took `make test` past its 45-minute budget on 2 cores.
+# The suite runs once, in the ASan+UBSan build: the same tests with the sanitizers' checks on
+# top, where a second cold build plus run took `make test` past its 45-minute budget on 2 cores.
 test: format-check test-asan
 
 # DEMO_ARGS passes flags through: make demo DEMO_ARGS="--miners 500 --duration 2m".

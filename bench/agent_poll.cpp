@@ -16,7 +16,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <sys/resource.h>
@@ -81,26 +80,6 @@ std::vector<std::string> fleet_ips(const std::string& base_ip, int miners) {
         ++ip;
     }
     return ips;
-}
-
-// The kernel's count of TCP connections this host opened (ActiveOpens of /proc/net/snmp): the
-// difference over a round is the agent's connections, so a driver that opens more than one per
-// poll shows in the figures.
-long tcp_active_opens() {
-    std::FILE* f = std::fopen("/proc/net/snmp", "r");
-    if (!f) return -1;
-    char names[1024], values[1024];
-    long opens = -1;
-    while (std::fgets(names, sizeof names, f) && std::fgets(values, sizeof values, f)) {
-        if (std::strncmp(names, "Tcp:", 4) != 0) continue;
-        // "Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens ...": the fifth field.
-        long v[5] = {};
-        if (std::sscanf(values, "Tcp: %ld %ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5)
-            opens = v[4];
-        break;
-    }
-    std::fclose(f);
-    return opens;
 }
 
 struct Round {

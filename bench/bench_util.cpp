@@ -157,6 +157,23 @@ long tcp_time_wait_sockets() {
     return -1;
 }
 
+long tcp_active_opens() {
+    // Two "Tcp:" lines, names then values: "Tcp: RtoAlgorithm RtoMin RtoMax MaxConn
+    // ActiveOpens ...", so ActiveOpens is the fifth value.
+    std::ifstream f("/proc/net/snmp");
+    std::string names, values;
+    while (std::getline(f, names) && std::getline(f, values)) {
+        if (names.rfind("Tcp:", 0) != 0) continue;
+        std::istringstream in(values);
+        std::string label;
+        long v = -1;
+        in >> label;
+        for (int i = 0; i < 5; ++i) in >> v;
+        return in ? v : -1;
+    }
+    return -1;
+}
+
 long wait_for_time_wait_below(long below, double max_seconds) {
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -50,6 +50,10 @@ double host_steal_seconds();
 // TCP sockets in TIME_WAIT on this host (/proc/net/sockstat), -1 if unreadable.
 long tcp_time_wait_sockets();
 
+// TCP connections this host has opened since boot (ActiveOpens of /proc/net/snmp), -1 if
+// unreadable. Its difference over a poll round is the agent's connections per poll.
+long tcp_active_opens();
+
 // Every request on a cgminer-style port is a connection the server closes, so a benchmark
 // leaves tens of thousands of TIME_WAIT sockets behind; the next round's connection lookups
 // then run slower than they would in a poller's steady state (a few hundred connections a
