@@ -31,7 +31,17 @@ enum class Source : std::uint8_t {
 };
 
 // What safety limit held a wanted change.
-enum class Hold : std::uint8_t { none, for_duration, min_on, min_off, switches, commands, ramp };
+enum class Hold : std::uint8_t {
+    none,
+    for_duration,
+    min_on,
+    min_off,
+    switches,
+    commands,
+    ramp,
+    site_fraction,
+    stale_data,
+};
 
 struct Work {
     std::size_t current = 0;  // what the miner runs at (or was just commanded to)
@@ -44,6 +54,7 @@ struct Work {
     const Rule* cap = nullptr;     // the cap that cut it, if one did
     bool change = false;
     bool sticky = false;  // break_even kept the current point (hysteresis)
+    bool frozen = false;  // stale or failed data: counts at its point, never commanded
 };
 
 std::string fixed2(double v) {
@@ -102,6 +113,10 @@ std::string_view hold_rule(Hold h) {
             return "safety:commands";
         case Hold::ramp:
             return "safety:ramp";
+        case Hold::site_fraction:
+            return "safety:site_fraction";
+        case Hold::stale_data:
+            return "safety:stale_data";
         case Hold::none:
             break;
     }
@@ -442,6 +457,13 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
             }
             if (w.hold != Hold::none) w.target = w.current;
         }
+        // Data too old or a failed poll: what the miner runs at is not known, so nothing is
+        // sent to it, not even an obligation (it is counted at its last known point).
+        if (m.sample_failed || (m.sampled_at && now - *m.sampled_at > safety.max_sample_age)) {
+            w.frozen = true;
+            w.target = w.current;
+            w.hold = Hold::stale_data;
+        }
     }
 
     // 2. Site caps: start every flexible miner asleep, then add hull steps in merit order
@@ -459,7 +481,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
             if (w.source == Source::invalid || !in_scope(cap.site, fleet[i])) continue;
             const double pw = fleet[i].points[w.target].power_w;
             total_w += pw;
-            if (w.source == Source::unreachable || w.source == Source::override_event) {
+            if (w.source == Source::unreachable || w.source == Source::override_event || w.frozen) {
                 fixed_w += pw;
             } else {
                 scope.push_back(static_cast<std::uint32_t>(i));
@@ -533,7 +555,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
     std::vector<std::uint32_t> changes;
     for (std::size_t i = 0; i < fleet.size(); ++i) {
         const auto& w = work[i];
-        if (w.source == Source::invalid || w.source == Source::unreachable) continue;
+        if (w.source == Source::invalid || w.source == Source::unreachable || w.frozen) continue;
         if (w.target != w.current) changes.push_back(static_cast<std::uint32_t>(i));
     }
     struct Ranked {
@@ -560,6 +582,16 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
     for (std::size_t k = 0; k < ranked.size(); ++k) changes[k] = ranked[k].miner;
     int commands_left = safety.max_commands_per_interval > 0 ? safety.max_commands_per_interval
                                                              : std::numeric_limits<int>::max();
+    // The share of each site commanded per round: of every miner known for the site (floor,
+    // at least one, so that a small site still moves), the miners without a site as one.
+    const double fraction = safety.max_site_fraction_per_interval;
+    std::unordered_map<std::string_view, int> site_left;
+    if (fraction < 1 && !changes.empty()) {
+        for (const auto& m : fleet) ++site_left[m.site ? std::string_view(*m.site) : ""];
+        for (auto& [site, n] : site_left) {
+            n = std::max(1, static_cast<int>(std::floor(fraction * n + 1e-9)));
+        }
+    }
     for (const auto i : changes) {
         auto& w = work[i];
         const auto& pts = fleet[i].points;
@@ -567,6 +599,15 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
             w.hold = Hold::commands;
             w.target = w.current;
             continue;
+        }
+        int* left_in_site = nullptr;
+        if (!site_left.empty()) {
+            left_in_site = &site_left[fleet[i].site ? std::string_view(*fleet[i].site) : ""];
+            if (*left_in_site <= 0) {
+                w.hold = Hold::site_fraction;
+                w.target = w.current;
+                continue;
+            }
         }
         const double added_kw = (pts[w.target].power_w - pts[w.current].power_w) * econ.pue / 1000;
         if (ramp_rate > 0 && added_kw > 0) {
@@ -579,6 +620,7 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
             ramp_budget -= added_kw;
         }
         --commands_left;
+        if (left_in_site) --*left_in_site;
         w.change = true;
     }
 
@@ -648,7 +690,9 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
         if (w.cap) {
             d.rule = label(w.cap);
         } else if (w.hold != Hold::none) {
-            d.held = true;
+            // Stale data names itself even when the rules want no change, but only a change
+            // it stops is a hold (and a decision row).
+            d.held = w.hold != Hold::stale_data || w.wish != w.current;
             d.rule = hold_rule(w.hold);
         }
 
@@ -720,8 +764,13 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                 const auto* st = states[i];
                 auto& r = d.reason;
                 r.reserve(why.size() + 80);
-                r.append("wants ").append(to_string(m.points[w.wish].kind)).append(" (");
-                r.append(why).append(") but ");
+                if (w.hold == Hold::stale_data && w.wish == w.current) {
+                    r.append("at ").append(to_string(m.points[w.wish].kind)).append(" (");
+                    r.append(why).append("); ");
+                } else {
+                    r.append("wants ").append(to_string(m.points[w.wish].kind)).append(" (");
+                    r.append(why).append(") but ");
+                }
                 switch (w.hold) {
                     case Hold::for_duration:
                         r.append("wanted for ").append(format_duration(now - st->wish_since));
@@ -749,6 +798,25 @@ std::vector<Decision> PolicyEngine::decide(TimePoint now, const PriceInput& pric
                     case Hold::ramp:
                         r.append("wake-up ramp ").append(num(safety.max_ramp_kw_per_min, 2));
                         r.append(" kW/min used up");
+                        break;
+                    case Hold::site_fraction:
+                        r.append("max_site_fraction_per_interval ");
+                        r.append(num(safety.max_site_fraction_per_interval, 2));
+                        r.append(" of site ").append(m.site ? *m.site : "(none)");
+                        r.append(" commanded this round");
+                        break;
+                    case Hold::stale_data:
+                        if (m.sample_failed) {
+                            r.append("its newest poll failed");
+                            if (!m.sample_why.empty())
+                                r.append(" (").append(m.sample_why).append(")");
+                        } else {
+                            r.append("its newest sample is ");
+                            r.append(format_duration(now - *m.sampled_at));
+                            r.append(" old (max_sample_age ");
+                            r.append(format_duration(safety.max_sample_age)).append(")");
+                        }
+                        r.append(": not commanded");
                         break;
                     case Hold::none:
                         break;

@@ -14,6 +14,9 @@
 //      the wake-up ramp. Overrides and cap cuts skip `for`, min_on/min_off and the switch cap
 //      (they are obligations); every change counts against the command budget, and wake-ups
 //      against the ramp.
+//      Per round also at most safety.max_site_fraction_per_interval of each site's miners
+//      (floor, at least 1; the miners without a site are one site), and no command at all for
+//      a miner whose data is stale (safety.max_sample_age) or whose newest poll failed.
 //   4. dry_run: every decision has change = false and a reason starting "dry-run: ". Kill
 //      switch: no changes at all.
 #pragma once
@@ -38,6 +41,12 @@ struct MinerInput {
     PointKind actual = PointKind::full;  // what the miner runs at now (observed)
     std::size_t actual_index = 0;        // index into points of what it runs at
     bool reachable = true;               // false: no decision changes it (can't command it)
+    // When its newest sample was taken (none: not known, never stale by age), and whether that
+    // sample is a failed poll. Older than safety.max_sample_age, or failed: the miner is not
+    // commanded (rule "safety:stale_data"), since what it runs at now is not known.
+    std::optional<TimePoint> sampled_at;
+    bool sample_failed = false;
+    std::string sample_why;  // for the reason when failed: "poll timeout"
 };
 
 struct PriceInput {

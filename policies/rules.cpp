@@ -5,8 +5,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 namespace hashwatt::policies {
@@ -303,6 +308,16 @@ RuleSet read_policy(const config::Document& doc) {
             out.safety.max_commands_per_interval = static_cast<int>(*n);
         }
         if (auto k = s->number("max_ramp_kw_per_min", 0, 1e7)) out.safety.max_ramp_kw_per_min = *k;
+        if (auto f = s->number("max_site_fraction_per_interval", 0, 1)) {
+            if (!(*f > 0)) {
+                s->fail("max_site_fraction_per_interval",
+                        "must be above 0 (1 = no limit): 0 would never command a miner");
+            }
+            out.safety.max_site_fraction_per_interval = *f;
+        }
+        if (auto d = s->duration("max_sample_age", std::chrono::seconds(1), day)) {
+            out.safety.max_sample_age = *d;
+        }
     }
 
     const auto rules = root.tables("rule");
@@ -315,11 +330,124 @@ RuleSet read_policy(const config::Document& doc) {
         return a.priority > b.priority;
     });
     doc.finish();
+    if (const auto problems = validate(out); !problems.empty()) {
+        // The reader's own checks should have caught it: say where the policy starts.
+        root.fail("policy", "invalid policy: " + problems.front());
+    }
+    return out;
+}
+
+std::vector<std::string> validate(const RuleSet& r) {
+    std::vector<std::string> out;
+    const auto check = [&](bool ok, const std::string& what) {
+        if (!ok) out.push_back(what);
+    };
+    // Written as "in range" tests so that NaN fails them.
+    const auto within = [](double v, double lo, double hi) { return v >= lo && v <= hi; };
+    const auto day = std::chrono::duration_cast<Duration>(std::chrono::days(1));
+    check(r.interval >= std::chrono::seconds(1) && r.interval <= std::chrono::hours(1),
+          "policy.interval out of 1s..1h");
+    check(within(r.margin_pct, -90, 1000), "policy.margin_pct out of -90..1000");
+    check(within(r.economics.hashprice_per_th_day, 0, 1e6), "economics: hashprice out of range");
+    check(within(r.economics.pool_fee, 0, 0.5), "economics.pool_fee out of 0..0.5");
+    check(within(r.economics.pue, 1, 3), "economics.pue out of 1..3");
+    const auto& s = r.safety;
+    for (const auto& [name, d] :
+         {std::pair{"for", s.for_duration}, {"min_on", s.min_on}, {"min_off", s.min_off}}) {
+        check(d >= Duration::zero() && d <= day, std::string("safety.") + name + " out of 0..1d");
+    }
+    check(s.settle >= std::chrono::seconds(1) && s.settle <= day, "safety.settle out of 1s..1d");
+    check(s.max_sample_age >= std::chrono::seconds(1) && s.max_sample_age <= day,
+          "safety.max_sample_age out of 1s..1d");
+    check(s.max_switches_per_day >= 0 && s.max_switches_per_day <= 1440,
+          "safety.max_switches_per_day out of 0..1440");
+    check(s.max_commands_per_interval >= 0, "safety.max_commands_per_interval below 0");
+    check(within(s.max_ramp_kw_per_min, 0, 1e7), "safety.max_ramp_kw_per_min out of 0..1e7");
+    check(s.max_site_fraction_per_interval > 0 && s.max_site_fraction_per_interval <= 1,
+          "safety.max_site_fraction_per_interval out of (0, 1]");
+    check(!r.rules.empty() || !r.overrides.empty(), "no rule");
+    std::vector<std::string> names;
+    for (const auto& rule : r.rules) {
+        const std::string n = "rule " + rule.name + ": ";
+        check(!rule.name.empty(), "a rule without a name");
+        check(!rule.site || !rule.site->empty(), n + "empty site");
+        check(rule.priority >= -1000 && rule.priority <= 1000, n + "priority out of range");
+        names.push_back(rule.name);
+        switch (rule.kind) {
+            case RuleKind::break_even:
+                check(within(rule.margin_pct, -90, 1000), n + "margin_pct out of range");
+                check(within(rule.hysteresis_pct, 0, 100), n + "hysteresis_pct out of range");
+                break;
+            case RuleKind::price_threshold:
+                check(within(rule.sleep_above_per_mwh, -1e5, 1e6), n + "sleep_above out of range");
+                check(within(rule.wake_below_per_mwh, -1e5, rule.sleep_above_per_mwh),
+                      n + "wake_below out of range or above sleep_above");
+                check(rule.target != PointKind::full, n + "target full");
+                break;
+            case RuleKind::time_of_use:
+                check(!rule.windows.empty(), n + "no window");
+                check(rule.target != PointKind::full, n + "target full");
+                for (const auto& w : rule.windows) {
+                    check(w.start_minute >= 0 && w.start_minute < 1440 && w.end_minute >= 1 &&
+                              w.end_minute <= 1440 && w.start_minute != w.end_minute,
+                          n + "a window out of range or empty");
+                    for (int d : w.weekdays) check(d >= 0 && d <= 6, n + "a day out of range");
+                    for (int m : w.months) check(m >= 1 && m <= 12, n + "a month out of range");
+                }
+                break;
+            case RuleKind::site_cap:
+                check(rule.cap_kw > 0 && rule.cap_kw <= 1e7, n + "kw out of range");
+                break;
+            case RuleKind::override_event:
+                check(false, n + "an override among the rules");
+                break;
+        }
+    }
+    for (const auto& o : r.overrides) {
+        check(!o.id.empty(), "an override without an id");
+        check(o.end > o.start, "override " + o.id + ": end not after start");
+        check(!o.site || !o.site->empty(), "override " + o.id + ": empty site");
+        names.push_back(o.id);
+    }
+    std::sort(names.begin(), names.end());
+    check(std::adjacent_find(names.begin(), names.end()) == names.end(), "a rule name twice");
     return out;
 }
 
 RuleSet load_policy_file(const std::string& path) {
-    return read_policy(config::Document::load_file(path));
+    namespace fs = std::filesystem;
+    struct Stat {
+        std::error_code ec;
+        fs::file_time_type mtime{};
+        std::uintmax_t size = 0;
+        bool operator==(const Stat& o) const {
+            return !ec && !o.ec && mtime == o.mtime && size == o.size;
+        }
+    };
+    const auto stat = [&] {
+        Stat s;
+        s.mtime = fs::last_write_time(path, s.ec);
+        if (!s.ec) s.size = fs::file_size(path, s.ec);
+        return s;
+    };
+    const Stat before = stat();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw config::ConfigError({path, 0, 0}, "",
+                                  std::string("cannot open: ") + std::strerror(errno));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    in.close();
+    const Stat after = stat();
+    const std::string body = text.str();
+    if (!(before == after) || body.size() != after.size) {
+        throw PolicyFileChanging({path, 0, 0}, "",
+                                 "changed while being read (" + std::to_string(body.size()) +
+                                     " bytes read): write the new policy to another file and "
+                                     "rename it over this one");
+    }
+    return read_policy(config::Document::parse(body, path));
 }
 
 std::string summarize(const RuleSet& r) {

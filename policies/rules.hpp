@@ -4,6 +4,7 @@
 // is "file:line:column: key: message".
 #pragma once
 
+#include "common/config.hpp"
 #include "common/miner_sample.hpp"
 #include "common/units.hpp"
 #include "policies/economics.hpp"
@@ -13,10 +14,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-namespace hashwatt::config {
-class Document;
-}
 
 namespace hashwatt::policies {
 
@@ -85,6 +82,13 @@ struct Safety {
     int max_commands_per_interval = 0;  // commands per decision round; 0: no limit
     Duration settle{std::chrono::minutes(10)};  // wait this long for a commanded miner to
                                                 // report its target before commanding again
+    // At most this share of a site's miners (every fleet entry of the site, floor, at least 1)
+    // is commanded in one round; the rest wait for later rounds ("safety:site_fraction").
+    // 1: no limit (the default, so that a policy without the key behaves as before).
+    double max_site_fraction_per_interval = 1.0;
+    // A miner whose newest sample is older than this, or is a failed poll, is not commanded
+    // ("safety:stale_data"): the engine would act on what the miner was, not what it is.
+    Duration max_sample_age{std::chrono::minutes(5)};
 };
 
 struct RuleSet {
@@ -100,9 +104,25 @@ struct RuleSet {
     Safety safety;
 };
 
-// Reads the policy from `doc` and calls doc.finish(). Throws config::ConfigError.
+// Reads the policy from `doc`, checks it with validate() and calls doc.finish(). Throws
+// config::ConfigError.
 RuleSet read_policy(const config::Document& doc);
-// Document::load_file + read_policy.
+// Every invariant a RuleSet must hold before an engine may run it (ranges, finite numbers,
+// names, windows, caps, overrides), checked on the parsed values independently of the reader:
+// the problems found, empty when none. read_policy refuses a policy with any, so that no
+// parser gap lets a bad value take effect.
+std::vector<std::string> validate(const RuleSet& r);
+// The file changed while load_policy_file read it (its size or mtime moved, or fewer bytes
+// came than it has): a writer is rewriting it in place. Transient: try again later.
+class PolicyFileChanging : public config::ConfigError {
+  public:
+    using config::ConfigError::ConfigError;
+};
+
+// Reads the whole file and read_policy on it. The file's size and mtime are taken before and
+// after the read and must match what was read, else PolicyFileChanging: a policy half written
+// in place is not taken. Replace a policy by writing a new file and renaming it over the old
+// (rename is atomic: a reader sees the old file or the new one, whole).
 RuleSet load_policy_file(const std::string& path);
 // One line for `hashwatt policy check`: "3 rules (break_even, site_cap, override), hashprice
 // 0.0500/TH/day, interval 5m, dry-run".
