@@ -233,6 +233,13 @@ bool ControlLoop::reload_locked() {
         }
         log::info("policy reloaded", {{"file", config_.policy_file}, {"rules", summary}});
         return true;
+    } catch (const pol::PolicyFileChanging& e) {
+        // Being rewritten: not remembered, so the next round's mtime check tries again.
+        log::warn("policy reload deferred, the previous rules stay",
+                  {{"file", config_.policy_file}, {"error", e.what()}});
+        std::lock_guard l(mu_);
+        status_.last_error = std::string("reload: ") + e.what();
+        return false;
     } catch (const std::exception& e) {
         // Remembered so that an unchanged bad file is not reported again every round.
         loaded_mtime_ = mtime;
@@ -246,7 +253,18 @@ bool ControlLoop::reload_locked() {
 
 RoundResult ControlLoop::run_once() {
     std::lock_guard lock(round_mu_);
-    if (policy_mtime() != loaded_mtime_) reload_locked();
+    if (const auto mtime = policy_mtime(); mtime != loaded_mtime_) {
+        // Written moments ago: perhaps still being written in place. A later round takes it.
+        // (A future mtime, a clock step, cannot be waited out and is read at once.)
+        const auto age = std::filesystem::file_time_type::clock::now() -
+                         mtime.value_or(std::filesystem::file_time_type{});
+        if (!mtime || age >= options_.policy_quiet || age < decltype(age)::zero()) {
+            reload_locked();
+        } else {
+            log::debug("policy file changed moments ago, reload at a later round",
+                       {{"file", config_.policy_file}});
+        }
+    }
     return round(now());
 }
 
@@ -300,7 +318,13 @@ RoundResult ControlLoop::round(TimePoint at) {
                        {{"miner", m.miner_id}, {"model", s.model.value_or("")}});
             continue;
         }
-        in.reachable = s.up;
+        // A failed poll or an old sample: the engine holds it (safety:stale_data), since what
+        // it runs at now is not known.
+        in.sampled_at = s.observed_at;
+        in.sample_failed = !s.up || s.error.has_value();
+        if (in.sample_failed) {
+            in.sample_why = s.error ? std::string(to_string(*s.error)) : std::string("miner down");
+        }
         const bool asleep = s.state == MinerState::sleeping || s.state == MinerState::idle;
         if (asleep) {
             in.actual_index = in.points.size() - 1;
@@ -511,6 +535,11 @@ RoundResult ControlLoop::round(TimePoint at) {
         snapshot_ = std::move(snap);
     }
     return result;
+}
+
+pol::RuleSet ControlLoop::rules() const {
+    std::lock_guard lock(round_mu_);
+    return engine_.rules();
 }
 
 PolicySnapshot ControlLoop::snapshot() const {

@@ -50,6 +50,11 @@ struct ControlOptions {
     // to a miner whose samples report a power limit (power_limit_w): the collector does not
     // know its driver's capabilities, and a firmware that reports its target accepts one.
     policies::PointOptions points;
+    // A changed mtime of the policy file reloads it at the next round once the file has not
+    // changed for this long, so that a file an editor rewrites in place is not read half
+    // written (SIGHUP and reload() do not wait: the operator says it is done). A file whose
+    // size or mtime move while it is read is never taken (policies::load_policy_file).
+    std::chrono::milliseconds policy_quiet{std::chrono::seconds(2)};
 };
 
 // What one round did.
@@ -110,6 +115,8 @@ class ControlLoop : public PolicyControl {
 
     // The last round's price, hashprice, targets and site power, for /metrics.
     PolicySnapshot snapshot() const;
+    // A copy of the rules in effect (what a refused reload left in place).
+    policies::RuleSet rules() const;
 
     // PolicyControl
     ControlStatus status() const override;
