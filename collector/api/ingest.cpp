@@ -32,6 +32,10 @@ namespace json = boost::json;
 
 namespace {
 
+// SQLite's result code for a full disk (sqlite3.h stays in storage/sqlite.cpp); extended codes
+// keep it in their low byte.
+constexpr int kSqliteFull = 13;
+
 struct BadRequest {
     std::string message;
     std::string path;
@@ -282,7 +286,12 @@ asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, Stor
         } catch (const sqlite::Error& e) {
             if (metrics != nullptr) metrics->record_store_error(StoreOperation::ingest);
             log::error("ingest failed", {{"agent_id", caller.agent_id}, {"error", e.what()}});
-            Reply r = json_error(503, "batch could not be stored; retry later");
+            // A full disk is the operator's to fix, and the agent's spool holds the batch
+            // meanwhile: say so, rather than leave both guessing. Nothing of it was written.
+            Reply r = json_error(503, (e.code() & 0xff) == kSqliteFull
+                                          ? "batch could not be stored: the collector's disk is "
+                                            "full (SQLITE_FULL); retry later"
+                                          : "batch could not be stored; retry later");
             r.headers.emplace_back("Retry-After", "5");
             co_return r;
         } catch (const std::exception& e) {

@@ -245,7 +245,11 @@ class AntminerDriver final : public MinerDriver {
         }
         if (identity_due) {
             state.identity = identity_fields(s);
-            state.identity_at = now;
+            // The MAC (the miner's id) comes only from the web identity: when that call failed
+            // (timed out or refused on a busy miner) it is asked again at the next poll, not
+            // after kIdentityRefresh, or the miner would be stored under host:port for minutes
+            // and then under its MAC, as two miners.
+            state.identity_at = s.mac ? now : TimePoint{};
         }
         co_return std::move(s);
     }
