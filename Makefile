@@ -4,13 +4,14 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-asan build-release test test-debug test-asan demo bench package format format-check clean help
+.PHONY: all deps build build-asan build-release test test-debug test-asan soak demo bench package format format-check clean help
 
 all: build
 
 help:
 	@echo "make test      install deps, check format, build ASan/UBSan, run every test suite"
 	@echo "make test-debug  the same suites in the plain debug build (build/debug)"
+	@echo "make soak      long crash loop (50 SIGKILLs, label soak; SOAK_PRESET=asan for ASan)"
 	@echo "make demo      install deps, build release, run 'hashwatt demo'"
 	@echo "make bench     release build, every benchmark: bench/results.json, docs/cost_growth.svg"
 	@echo "make build     debug build only (build/debug)"
@@ -32,11 +33,18 @@ build-asan: deps build/asan/build.ninja
 build-release: deps build/release/build.ninja
 	cmake --build --preset release -j $(JOBS)
 
+# Suites labelled soak (long forms, e.g. the 50-kill crash loop) are left to `make soak`.
 test-debug: build
-	ctest --preset debug -j $(JOBS) $(CTEST_ARGS)
+	ctest --preset debug -j $(JOBS) -LE soak $(CTEST_ARGS)
 
 test-asan: build-asan
-	ctest --preset asan -j $(JOBS) $(CTEST_ARGS)
+	ctest --preset asan -j $(JOBS) -LE soak $(CTEST_ARGS)
+
+# The long forms only: `ctest -L soak` in the debug build, or SOAK_PRESET=asan.
+SOAK_PRESET ?= debug
+soak: deps build/$(SOAK_PRESET)/build.ninja
+	cmake --build --preset $(SOAK_PRESET) -j $(JOBS) --target hashwatt integration_crash
+	ctest --preset $(SOAK_PRESET) -L soak $(CTEST_ARGS)
 
 # The suite runs once, in the ASan+UBSan build: the same tests with the sanitizers' checks on
 # top, where a second cold build plus run took `make test` past its 45-minute budget on 2 cores.

@@ -248,6 +248,14 @@ bool PolicyEngine::remove_override(const std::string& id) {
     return n > 0;
 }
 
+void PolicyEngine::shift_clock(Duration step) {
+    for (auto& [id, st] : state_) {
+        if (st.last_switch) *st.last_switch += step;
+        if (st.has_wish) st.wish_since += step;
+    }
+    if (last_round_) *last_round_ += step;
+}
+
 std::vector<Override> PolicyEngine::active_overrides(TimePoint now) const {
     std::vector<Override> out;
     for (const auto* list : {&rules_.overrides, &added_}) {

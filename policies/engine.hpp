@@ -92,6 +92,12 @@ class PolicyEngine {
     bool remove_override(const std::string& id);  // false when no such id
     std::vector<Override> active_overrides(TimePoint now) const;
 
+    // The wall clock stepped by `step` (WallClockSteps): the instants `for`, min_on, min_off,
+    // settle and the ramp budget are measured from move with it, so each lasts its real length
+    // instead of being cut short by a forward step or stretched by a backward one. Overrides
+    // and time-of-use windows are wall-clock times and stay.
+    void shift_clock(Duration step);
+
   private:
     struct MinerState {
         std::optional<TimePoint> last_switch;  // when it was last commanded

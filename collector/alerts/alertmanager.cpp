@@ -97,7 +97,11 @@ asio::awaitable<PostResult> AlertmanagerNotifier::post(const std::vector<Notific
 }
 
 asio::awaitable<void> AlertmanagerNotifier::run() {
-    TimePoint next_resend = now_ms();  // at start: Alertmanager may not know them (restart)
+    // The resend period runs on the steady clock: by the wall clock, a clock set back an hour
+    // would hold resends for that hour, and Alertmanager resolves alerts it is not sent again
+    // within its resolve_timeout.
+    using Steady = std::chrono::steady_clock;
+    Steady::time_point next_resend = Steady::now();  // at start: Alertmanager may not know them
     int resend_failures = 0;
     while (!stopping_) {
         woken_ = false;
@@ -131,7 +135,7 @@ asio::awaitable<void> AlertmanagerNotifier::run() {
                 }
             }
             now = now_ms();
-            if (firing_ && now >= next_resend) {
+            if (firing_ && Steady::now() >= next_resend) {
                 const auto firing = firing_();
                 bool ok = true;
                 for (std::size_t i = 0; i < firing.size() && ok; i += options_.batch_size) {
@@ -149,16 +153,19 @@ asio::awaitable<void> AlertmanagerNotifier::run() {
                 if (ok) {
                     resend_failures = 0;
                     if (!firing.empty()) ++resends_;
-                    next_resend = now_ms() + options_.resend_interval;
+                    next_resend = Steady::now() + options_.resend_interval;
                 } else {
                     ++failed_;
                     next_resend =
-                        now_ms() + std::min(options_.resend_interval,
-                                            retry_delay(++resend_failures, options_.retry_min,
-                                                        options_.retry_max));
+                        Steady::now() + std::min(options_.resend_interval,
+                                                 retry_delay(++resend_failures, options_.retry_min,
+                                                             options_.retry_max));
                 }
             }
-            if (firing_) wake_at = std::min(wake_at, next_resend);
+            if (firing_) {
+                wake_at = std::min(
+                    wake_at, now_ms() + std::chrono::ceil<Duration>(next_resend - Steady::now()));
+            }
             if (const auto t = outbox_.next_attempt(options_.name)) wake_at = std::min(wake_at, *t);
         } catch (const std::exception& e) {
             // A storage failure: keep the loop alive and try again later.

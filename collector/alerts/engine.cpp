@@ -2,6 +2,7 @@
 
 #include "collector/alerts/alert_store.hpp"
 #include "collector/alerts/evaluate.hpp"
+#include "common/clock_step.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
 
@@ -255,11 +256,21 @@ void AlertEngine::start() {
     std::lock_guard lock(run_mu_);
     if (thread_.joinable() || stopping_) return;
     thread_ = std::thread([this] {
+        WallClockSteps steps;
         std::unique_lock run_lock(run_mu_);
         while (!stopping_) {
             run_lock.unlock();
             try {
-                evaluate_once(now_ms());
+                const TimePoint now = now_ms();
+                if (const auto step = steps.observe(now, std::chrono::steady_clock::now());
+                    step != Duration::zero()) {
+                    log::warn(
+                        "wall clock stepped; alert for and keep_firing_for keep their real "
+                        "length",
+                        {{"step_ms", std::to_string(step.count())}});
+                    shift_clock(step);
+                }
+                evaluate_once(now);
             } catch (const std::exception& e) {
                 log::error("alert evaluation failed", {{"error", e.what()}});
             }
@@ -267,6 +278,27 @@ void AlertEngine::start() {
             wake_.wait_for(run_lock, options_.interval, [this] { return stopping_; });
         }
     });
+}
+
+void AlertEngine::shift_clock(Duration step) {
+    std::lock_guard eval_lock(eval_mu_);
+    store_.with_write([&](sqlite::Database& db) {
+        sqlite::Transaction tx(db);
+        auto pending = db.prepare(
+            "UPDATE alerts SET active_since_ms = active_since_ms + ?1 WHERE state = 'pending'");
+        pending.bind(1, step.count());
+        pending.run();
+        auto firing =
+            db.prepare("UPDATE alerts SET last_true_ms = last_true_ms + ?1 WHERE state = 'firing'");
+        firing.bind(1, step.count());
+        firing.run();
+        tx.commit();
+    });
+    std::lock_guard lock(mu_);
+    for (auto& [fingerprint, a] : state_) {
+        if (a.state == AlertState::pending && a.active_since) *a.active_since += step;
+        if (a.state == AlertState::firing && a.last_true) *a.last_true += step;
+    }
 }
 
 void AlertEngine::stop() {

@@ -70,6 +70,13 @@ class AlertEngine {
     // Stops and joins the thread. Idempotent; not from the sink.
     void stop();
 
+    // The wall clock stepped by `step` (common/clock_step.hpp; the thread of start() looks
+    // for steps before each evaluation): pending alerts' active_since and firing alerts'
+    // last_true move with it, saved and in memory, so that `for` and keep_firing_for last
+    // their real length instead of being cut short or stretched by the step. Thread-safe;
+    // waits for a running evaluation. Throws what the store throws; nothing changes then.
+    void shift_clock(Duration step);
+
     // The firing alerts, as notifications (for a notifier that resends them: Alertmanager),
     // but for those whose firing a silence has kept from the sink. docs/alerts.md,
     // "Acknowledge and silence".

@@ -265,7 +265,19 @@ RoundResult ControlLoop::run_once() {
                        {{"file", config_.policy_file}});
         }
     }
-    return round(now());
+    const TimePoint at = now();
+    if (!options_.clock || options_.steady_clock) {
+        const auto steady =
+            options_.steady_clock ? options_.steady_clock() : std::chrono::steady_clock::now();
+        if (const auto step = clock_steps_.observe(at, steady); step != Duration::zero()) {
+            // The safety durations (for, min_on, min_off) run on: a clock set forward must not
+            // let a miner switch early, nor one set back hold it for longer.
+            log::warn("wall clock stepped; policy safety timers keep their real length",
+                      {{"step_ms", std::to_string(step.count())}});
+            engine_.shift_clock(step);
+        }
+    }
+    return round(at);
 }
 
 RoundResult ControlLoop::round(TimePoint at) {

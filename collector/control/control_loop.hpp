@@ -8,6 +8,7 @@
 #include "collector/control/decision_store.hpp"
 #include "collector/control/policy_control.hpp"
 #include "collector/storage/store.hpp"
+#include "common/clock_step.hpp"
 #include "policies/economics.hpp"
 #include "policies/engine.hpp"
 
@@ -34,6 +35,10 @@ std::unique_ptr<PriceProvider> make_price_provider(const policies::prices::Price
 struct ControlOptions {
     // The time of a round (tests inject theirs); default now_ms().
     std::function<TimePoint()> clock;
+    // The steady clock beside it, to tell a step of the wall clock from time passing
+    // (common/clock_step.hpp); default steady_clock::now. With `clock` injected and this not,
+    // no steps are looked for (a test's clock jumps as it likes).
+    std::function<std::chrono::steady_clock::time_point()> steady_clock;
     // Tried first for config.prices when set; nullptr from it means "not mine" and
     // make_price_provider is used (tests plug their own providers in here).
     std::function<std::unique_ptr<PriceProvider>(const policies::prices::PriceSourceConfig&)>
@@ -139,8 +144,9 @@ class ControlLoop : public PolicyControl {
     mutable std::mutex round_mu_;  // one round or reload at a time; guards engine_
     policies::PolicyEngine engine_;
     std::optional<std::filesystem::file_time_type> loaded_mtime_;
-    bool price_bad_ = false;    // the last round's price was stale or missing (round_mu_)
-    std::uint64_t rounds_ = 0;  // rounds run (round_mu_)
+    WallClockSteps clock_steps_;  // under round_mu_
+    bool price_bad_ = false;      // the last round's price was stale or missing (round_mu_)
+    std::uint64_t rounds_ = 0;    // rounds run (round_mu_)
     // Each miner's points measured at full power, kept so a sleeping miner keeps its
     // measured efficiency.
     std::map<std::string, std::vector<policies::OperatingPoint>> measured_;

@@ -6,6 +6,7 @@
 #include "common/json_codec.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
+#include "common/time.hpp"
 
 #include <algorithm>
 #include <array>
@@ -133,13 +134,29 @@ constexpr std::string_view kSampleInsertSql =
     "?18) "
     "ON CONFLICT DO NOTHING";
 
-void validate(const IngestBatch& batch) {
+std::string skew_text(milliseconds d) {
+    const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+    return s >= 120 ? std::to_string(s / 60) + " min" : std::to_string(s) + " s";
+}
+
+// `received_at` is the collector's clock. A sample observed further ahead of it than
+// kMaxFutureSkew comes from an agent whose clock is wrong: stored, it would sit in
+// miners.last_seen_ms (the miner "seen" until that time comes), in the latest sample and in a
+// bucket no run has reached, so it is refused with the batch instead.
+void validate(const IngestBatch& batch, TimePoint received_at) {
     if (batch.agent_id.empty()) throw InvalidBatch(std::nullopt, "agent_id", "empty");
     for (std::size_t i = 0; i < batch.samples.size(); ++i) {
         const auto& s = batch.samples[i];
         if (s.miner_id.empty()) throw InvalidBatch(i, "miner_id", "empty");
         if (to_ms(s.observed_at) <= 0)
             throw InvalidBatch(i, "observed_at", "missing or before 1970");
+        if (s.observed_at > received_at + kMaxFutureSkew) {
+            throw InvalidBatch(
+                i, "observed_at",
+                format_time(s.observed_at) + " is " + skew_text(s.observed_at - received_at) +
+                    " ahead of the collector's clock (" + format_time(received_at) + "; at most " +
+                    skew_text(kMaxFutureSkew) + " allowed): check the agent host's clock (NTP)");
+        }
         if (s.host.empty()) throw InvalidBatch(i, "host", "empty");
     }
 }
@@ -292,8 +309,8 @@ TimePoint or_now(TimePoint t) {
 }  // namespace
 
 IngestResult Store::ingest(const IngestBatch& batch, TimePoint received_at) {
-    validate(batch);
     received_at = or_now(received_at);
+    validate(batch, received_at);
     std::lock_guard lock(impl_->write_mutex);
     sqlite::Transaction tx(impl_->write_db);
     const IngestResult result = ingest_rows(*impl_, batch, received_at);
@@ -312,7 +329,7 @@ std::vector<GroupedIngest> Store::ingest_group(std::span<const IngestBatch* cons
     std::size_t i = 0;
     for (; i < batches.size(); ++i) {
         try {
-            validate(*batches[i]);
+            validate(*batches[i], received_at);
         } catch (...) {
             out[i].error = std::current_exception();
             continue;

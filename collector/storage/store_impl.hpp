@@ -39,6 +39,12 @@ inline std::string slot_join(std::string_view miner) {
            std::string(miner) + " ";
 }
 
+// How far ahead of the collector's clock a sample's observed_at may be (agent clocks drift,
+// and an NTP step on either host is seconds); past it the batch is refused (InvalidBatch on
+// observed_at): a time from a wrong agent clock would otherwise stay the miner's last_seen and
+// latest sample until that time came. docs/storage.md, "Ingest".
+inline constexpr std::chrono::milliseconds kMaxFutureSkew = std::chrono::minutes{5};
+
 struct Store::Impl {
     explicit Impl(const std::string& file)
         : write_db(file)

@@ -237,7 +237,9 @@ void StoreWriter::ingest(std::vector<Job>& group, const std::function<TimePoint(
     for (const auto& job : group) batches.push_back(&job.batch);
     std::vector<GroupedIngest> outcomes;
     try {
-        outcomes = store_.ingest_group(batches);
+        // received_at by the writer's clock when it has one of its own: a benchmark whose
+        // samples run ahead of the wall clock is judged (future skew, retention) by it.
+        outcomes = store_.ingest_group(batches, options_.clock ? now() : TimePoint{});
     } catch (...) {
         // The transaction itself could not start (BEGIN, SAVEPOINT): nothing was written, every
         // batch of the group gets the error and its agent resends it.

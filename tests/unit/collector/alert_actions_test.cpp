@@ -210,7 +210,9 @@ TEST_CASE("silence across a restart: a held-back firing stays out of the resend,
     store.ingest({"a1", std::nullopt, 5, {chip_sample("m1", t + 7s, 97)}, {}});
     e.evaluate_once(t + 8s);
     CHECK(sent.size() == 2);
-    store.ingest({"a1", std::nullopt, 6, {chip_sample("m1", t + 10min, 97)}, {}});
+    // Received at the test's own "ten minutes later": the store refuses samples more than
+    // 5 min ahead of the time it receives them.
+    store.ingest({"a1", std::nullopt, 6, {chip_sample("m1", t + 10min, 97)}, {}}, t + 10min);
     e.evaluate_once(t + 10min + 1s);  // the silence is over: sent now, and resent from then on
     REQUIRE(sent.size() == 3);
     CHECK_FALSE(sent[2].resolved);

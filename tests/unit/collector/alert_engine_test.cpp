@@ -5,6 +5,7 @@
 #include "collector/alerts/engine.hpp"
 #include "collector/service.hpp"
 #include "collector/storage/store.hpp"
+#include "common/clock_step.hpp"
 #include "tests/support/command_samples.hpp"
 #include "tests/support/process.hpp"
 
@@ -216,6 +217,70 @@ TEST_CASE("alert engine: a restart neither repeats a firing nor loses a resoluti
         f.state = AlertState::resolved;
         CHECK(list_alerts(*fx.store, f).size() == 1);
     }
+}
+
+TEST_CASE("alert engine: a wall-clock step neither shortens nor stretches `for`") {
+    // The chip temperature alert's state (the offline rule may hold alerts of its own).
+    const auto state_of = [](AlertEngine& e) {
+        for (const auto& a : e.alerts()) {
+            if (a.alertname == "MinerChipTempHigh") return a.state;
+        }
+        return AlertState::inactive;
+    };
+    SUBCASE("forward one hour") {
+        Fixture fx;
+        fx.ingest(chip_sample("m1", kT0, 97));
+        auto e = fx.engine();
+        e->evaluate_once(kT0 + 10s);
+        REQUIRE(state_of(*e) == AlertState::pending);
+        // 20 s later by the steady clock, an hour later by the wall clock.
+        e->shift_clock(1h);
+        fx.ingest(chip_sample("m1", kT0 + 1h + 25s, 97));
+        e->evaluate_once(kT0 + 1h + 30s);
+        CHECK(state_of(*e) == AlertState::pending);  // 30 s of the 1 min, not an hour
+        CHECK(fx.sent.empty());
+        // Saved as well: a restart now keeps the shifted start.
+        e.reset();
+        fx.reopen();
+        e = fx.engine();
+        e->evaluate_once(kT0 + 1h + 50s);
+        CHECK(state_of(*e) == AlertState::pending);
+        e->evaluate_once(kT0 + 1h + 75s);
+        CHECK(state_of(*e) == AlertState::firing);
+        CHECK(fx.sent.size() == 1);
+    }
+    SUBCASE("back one hour") {
+        Fixture fx;
+        fx.ingest(chip_sample("m1", kT0, 97));
+        auto e = fx.engine();
+        e->evaluate_once(kT0 + 10s);
+        e->shift_clock(-1h);
+        e->evaluate_once(kT0 - 1h + 75s);  // fires 75 s after the start, not an hour later
+        CHECK(state_of(*e) == AlertState::firing);
+        REQUIRE(fx.sent.size() == 1);
+        // keep_firing_for (2 min) from the last hot evaluation keeps its length too. (The cool
+        // sample comes from an agent whose clock did not step.)
+        fx.ingest(chip_sample("m1", kT0 + 20s, 70));
+        e->evaluate_once(kT0 - 1h + 80s);
+        e->shift_clock(1h);
+        e->evaluate_once(kT0 + 110s);  // 35 s after the last hot one by the steady clock
+        CHECK(state_of(*e) == AlertState::firing);
+        e->evaluate_once(kT0 + 200s);  // 2 min 5 s after it
+        CHECK(state_of(*e) == AlertState::resolved);
+    }
+}
+
+TEST_CASE("wall-clock steps: found by the steady clock, drift is not a step") {
+    using Steady = std::chrono::steady_clock;
+    WallClockSteps steps;
+    const Steady::time_point s0{};
+    CHECK(steps.observe(kT0, s0) == 0ms);                   // first reading
+    CHECK(steps.observe(kT0 + 15s, s0 + 15s) == 0ms);       // time passing
+    CHECK(steps.observe(kT0 + 31s, s0 + 30s) == 0ms);       // 1 s of drift or scheduling
+    CHECK(steps.observe(kT0 + 1h + 46s, s0 + 45s) == 1h);   // set forward an hour
+    CHECK(steps.observe(kT0 + 1h + 61s, s0 + 60s) == 0ms);  // and on from there
+    CHECK(steps.observe(kT0 + 76s, s0 + 75s) == -1h);       // and back
+    CHECK(steps.observe(kT0 + 91s, s0 + 90s) == 0ms);
 }
 
 TEST_CASE("alert engine: an alert whose rule was removed resolves") {

@@ -150,6 +150,33 @@ TEST_CASE("policy loop: a price above the least efficient's break-even sleeps on
     CHECK(fams[6].metric.empty());  // the policy has no site cap
 }
 
+TEST_CASE("policy loop: a wall-clock step found by the steady clock does not cut `for` short") {
+    Fixture f;
+    write(f.policy, policy_text() + "for = \"10m\"\n");
+    std::chrono::steady_clock::time_point steady{};
+    ControlConfig cfg;
+    cfg.enabled = true;
+    cfg.policy_file = f.policy;
+    cfg.prices = fixed(65);
+    ControlOptions o;
+    o.clock = [&f] { return f.now; };
+    o.steady_clock = [&steady] { return steady; };
+    o.points.power_targets = false;
+    ControlLoop loop(f.store, cfg, o);
+    std::int64_t seq = 0;
+    const auto round_at = [&](TimePoint wall, std::chrono::seconds steady_since_start) {
+        f.now = wall;
+        steady = std::chrono::steady_clock::time_point{} + steady_since_start;
+        ingest(f.store, ++seq, wall - 1s);
+        return loop.run_once();
+    };
+    CHECK(round_at(kT0, 0s).commanded == 0);  // m1 should sleep: wanted from now on
+    // One minute later, but the wall clock was set an hour forward meanwhile.
+    CHECK(round_at(kT0 + 1h + 1min, 60s).commanded == 0);
+    CHECK(round_at(kT0 + 1h + 9min, 540s).commanded == 0);
+    CHECK(round_at(kT0 + 1h + 10min, 600s).commanded == 1);  // ten real minutes
+}
+
 TEST_CASE("policy loop: the snapshot holds each named site's lowest cap in miner watts") {
     Fixture f;
     ingest(f.store, 1, kT0 - 1s);

@@ -71,6 +71,30 @@ std::int64_t count(const std::string& path, const std::string& sql) {
     return db.query_int(sql);
 }
 
+// Rollup rows of `table` (bucket `step_ms`) that differ from SQL's own GROUP BY over the raw
+// samples observed before `until_ms`, plus buckets one side has and the other lacks.
+std::int64_t rollups_differing(sqlite::Database& db, const std::string& table, std::int64_t step_ms,
+                               std::int64_t until_ms) {
+    const std::string expected =
+        "SELECT miner_id, observed_at_ms / " + std::to_string(step_ms) + " * " +
+        std::to_string(step_ms) +
+        " AS b, count(*) AS n, avg(power_w) AS pa, min(power_w) AS pl, max(power_w) AS ph, "
+        "avg(up) AS u FROM samples WHERE observed_at_ms < " +
+        std::to_string(until_ms) + " GROUP BY miner_id, b";
+    const auto differing = db.query_int(
+        "WITH e AS (" + expected + ") SELECT count(*) FROM e LEFT JOIN " + table +
+        " r ON r.miner_id = e.miner_id AND r.bucket_start_ms = e.b WHERE r.miner_id IS NULL "
+        "OR r.sample_count != e.n OR abs(r.up_fraction - e.u) > 1e-9 "
+        "OR NOT (r.power_avg_w IS e.pa OR abs(r.power_avg_w - e.pa) < 1e-9) "
+        "OR r.power_min_w IS NOT e.pl OR r.power_max_w IS NOT e.ph");
+    const auto extra = db.query_int("SELECT count(*) FROM " + table + " WHERE bucket_start_ms < " +
+                                    std::to_string(until_ms) +
+                                    " AND (miner_id, bucket_start_ms) "
+                                    "NOT IN (SELECT miner_id, b FROM (" +
+                                    expected + "))");
+    return differing + extra;
+}
+
 }  // namespace
 
 TEST_CASE("a new file is migrated, and re-opening it keeps data and version") {
@@ -264,6 +288,86 @@ TEST_CASE("a batch with one bad sample stores nothing and names the sample") {
         store.ingest(make_batch("a1", 1, {make_sample("m1", t0_plus(0s), 100, 3000, 70)})).stored ==
         1);
     CHECK_THROWS_AS(store.ingest(make_batch("", 2, {})), InvalidBatch);
+}
+
+TEST_CASE("a sample too far ahead of the collector's clock is refused with the batch") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/s.db";
+    Store store(path);
+    static_assert(kMaxFutureSkew == minutes(5));
+    const TimePoint received = t0_plus(1h);
+    // Up to 5 minutes ahead is clock drift and is stored.
+    CHECK(store
+              .ingest(make_batch("a1", 1, {make_sample("m1", received + 4min, 100, 3000, 70)}),
+                      received)
+              .stored == 1);
+    try {
+        store.ingest(make_batch("a1", 2,
+                                {make_sample("m1", received + 5s, 100, 3000, 70),
+                                 make_sample("m2", received + 6min, 100, 3000, 70)}),
+                     received);
+        FAIL("accepted");
+    } catch (const InvalidBatch& e) {
+        CHECK(e.sample_index() == std::optional<std::size_t>{1});
+        CHECK(e.field() == "observed_at");
+        CHECK(std::string(e.what()) ==
+              "samples[1].observed_at: 2026-11-25T10:06:00.000Z is 6 min ahead of the "
+              "collector's clock (2026-11-25T10:00:00.000Z; at most 5 min allowed): check the "
+              "agent host's clock (NTP)");
+    }
+    // Nothing of it: not the good sample, not m2, not the batch number.
+    CHECK(count(path, "SELECT count(*) FROM samples") == 1);
+    CHECK(count(path, "SELECT count(*) FROM miners") == 1);
+    CHECK(count(path, "SELECT count(*) FROM ingest_batches WHERE batch_seq = 2") == 0);
+    CHECK(store.miner("m1")->last_seen == received + 4min);
+    // The grouped path (the writer's) refuses it alone.
+    const auto far = make_batch("a1", 3, {make_sample("m3", received + 1h, 1, 1, 1)});
+    const auto near = make_batch("a1", 4, {make_sample("m3", received, 1, 1, 1)});
+    const std::vector<const IngestBatch*> group{&far, &near};
+    const auto out = store.ingest_group(group, received);
+    CHECK(out[0].error != nullptr);
+    CHECK(out[1].error == nullptr);
+    CHECK(out[1].result.stored == 1);
+    // Judged against received_at, not the samples' neighbours: the same sample an hour later
+    // is fine.
+    CHECK(store.ingest(far, received + 1h).stored == 1);
+}
+
+TEST_CASE("rollups stay exact when an agent's clock steps back and then forward") {
+    test::TempDir dir;
+    const std::string path = dir.path() + "/s.db";
+    Store store(path);
+    // The collector's clock runs on at 40 s a tick; the agent's samples follow its own clock,
+    // which steps back 25 min at tick 60 (samples land in buckets rolled up already, and in
+    // the same buckets as earlier samples) and forward 27 min at tick 120 (a gap, then
+    // samples 2 min ahead of the collector's time). Rollups run every 7 ticks.
+    std::int64_t seq = 0;
+    milliseconds agent_offset = 0s;
+    for (int tick = 0; tick < 200; ++tick) {
+        if (tick == 60) agent_offset = -25min;
+        if (tick == 120) agent_offset = 2min;  // forward 27 min: within the skew bound
+        const TimePoint collector_now = t0_plus(seconds(tick * 40 + 30));
+        std::vector<MinerSample> batch;
+        for (int m = 0; m < 3; ++m) {
+            // An odd millisecond per tick: a stepped-back sample never repeats an earlier time.
+            const auto at =
+                t0_plus(seconds(tick * 40 + m * 3)) + agent_offset + milliseconds(tick % 997 + 1);
+            const bool up = (tick + m) % 9 != 0;
+            batch.push_back(make_sample(
+                "m" + std::to_string(m), at, up ? 100.0 : 0.0,
+                up ? std::optional<double>(3000 + (tick * 7 + m) % 300) : std::nullopt, 60, up));
+        }
+        const auto r = store.ingest(make_batch("a1", ++seq, std::move(batch)), collector_now);
+        CHECK(r.stored == 3);
+        if (tick % 7 == 6) store.run_rollups(collector_now);
+    }
+    const std::int64_t end_ms = kT0Ms + 200 * 40 * 1000 + 15 * 60 * 1000 + 3600 * 1000;
+    store.run_rollups(at_ms(end_ms));
+    sqlite::Database db(path);
+    CHECK(rollups_differing(db, "rollups_5m", 300000, end_ms / 300000 * 300000) == 0);
+    CHECK(rollups_differing(db, "rollups_1h", 3600000, end_ms / 3600000 * 3600000) == 0);
+    CHECK(db.query_int("SELECT count(*) FROM rollup_dirty") == 0);
+    CHECK(db.query_int("SELECT count(*) FROM samples") == 600);
 }
 
 TEST_CASE("rollups give the exact avg/min/max of known samples, incrementally") {

@@ -264,6 +264,53 @@ TEST_CASE("min_on and min_off count from the miner's last switch") {
     CHECK(d[0].target == PointKind::sleep);
 }
 
+TEST_CASE("a wall-clock step shifts for and min_off with it: they keep their real length") {
+    auto r = break_even_only();
+    r.safety.for_duration = 10min;
+    r.safety.min_off = 20min;
+    SUBCASE("forward: no early switch") {
+        PolicyEngine e(r);
+        Fleet f{{miner("a", s19())}};
+        f.round(e, kT0, price(30));
+        auto d = f.round(e, kT0 + 1min, price(200));  // the wish to sleep starts
+        CHECK(d[0].rule == "safety:for");
+        // 2 min later by the steady clock, the wall clock set forward an hour meanwhile.
+        e.shift_clock(1h);
+        d = f.round(e, kT0 + 1h + 3min, price(200));
+        CHECK(d[0].held);
+        CHECK(d[0].reason.ends_with("wanted for 2m of 10m"));
+        d = f.round(e, kT0 + 1h + 11min, price(200));
+        REQUIRE(d[0].change);  // 10 min after the wish began
+        CHECK(d[0].target == PointKind::sleep);
+        // min_off counts from that switch across a second step.
+        e.shift_clock(2h);
+        d = f.round(e, kT0 + 3h + 12min, price(30));
+        CHECK(d[0].rule == "safety:for");
+        d = f.round(e, kT0 + 3h + 25min, price(30));  // `for` done, 14 min since the switch
+        CHECK(d[0].rule == "safety:min_off");
+        CHECK(d[0].held);
+        d = f.round(e, kT0 + 3h + 31min, price(30));
+        CHECK(d[0].change);
+    }
+    SUBCASE("back: no switch held for longer") {
+        PolicyEngine e(r);
+        Fleet f{{miner("a", s19())}};
+        f.round(e, kT0, price(30));
+        f.round(e, kT0 + 1min, price(200));
+        e.shift_clock(-1h);
+        auto d = f.round(e, kT0 - 1h + 11min, price(200));
+        REQUIRE(d[0].change);  // not an hour and 10 min later
+        // Switched at kT0 - 49 min; the clock goes back another 30 min.
+        e.shift_clock(-30min);
+        d = f.round(e, kT0 - 80min + 5min, price(30));  // 5 min after the switch
+        CHECK(d[0].rule == "safety:for");
+        d = f.round(e, kT0 - 80min + 16min, price(30));  // `for` done, min_off not
+        CHECK(d[0].rule == "safety:min_off");
+        d = f.round(e, kT0 - 80min + 21min, price(30));
+        CHECK(d[0].change);
+    }
+}
+
 TEST_CASE("max_switches_per_day: counted per UTC day") {
     auto r = break_even_only();
     r.safety.max_switches_per_day = 2;
