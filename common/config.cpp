@@ -425,7 +425,16 @@ std::string read_secret_file(const std::string& path) {
         throw std::runtime_error("cannot read secret file '" + path + "': " + std::strerror(errno));
     }
     if (!S_ISREG(st.st_mode)) {
-        throw std::runtime_error("secret file '" + path + "' is not a regular file");
+        throw std::runtime_error("secret file '" + path + "' is not a regular file (mode " +
+                                 mode_octal(st.st_mode) +
+                                 "); point it at a file holding the secret");
+    }
+    // Refused, not warned about: a token another local user can read is a token they have, and
+    // a warning in a log nobody reads protects nothing. Checked before the read, so a refused
+    // secret never enters memory.
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        throw std::runtime_error("secret file '" + path + "' has mode " + mode_octal(st.st_mode) +
+                                 ": group or others may access it; run `chmod 600 " + path + "`");
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -437,10 +446,6 @@ std::string read_secret_file(const std::string& path) {
         s.pop_back();
     }
     if (s.empty()) throw std::runtime_error("secret file '" + path + "' is empty");
-    if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-        log::warn("secret file is readable by group or others; chmod 600 it",
-                  {{"file", path}, {"mode", mode_octal(st.st_mode)}});
-    }
     return s;
 }
 
