@@ -182,9 +182,11 @@ TEST_CASE("api auth: an agent token acknowledges only its own agent's commands")
     CHECK(test::api_request(c.port(), http::verb::get, "/api/v1/agents/agent-2/commands?wait=0s",
                             {}, kAgentWest)
               .status == 403);
-    const auto foreign =
-        test::api_request(c.port(), http::verb::post, "/api/v1/commands/" + id + "/result",
-                          R"({"status":"succeeded"})", kAgentWest);
+    const std::string result = R"({"command_id":")" + id +
+                               R"(","miner_id":"m2","status":"succeeded","finished_at":")" +
+                               format_time(now_ms()) + R"("})";
+    const auto foreign = test::api_request(
+        c.port(), http::verb::post, "/api/v1/commands/" + id + "/result", result, kAgentWest);
     CHECK(foreign.status == 403);
     CHECK(foreign.error().find("belongs to agent \"agent-2\"") != std::string::npos);
     // agent-2 fetches it and reports it.
@@ -192,9 +194,10 @@ TEST_CASE("api auth: an agent token acknowledges only its own agent's commands")
                                         "/api/v1/agents/agent-2/commands?wait=0s", {}, kAgent2);
     REQUIRE(mine.status == 200);
     CHECK(mine.json().at("commands").as_array().size() == 1);
-    CHECK(test::api_request(c.port(), http::verb::post, "/api/v1/commands/" + id + "/result",
-                            R"({"status":"succeeded"})", kAgent2)
-              .status == 200);
+    const auto own = test::api_request(c.port(), http::verb::post,
+                                       "/api/v1/commands/" + id + "/result", result, kAgent2);
+    INFO(own.body);
+    CHECK(own.status == 200);
 }
 
 TEST_CASE("api auth: a site-scoped agent token posts for its own site only") {

@@ -185,7 +185,9 @@ TEST_CASE(
     std::filesystem::create_directories(dir.path() + "/creds");
     dir.write("etc/tokens/read.token", "from-config-folder\n", 0600);
     dir.write("etc/tokens/admin.token", "admin-from-config-folder\n", 0600);
-    dir.write("creds/tokens_read.token", "from-credentials\n", 0600);
+    // 0440: how a credential shows when systemd grants the service user read with an ACL (the
+    // mask is the group bits); the directory is the unit's alone, so it is not refused.
+    dir.write("creds/tokens_read.token", "from-credentials\n", 0440);
     const std::string cfg = dir.write("etc/c.toml",
                                       "read_file = \"tokens/read.token\"\nadmin_file = "
                                       "\"tokens/admin.token\"\nabs_file = \"" +
