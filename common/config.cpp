@@ -278,6 +278,10 @@ std::optional<std::string> Table::path_value(std::string_view key) const {
     return resolve_relative(doc_->file, *v);
 }
 
+namespace {
+std::string read_secret(const std::string& path, bool check_mode);
+}
+
 std::optional<std::string> Table::secret_file(std::string_view key) const {
     auto p = path_value(key);
     if (!p) return p;
@@ -286,7 +290,9 @@ std::optional<std::string> Table::secret_file(std::string_view key) const {
         const auto candidate = credential_candidate(creds ? creds : "", *string(key));
         std::error_code ec;
         if (!candidate.empty() && std::filesystem::is_regular_file(candidate, ec)) {
-            return read_secret_file(candidate);
+            // systemd's credentials directory is the unit's alone; it may grant the service
+            // user read access with an ACL, whose mask then shows as group bits (0440).
+            return read_secret(candidate, false);
         }
         return read_secret_file(*p);
     } catch (const std::exception& e) {
@@ -419,13 +425,26 @@ std::string credential_candidate(const std::string& dir, const std::string& p) {
     return dir + "/" + name;
 }
 
-std::string read_secret_file(const std::string& path) {
+std::string read_secret_file(const std::string& path) { return read_secret(path, true); }
+
+namespace {
+
+std::string read_secret(const std::string& path, bool check_mode) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         throw std::runtime_error("cannot read secret file '" + path + "': " + std::strerror(errno));
     }
     if (!S_ISREG(st.st_mode)) {
-        throw std::runtime_error("secret file '" + path + "' is not a regular file");
+        throw std::runtime_error("secret file '" + path + "' is not a regular file (mode " +
+                                 mode_octal(st.st_mode) +
+                                 "); point it at a file holding the secret");
+    }
+    // Refused, not warned about: a token another local user can read is a token they have, and
+    // a warning in a log nobody reads protects nothing. Checked before the read, so a refused
+    // secret never enters memory.
+    if (check_mode && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        throw std::runtime_error("secret file '" + path + "' has mode " + mode_octal(st.st_mode) +
+                                 ": group or others may access it; run `chmod 600 " + path + "`");
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -437,11 +456,9 @@ std::string read_secret_file(const std::string& path) {
         s.pop_back();
     }
     if (s.empty()) throw std::runtime_error("secret file '" + path + "' is empty");
-    if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-        log::warn("secret file is readable by group or others; chmod 600 it",
-                  {{"file", path}, {"mode", mode_octal(st.st_mode)}});
-    }
     return s;
 }
+
+}  // namespace
 
 }  // namespace hashwatt::config

@@ -116,8 +116,9 @@ class Document {
     std::shared_ptr<DocumentState> state_;
 };
 
-// Reads a secret from a file: trailing whitespace stripped; a warning is logged when the file
-// is readable by group or others. Throws std::runtime_error naming the file on failure.
+// Reads a secret from a file: trailing whitespace stripped. Refuses (std::runtime_error naming
+// the file, its mode and the fix `chmod 600 FILE`) a file that is not regular or that group or
+// others may read, write or execute, and any file that cannot be read or is empty.
 std::string read_secret_file(const std::string& path);
 
 // Where systemd puts the relative secret path `p` loaded with LoadCredential=: the credentials

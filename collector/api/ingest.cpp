@@ -262,6 +262,24 @@ asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, Stor
                                  "\" and may not post for agent \"" + batch.agent_id + "\"",
                              "agent_id");
     }
+    // A site-scoped agent token: whatever site the batch or a sample names must be its own;
+    // samples that name none inherit the batch's, which becomes the token's when absent.
+    if (caller.role == Role::agent && !caller.site.empty()) {
+        const auto refuse = [&](const std::string& named, const std::string& path) {
+            return json_error(403,
+                              "this token is scoped to site \"" + caller.site +
+                                  "\" and may not post for site \"" + named + "\"",
+                              path);
+        };
+        if (batch.site && *batch.site != caller.site) co_return refuse(*batch.site, "site");
+        for (std::size_t i = 0; i < batch.samples.size(); ++i) {
+            const auto& s = batch.samples[i].site;
+            if (s && *s != caller.site) {
+                co_return refuse(*s, "samples[" + std::to_string(i) + "].site");
+            }
+        }
+        if (!batch.site) batch.site = caller.site;
+    }
 
     const std::size_t count = batch.samples.size();
     const std::string agent_id = batch.agent_id;

@@ -1,5 +1,6 @@
 #include "collector/api/server.hpp"
 
+#include "collector/api/auth_guard.hpp"
 #include "collector/api/commands.hpp"
 #include "collector/api/routes.hpp"
 #include "collector/metrics/collector_metrics.hpp"
@@ -133,7 +134,8 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
         , metrics(metrics_ ? std::move(metrics_) : std::make_shared<CollectorMetrics>())
         , acceptor(io_)
         , hub(io_.get_executor())
-        , command_routes{store_, writer_, hub} {}
+        , command_routes{store_, writer_, hub}
+        , auth_guard(options.auth_limit, *metrics) {}
 
     asio::io_context& io;
     Store& store;
@@ -150,10 +152,13 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
     CommandRoutes command_routes;
     std::atomic<alerts::AlertEngine*> alert_engine{nullptr};
     std::atomic<control::PolicyControl*> policy_control{nullptr};
+    AuthGuard auth_guard;  // per-address lockout after failed authentication
 
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> serve(tcp::socket& socket);
-    asio::awaitable<Reply> dispatch(const http::request<http::string_body>& req);
+    // `client` is the peer's IP address, the key of the failed-authentication lockout.
+    asio::awaitable<Reply> dispatch(const http::request<http::string_body>& req,
+                                    const std::string& client);
     Reply readiness();
     Reply metrics_reply();
 };
@@ -201,7 +206,8 @@ Reply ApiServer::Impl::metrics_reply() {
     return r;
 }
 
-asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::string_body>& req) {
+asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::string_body>& req,
+                                                 const std::string& client) {
     const std::string_view target(req.target().data(), req.target().size());
     auto parsed = boost::urls::parse_origin_form(target);
     if (!parsed) co_return json_error(400, "request target is not a valid origin-form URL");
@@ -248,12 +254,24 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
         co_return r;
     }
 
+    // A locked-out address is refused even with a valid token: otherwise guessing could go on,
+    // only the answers to the right guess would differ.
+    if (auto locked = auth_guard.refuse_if_locked(client, path)) co_return std::move(*locked);
     auto auth = req.find(http::field::authorization);
-    if (auth == req.end()) co_return unauthorized("missing bearer token");
+    if (auth == req.end()) {
+        auth_guard.failed(client, AuthFailure::missing, path);
+        co_return unauthorized("missing bearer token");
+    }
     auto presented = bearer_of(std::string_view(auth->value().data(), auth->value().size()));
-    if (!presented) co_return unauthorized("authorization is not a bearer token");
+    if (!presented) {
+        auth_guard.failed(client, AuthFailure::malformed, path);
+        co_return unauthorized("authorization is not a bearer token");
+    }
     const Token* caller = find_token(options.tokens, *presented);
-    if (caller == nullptr) co_return unauthorized("unknown token");
+    if (caller == nullptr) {
+        auth_guard.failed(client, AuthFailure::unknown, path);
+        co_return unauthorized("unknown token");
+    }
 
     if (ingest) {
         if (caller->role == Role::read) {
@@ -303,6 +321,16 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
 }
 
 asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
+    std::string client;
+    {
+        boost::system::error_code peer_ec;
+        auto peer = socket.remote_endpoint(peer_ec).address();
+        // An IPv4 client on a dual-stack listener is one address, however it arrives.
+        if (peer.is_v6() && peer.to_v6().is_v4_mapped()) {
+            peer = asio::ip::make_address_v4(asio::ip::v4_mapped, peer.to_v6());
+        }
+        client = peer_ec ? std::string("unknown") : peer.to_string();
+    }
     beast::tcp_stream stream(std::move(socket));
     auto entry = connections.insert(connections.end(), &stream);
     beast::flat_buffer buffer;
@@ -377,8 +405,13 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
         }
         const auto& req = parser.get();
         const auto received = std::chrono::steady_clock::now();
-        Reply answer = co_await dispatch(req);
+        Reply answer = co_await dispatch(req, client);
         if (stopped) break;
+        // Every 403 follows a valid token (a role or scope refusal): counted, never locks out.
+        if (answer.status == 403) {
+            const std::string_view target(req.target().data(), req.target().size());
+            auth_guard.failed(client, AuthFailure::forbidden, target.substr(0, target.find('?')));
+        }
         http::response<http::string_body> res{static_cast<http::status>(answer.status),
                                               req.version()};
         res.set(http::field::content_type, "application/json");

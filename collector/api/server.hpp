@@ -40,6 +40,20 @@ struct Token {
     std::string secret;
     Role role = Role::read;
     std::string agent_id;  // for role agent: the only agent_id it may post for
+    // For role agent, optional: the only site its batches may name. A batch without a site is
+    // stored under this one, so a scoped agent cannot land samples outside its site.
+    std::string site{};  // {}: brace-initialised Tokens may leave it out
+};
+
+// Lockout of a client address after repeated failed authentication ([api] auth_*, docs/api.md
+// "Failed authentication"). max_failures 0 turns it off.
+struct AuthLimitOptions {
+    std::size_t max_failures = 10;  // failures within `window` that lock the address out
+    std::chrono::milliseconds window{std::chrono::seconds(60)};
+    std::chrono::milliseconds lockout{std::chrono::seconds(60)};
+    // Addresses tracked at once; beyond it the one updated longest ago is forgotten, so a
+    // flood from many addresses costs bounded memory.
+    std::size_t max_clients = 4096;
 };
 
 struct ApiOptions {
@@ -55,6 +69,7 @@ struct ApiOptions {
     // GET /metrics is open by default (Prometheus usually scrapes without a token); when set,
     // it needs a read or admin token like the query routes.
     bool metrics_require_token = false;
+    AuthLimitOptions auth_limit;
 };
 
 class ApiServer {

@@ -55,6 +55,11 @@ void read_tokens(const config::Table& root, ApiOptions& api) {
         } else if (agent_id) {
             t.fail("agent_id", "only agent tokens name an agent_id");
         }
+        if (const auto site = t.string("site")) {
+            if (tok.role != Role::agent) t.fail("site", "only agent tokens name a site");
+            if (site->empty()) t.fail("site", "empty: leave the key out to allow any site");
+            tok.site = *site;
+        }
         const bool inline_secret = t.has("secret");
         const bool file_secret = t.has("secret_file");
         if (inline_secret == file_secret) {
@@ -193,6 +198,18 @@ CollectorConfig read_collector_config(const config::Document& doc) {
                 .value_or(c.api.idle_timeout);
         c.api.metrics_require_token =
             a->boolean("metrics_require_token").value_or(c.api.metrics_require_token);
+        auto& lim = c.api.auth_limit;
+        lim.max_failures =
+            static_cast<std::size_t>(a->integer("auth_max_failures", 0, 1000000)
+                                         .value_or(static_cast<std::int64_t>(lim.max_failures)));
+        lim.window =
+            a->duration("auth_failure_window", std::chrono::seconds(1), std::chrono::days(1))
+                .value_or(lim.window);
+        lim.lockout = a->duration("auth_lockout", std::chrono::seconds(1), std::chrono::days(1))
+                          .value_or(lim.lockout);
+        lim.max_clients =
+            static_cast<std::size_t>(a->integer("auth_max_clients", 1, 1 << 24)
+                                         .value_or(static_cast<std::int64_t>(lim.max_clients)));
     }
     if (auto m = root.table("metrics")) {
         c.metrics.latest.stale_after =

@@ -428,8 +428,8 @@ test::RunResult hashwatt_cli(std::vector<std::string> args) {
 
 TEST_CASE("hashwatt policy explain and override add|list|remove against a collector") {
     test::TempDir dir;
-    const auto admin = dir.write("admin.token", kAdmin + "\n");
-    const auto read = dir.write("read.token", kRead);
+    const auto admin = dir.write("admin.token", kAdmin + "\n", 0600);
+    const auto read = dir.write("read.token", kRead, 0600);
     test::InProcessCollector c({.api = options()});
     FakeControl fake;
     c.server().set_policy_control(&fake);

@@ -122,10 +122,19 @@ boost::system::error_code read_byte(tcp::socket& socket, std::chrono::millisecon
 ApiResponse api_request(std::uint16_t port, http::verb method, const std::string& target,
                         const std::string& body, const std::optional<std::string>& token,
                         std::chrono::milliseconds deadline) {
+    return api_request_raw(port, method, target, body,
+                           token ? std::optional<std::string>("Bearer " + *token) : std::nullopt,
+                           "127.0.0.1", deadline);
+}
+
+ApiResponse api_request_raw(std::uint16_t port, http::verb method, const std::string& target,
+                            const std::string& body,
+                            const std::optional<std::string>& authorization,
+                            const std::string& source_address, std::chrono::milliseconds deadline) {
     const auto t0 = SteadyClock::now();
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, "127.0.0.1");
-    if (token) req.set(http::field::authorization, "Bearer " + *token);
+    if (authorization) req.set(http::field::authorization, *authorization);
     if (!body.empty() || method == http::verb::post) {
         req.set(http::field::content_type, "application/json");
         req.body() = body;
@@ -143,6 +152,10 @@ ApiResponse api_request(std::uint16_t port, http::verb method, const std::string
         failure = std::string(step) + " " + std::string(http::to_string(method)) + " " + target +
                   " on 127.0.0.1:" + std::to_string(port) + ": " + ec.message();
     };
+    if (source_address != "127.0.0.1") {
+        stream.socket().open(tcp::v4());
+        stream.socket().bind(tcp::endpoint(asio::ip::make_address(source_address), 0));
+    }
     stream.async_connect(
         tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
         [&](boost::system::error_code connected) {

@@ -109,6 +109,14 @@ ApiResponse api_request(std::uint16_t port, boost::beast::http::verb method,
                         const std::optional<std::string>& token = std::nullopt,
                         std::chrono::milliseconds deadline = kExchangeDeadline);
 
+// The same with the Authorization header as given (nullopt: none), not built from a token, and
+// the client socket bound to `source_address` (any 127.0.0.0/8 address on Linux), so tests of
+// per-address behaviour can be several clients on loopback.
+ApiResponse api_request_raw(std::uint16_t port, boost::beast::http::verb method,
+                            const std::string& target, const std::string& body,
+                            const std::optional<std::string>& authorization,
+                            const std::string& source_address = "127.0.0.1",
+                            std::chrono::milliseconds deadline = kExchangeDeadline);
 // A socket connected to 127.0.0.1:port, for tests that speak HTTP by hand (slow clients,
 // keep-alive). Throws if the connect fails.
 boost::asio::ip::tcp::socket connect_loopback(boost::asio::io_context& io, std::uint16_t port);

@@ -38,6 +38,9 @@ TEST_CASE("collector config: defaults when the file is empty") {
     CHECK(c.writer.queue_capacity == 256);
     CHECK(c.writer.maintenance_interval == std::chrono::minutes(1));
     CHECK(!c.api.metrics_require_token);
+    CHECK(c.api.auth_limit.max_failures == 10);
+    CHECK(c.api.auth_limit.window == std::chrono::seconds(60));
+    CHECK(c.api.auth_limit.lockout == std::chrono::seconds(60));
     CHECK(c.metrics.latest.stale_after == std::chrono::hours(1));
 }
 
@@ -53,8 +56,11 @@ TEST_CASE("collector config: every key read") {
                                        "max_header_size = \"8KiB\"\nrequest_timeout = \"5s\"\n"
                                        "idle_timeout = \"20s\"\n"
                                        "metrics_require_token = true\n"
+                                       "auth_max_failures = 5\nauth_failure_window = \"2m\"\n"
+                                       "auth_lockout = \"10m\"\nauth_max_clients = 100\n"
                                        "[metrics]\nstale_after = \"10m\"\n"
                                        "[[token]]\nrole = \"agent\"\nagent_id = \"barn\"\n"
+                                       "site = \"west\"\n"
                                        "secret_file = \"agent.token\"\n"
                                        "[[token]]\nrole = \"admin\"\n"
                                        "secret = \"zyxwvutsrqponmlk9876\"\n");
@@ -72,6 +78,13 @@ TEST_CASE("collector config: every key read") {
     CHECK(c.api.request_timeout == std::chrono::seconds(5));
     CHECK(c.api.idle_timeout == std::chrono::seconds(20));
     CHECK(c.api.metrics_require_token);
+    CHECK(c.api.auth_limit.max_failures == 5);
+    CHECK(c.api.auth_limit.window == std::chrono::minutes(2));
+    CHECK(c.api.auth_limit.lockout == std::chrono::minutes(10));
+    CHECK(c.api.auth_limit.max_clients == 100);
+    REQUIRE(c.api.tokens.size() == 2);
+    CHECK(c.api.tokens[0].site == "west");
+    CHECK(c.api.tokens[1].site.empty());
     CHECK(c.metrics.latest.stale_after == std::chrono::minutes(10));
     REQUIRE(c.api.tokens.size() == 2);
     CHECK(c.api.tokens[0].role == Role::agent);
@@ -112,6 +125,12 @@ TEST_CASE("collector config: mistakes are named with file, line, column and key"
     CHECK(error_of("[[token]]\nrole = \"read\"\nagent_id = \"a\"\n"
                    "secret = \"abcdefghijklmnop0123\"\n")
               .find("token[0].agent_id: only agent tokens") != std::string::npos);
+    CHECK(error_of("[[token]]\nrole = \"read\"\nsite = \"west\"\n"
+                   "secret = \"abcdefghijklmnop0123\"\n")
+              .find("token[0].site: only agent tokens name a site") != std::string::npos);
+    CHECK(error_of("[[token]]\nrole = \"agent\"\nagent_id = \"a\"\nsite = \"\"\n"
+                   "secret = \"abcdefghijklmnop0123\"\n")
+              .find("token[0].site: empty") != std::string::npos);
     CHECK(error_of("[[token]]\nrole = \"read\"\nsecret = \"short\"\n")
               .find("token[0].secret: token too short (5 characters; at least 16)") !=
           std::string::npos);

@@ -1,6 +1,7 @@
 // The /metrics building blocks without a server: the latest state (newest-only, staleness,
 // forgetting), the miner families from fixed samples (values, units, absent values, one-hot
 // state, label escaping), route patterns, and docs/metrics.md against what the code emits.
+#include "collector/api/auth_guard.hpp"
 #include "collector/api/routes.hpp"
 #include "collector/metrics/alert_metrics.hpp"
 #include "collector/metrics/collector_metrics.hpp"
@@ -491,6 +492,8 @@ TEST_CASE("docs/metrics.md lists exactly the families the code emits, with their
     metrics.record_ingest(IngestOutcome::stored, 1);
     metrics.record_http("/metrics", 200, 0.01);
     metrics.record_agent_ingest("agent-1", kNow);
+    // The API's authentication families, registered by its guard.
+    AuthGuard auth_guard(AuthLimitOptions{}, metrics);
     // The alert families, as the service registers them, with a firing alert in each.
     struct Alerts : pm::Collectable {
         std::vector<pm::MetricFamily> Collect() const override {
