@@ -2,6 +2,7 @@
 
 #include "agent/detect/scan.hpp"
 #include "common/config.hpp"
+#include "common/tls.hpp"
 
 #include <charconv>
 #include <stdexcept>
@@ -60,6 +61,15 @@ UplinkConfig read_uplink(const config::Table& u) {
         parse_collector_url(c.url, c);
     } catch (const std::invalid_argument& e) {
         u.fail("url", e.what());
+    }
+    if (auto ca = u.path_value("ca_file")) {
+        if (!c.tls) u.fail("ca_file", "only used with an https:// url");
+        c.ca_file = *ca;
+        try {
+            tls::make_client_context(c.ca_file);  // a bad bundle is a config error, here
+        } catch (const std::exception& e) {
+            u.fail("ca_file", e.what());
+        }
     }
     const bool inline_token = u.has("token");
     const bool token_file = u.has("token_file");
@@ -276,15 +286,13 @@ MetricsListen parse_listen_address(std::string_view text) {
 
 void parse_collector_url(std::string_view url, UplinkConfig& c) {
     constexpr std::string_view http = "http://";
-    if (url.starts_with("https://")) {
-        throw std::invalid_argument(
-            "https is not supported yet; use http:// (on a trusted network or "
-            "through a TLS-terminating proxy)");
+    constexpr std::string_view https = "https://";
+    const bool tls = url.starts_with(https);
+    if (!tls && !url.starts_with(http)) {
+        throw std::invalid_argument("expected http[s]://HOST[:PORT], got '" + std::string(url) +
+                                    "'");
     }
-    if (!url.starts_with(http)) {
-        throw std::invalid_argument("expected http://HOST[:PORT], got '" + std::string(url) + "'");
-    }
-    std::string_view rest = url.substr(http.size());
+    std::string_view rest = url.substr(tls ? https.size() : http.size());
     const auto slash = rest.find('/');
     const std::string_view authority = rest.substr(0, slash);
     std::string_view path =
@@ -296,8 +304,9 @@ void parse_collector_url(std::string_view url, UplinkConfig& c) {
         throw std::invalid_argument(
             "credentials do not belong in the URL; use token or token_file");
     }
-    const auto [host, port] = parse_host_port(authority, 80);
+    const auto [host, port] = parse_host_port(authority, tls ? 443 : 80);
     while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+    c.tls = tls;
     c.host = host;
     c.port = port;
     c.base_path = std::string(path);

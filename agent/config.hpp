@@ -45,8 +45,11 @@ struct UplinkConfig {
     std::string url;  // the collector's base URL as written ("http://10.0.0.2:8080")
     std::string host;
     std::uint16_t port = 80;
-    std::string base_path;  // "" or "/prefix", without a trailing slash
-    std::string token;      // from `token` or `token_file`
+    std::string base_path;   // "" or "/prefix", without a trailing slash
+    bool tls = false;        // https:// (the certificate is always verified, for `host`)
+    std::string ca_file;     // PEM CA bundle to verify the collector with; empty: system store
+    bool ca_pinned = false;  // ca_file's certificates trusted as they are (embedded agents)
+    std::string token;       // from `token` or `token_file`
     std::size_t batch_max_samples = 500;
     Duration batch_max_age{std::chrono::seconds(5)};
     std::string spool_dir = "/var/lib/hashwatt/spool";
@@ -58,8 +61,8 @@ struct UplinkConfig {
     Duration shutdown_timeout{std::chrono::seconds(5)};
 };
 
-// "http://HOST[:PORT][/PATH]" -> host, port and base path of `c`. https is refused (not supported
-// yet). Throws std::invalid_argument naming what is wrong.
+// "http[s]://HOST[:PORT][/PATH]" -> tls, host, port (80 or 443 by default) and base path of `c`.
+// Throws std::invalid_argument naming what is wrong.
 void parse_collector_url(std::string_view url, UplinkConfig& c);
 
 // Where the agent serves its own /metrics ([metrics] listen = "IP:PORT").

@@ -19,6 +19,7 @@ AgentRuntime::AgentRuntime(boost::asio::any_io_executor ex, AgentConfig cfg, Obs
         co.port = up.port;
         co.base_path = up.base_path;
         co.token = up.token;
+        co.tls = uplink_->tls_context();
         co.agent_id = cfg.agent_id;
         co.request_timeout = up.request_timeout;
         co.concurrency = cfg.command_concurrency;

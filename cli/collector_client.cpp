@@ -1,6 +1,7 @@
 #include "cli/collector_client.hpp"
 
 #include "agent/transport/transport.hpp"
+#include "common/tls.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -23,19 +24,22 @@ struct Base {
     std::string host;
     std::uint16_t port = 80;
     std::string path;  // without a trailing '/'
+    bool tls = false;
 };
 
 Base parse_base(const std::string& url) {
     const auto bad = [&](const std::string& why) {
         return CollectorUsageError{"--collector " + url + ": " + why +
-                                   " (expected http://HOST[:PORT][/PATH])"};
+                                   " (expected http[s]://HOST[:PORT][/PATH])"};
     };
     auto u = boost::urls::parse_uri(url);
     if (!u) throw bad("not a URL");
-    if (u->scheme() != "http") throw bad("only http is supported");
+    if (u->scheme() != "http" && u->scheme() != "https") throw bad("only http and https");
     if (u->has_userinfo()) throw bad("credentials do not belong in the URL; use --token-file");
     if (u->has_query() || u->has_fragment()) throw bad("no query or fragment");
     Base b;
+    b.tls = u->scheme() == "https";
+    if (b.tls) b.port = 443;
     b.host = u->host_address();
     if (b.host.empty()) throw bad("no host");
     if (u->has_port()) {
@@ -67,7 +71,10 @@ std::string read_token(const std::string& file) {
 
 void add_collector_args(CLI::App& cmd, CollectorArgs& args) {
     cmd.add_option("--collector", args.url,
-                   "The collector's API, http://HOST[:PORT] (default http://127.0.0.1:8480)");
+                   "The collector's API, http[s]://HOST[:PORT] (default http://127.0.0.1:8480)");
+    cmd.add_option("--ca-file", args.ca_file,
+                   "https: a PEM CA bundle to verify the collector's certificate with (default: "
+                   "the system store)");
     cmd.add_option("--token-file", args.token_file,
                    "A file holding a bearer token (read for queries, admin for changes)");
 }
@@ -102,6 +109,15 @@ CollectorReply collector_request(const CollectorArgs& args, const std::string& m
     opts.reply_timeout = std::chrono::seconds(30);
     opts.max_reply_bytes = 16 * 1024 * 1024;
     opts.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(35);
+    if (base.tls) {
+        try {
+            opts.tls = tls::make_client_context(args.ca_file);
+        } catch (const std::exception& e) {
+            throw CollectorUsageError{std::string("--ca-file: ") + e.what()};
+        }
+    } else if (!args.ca_file.empty()) {
+        throw CollectorUsageError{"--ca-file is only used with an https:// --collector"};
+    }
 
     boost::asio::io_context io;
     auto fut = boost::asio::co_spawn(

@@ -1,5 +1,5 @@
-// How CLI commands talk to a running collector's API (docs/api.md): `--collector URL` and
-// `--token-file F`, and one request with a deadline and a size bound.
+// How CLI commands talk to a running collector's API (docs/api.md): `--collector URL`,
+// `--token-file F` and, for https, `--ca-file F`; one request with a deadline and a size bound.
 #pragma once
 
 #include <string>
@@ -13,6 +13,7 @@ namespace hashwatt::cli {
 struct CollectorArgs {
     std::string url = "http://127.0.0.1:8480";
     std::string token_file;  // empty: no token (the collector answers 401)
+    std::string ca_file;     // https: the CA bundle to verify the collector with; empty: system
 };
 
 void add_collector_args(CLI::App& cmd, CollectorArgs& args);

@@ -13,7 +13,8 @@ namespace hashwatt::cli {
 
 EmbeddedAgents::EmbeddedAgents(std::vector<agent::AgentConfig> agents,
                                collector::CollectorConfig& collector)
-    : configs_(std::move(agents)) {
+    : configs_(std::move(agents))
+    , tls_cert_file_(collector.api.tls ? collector.api.tls->cert_file : std::string()) {
     const auto db_dir = std::filesystem::path(collector.database_path).parent_path();
     for (auto& a : configs_) {
         if (!a.uplink) a.uplink.emplace();
@@ -37,6 +38,13 @@ void EmbeddedAgents::start(const collector::CollectorService& service) {
         a.uplink->port = service.port();
         a.uplink->base_path.clear();
         a.uplink->url = service.base_url();
+        // A TLS listener is reached over TLS too, trusting exactly its own certificate; the
+        // certificate must name `host` (docs/operations.md).
+        if (!tls_cert_file_.empty()) {
+            a.uplink->tls = true;
+            a.uplink->ca_file = tls_cert_file_;
+            a.uplink->ca_pinned = true;
+        }
         std::filesystem::create_directories(a.uplink->spool_dir);
         runtimes_.push_back(std::make_unique<agent::AgentRuntime>(io_.get_executor(), a));
     }

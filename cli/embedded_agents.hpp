@@ -37,6 +37,7 @@ class EmbeddedAgents {
 
   private:
     std::vector<agent::AgentConfig> configs_;
+    std::string tls_cert_file_;  // the collector's, when its API speaks TLS
     boost::asio::io_context io_{1};
     std::vector<std::unique_ptr<agent::AgentRuntime>> runtimes_;
     std::thread thread_;

@@ -147,7 +147,8 @@ const std::string& CollectorService::address() const noexcept { return impl_->co
 std::string CollectorService::base_url() const {
     const auto& a = impl_->config.api.address;
     const bool v6 = a.find(':') != std::string::npos;
-    return "http://" + (v6 ? "[" + a + "]" : a) + ":" + std::to_string(port());
+    const char* scheme = impl_->config.api.tls ? "https://" : "http://";
+    return scheme + (v6 ? "[" + a + "]" : a) + ":" + std::to_string(port());
 }
 
 Store& CollectorService::store() noexcept { return impl_->store; }

@@ -31,7 +31,7 @@ class CollectorService {
     std::uint16_t port()
         const noexcept;  // the API's port (the configured one, or the free one picked)
     const std::string& address() const noexcept;
-    // "http://IP:PORT", IPv6 bracketed.
+    // "http://IP:PORT" ("https://" with [api] TLS), IPv6 bracketed.
     std::string base_url() const;
 
     Store& store() noexcept;

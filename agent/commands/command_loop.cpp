@@ -115,6 +115,7 @@ asio::awaitable<bool> CommandLoop::poll_once() {
     auth.token = opts_.token;
     TransportOptions t;
     t.connect_timeout = opts_.request_timeout;
+    t.tls = opts_.tls;
     t.reply_timeout = opts_.wait + opts_.request_timeout;
     t.max_reply_bytes = 4 << 20;
     // Raced against stop(): the poll is cancelled rather than waited out. Named first, then
@@ -277,6 +278,7 @@ asio::awaitable<void> CommandLoop::post_result(const CommandResult& result) {
     auth.token = opts_.token;
     TransportOptions t;
     t.connect_timeout = opts_.request_timeout;
+    t.tls = opts_.tls;
     t.reply_timeout = opts_.request_timeout;
     t.max_reply_bytes = 1 << 20;
     std::string last_error;

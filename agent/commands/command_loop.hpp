@@ -27,6 +27,8 @@ struct CommandLoopOptions {
     std::string base_path;  // "" or "/prefix" (a collector behind a reverse proxy)
     std::string token;      // bearer token of role agent, issued to agent_id
     std::string agent_id;   // as in the ingest batches
+    // HTTPS to the collector with this verifying client context (the uplink's); null: http.
+    std::shared_ptr<boost::asio::ssl::context> tls;
     // The long poll's wait asked of the collector (it allows at most 60 s).
     Duration wait{std::chrono::seconds(25)};
     // Connect deadline of each request to the collector, and how long past `wait` a reply may

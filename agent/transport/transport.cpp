@@ -2,16 +2,20 @@
 
 #include "common/crypto.hpp"
 #include "common/http_digest.hpp"
+#include "common/tls.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 namespace hashwatt::agent {
 
@@ -243,18 +247,12 @@ asio::awaitable<RpcResult> framed_request(asio::any_io_executor ex, const std::s
 
 namespace {
 
-asio::awaitable<HttpResult> http_once(asio::any_io_executor ex, const std::string& host,
-                                      std::uint16_t port, const HttpRequestSpec& spec,
-                                      const std::string& authorization,
-                                      const TransportOptions& opts) {
-    HttpResult r;
-    tcp::socket s(ex);
-    const AbortiveClose closing(s);
-    if (auto err = co_await connect(s, host, port, opts)) {
-        r.error = std::move(err);
-        co_return r;
-    }
-    Deadline deadline(s, within(opts.reply_timeout, opts));
+// Writes the request and reads the answer on `s` (the TCP socket or TLS over it); the
+// caller's deadline closes the socket underneath when it passes.
+template <class Stream>
+asio::awaitable<void> exchange(Stream& s, const Deadline& deadline, const std::string& host,
+                               const HttpRequestSpec& spec, const std::string& authorization,
+                               const TransportOptions& opts, HttpResult& r) {
     http::request<http::string_body> req{http::string_to_verb(spec.method), spec.target, 11};
     req.set(http::field::host, host);
     req.set(http::field::user_agent, "hashwatt");
@@ -286,7 +284,7 @@ asio::awaitable<HttpResult> http_once(asio::any_io_executor ex, const std::strin
         } else {
             r.error = classify(ec, deadline.fired(), false);
         }
-        co_return r;
+        co_return;
     }
     auto& res = parser.get();
     r.status = res.result_int();
@@ -297,6 +295,52 @@ asio::awaitable<HttpResult> http_once(asio::any_io_executor ex, const std::strin
         r.location = std::string(it->value());
     if (auto it = res.find(http::field::retry_after); it != res.end())
         r.retry_after = std::string(it->value());
+}
+
+asio::awaitable<HttpResult> http_once(asio::any_io_executor ex, const std::string& host,
+                                      std::uint16_t port, const HttpRequestSpec& spec,
+                                      const std::string& authorization,
+                                      const TransportOptions& opts) {
+    HttpResult r;
+    tcp::socket s(ex);
+    const AbortiveClose closing(s);
+    if (auto err = co_await connect(s, host, port, opts)) {
+        r.error = std::move(err);
+        co_return r;
+    }
+    Deadline deadline(s, within(opts.reply_timeout, opts));
+    if (!opts.tls) {
+        co_await exchange(s, deadline, host, spec, authorization, opts, r);
+        co_return r;
+    }
+    asio::ssl::stream<tcp::socket&> ts(s, *opts.tls);
+    if (!tls::expect_peer(ts.native_handle(), host)) {
+        r.error = TransportError{PollError::internal, "TLS: cannot expect the name " + host};
+        co_return r;
+    }
+    error_code ec;
+    co_await ts.async_handshake(asio::ssl::stream_base::client,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+        if (deadline.fired()) {
+            r.error = TransportError{PollError::timeout, "deadline passed in the TLS handshake"};
+        } else if (SSL_get_verify_result(ts.native_handle()) != X509_V_OK) {
+            // Not the collector we were told to trust: the same standing as a refused token.
+            r.error =
+                TransportError{PollError::auth, "TLS handshake with " + host + ": " +
+                                                    tls::handshake_error(ec, ts.native_handle())};
+        } else {
+            r.error = TransportError{
+                ec.category() == asio::error::get_ssl_category()
+                    ? PollError::parse
+                    : classify(ec, false, false).reason,
+                "TLS handshake with " + host + ": " + tls::handshake_error(ec, ts.native_handle())};
+        }
+        co_return r;
+    }
+    // The answer is read to its end by length, so no close_notify is needed from either side;
+    // the socket is reset when `closing` goes.
+    co_await exchange(ts, deadline, host, spec, authorization, opts, r);
     co_return r;
 }
 

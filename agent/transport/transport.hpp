@@ -7,6 +7,7 @@
 #include "common/units.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace hashwatt::agent {
 
@@ -24,6 +29,10 @@ struct TransportOptions {
     // The end of the whole poll, when set: every connect and reply wait also ends by then, so a
     // poll that takes several requests still finishes within its per-miner deadline.
     std::optional<std::chrono::steady_clock::time_point> deadline;
+    // http_request only: speak HTTPS with this client context (common/tls.hpp, which always
+    // verifies), and accept only a certificate for the `host` being connected to. The
+    // handshake counts against reply_timeout.
+    std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 struct TransportError {

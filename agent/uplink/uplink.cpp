@@ -4,6 +4,7 @@
 #include "common/json_codec.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
+#include "common/tls.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -112,6 +113,7 @@ Uplink::Uplink(asio::any_io_executor ex, UplinkConfig cfg, std::string agent_id,
     , target_(cfg_.base_path + "/api/v1/ingest")
     , spool_(std::make_unique<Spool>(cfg_.spool_dir,
                                      SpoolLimits{cfg_.spool_max_bytes, cfg_.spool_max_batches}))
+    , tls_(cfg_.tls ? tls::make_client_context(cfg_.ca_file, cfg_.ca_pinned) : nullptr)
     , rng_(std::random_device{}())
     , age_timer_(ex_)
     , wake_(ex_)
@@ -209,6 +211,7 @@ asio::awaitable<SendVerdict> Uplink::send(const SpooledBatch& batch,
     opts.connect_timeout = cfg_.request_timeout;
     opts.reply_timeout = cfg_.request_timeout;
     opts.max_reply_bytes = kMaxReplyBytes;
+    opts.tls = tls_;
     opts.deadline = SteadyClock::now() + cfg_.request_timeout;
     if (stopping_) opts.deadline = std::min(*opts.deadline, shutdown_deadline_);
 

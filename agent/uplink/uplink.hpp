@@ -23,6 +23,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace hashwatt::agent {
 
 // The POST /api/v1/ingest body: {"agent_id","site","batch_seq","samples":[...]}.
@@ -62,7 +66,8 @@ struct UplinkStats {
 class Uplink {
   public:
     // Opens the spool in cfg.spool_dir (throws std::system_error naming the directory when it
-    // cannot). Nothing is sent before start().
+    // cannot) and, for https, loads cfg.ca_file (throws std::runtime_error naming it). Nothing
+    // is sent before start().
     Uplink(boost::asio::any_io_executor ex, UplinkConfig cfg, std::string agent_id,
            std::string site);
     ~Uplink();
@@ -87,6 +92,9 @@ class Uplink {
     // Safe from any thread.
     UplinkStats stats() const;
     Spool& spool() noexcept { return *spool_; }
+    // The verifying client context of an https:// uplink (null for http), for the command
+    // loop, which talks to the same collector.
+    std::shared_ptr<boost::asio::ssl::context> tls_context() const { return tls_; }
 
   private:
     boost::asio::awaitable<void> send_loop();
@@ -101,6 +109,7 @@ class Uplink {
     std::string site_;
     std::string target_;
     std::unique_ptr<Spool> spool_;
+    std::shared_ptr<boost::asio::ssl::context> tls_;
     std::vector<MinerSample> buffer_;
     std::uint64_t generation_ = 0;  // bumped at every cut; a stale age timer does nothing
     std::mt19937_64 rng_;

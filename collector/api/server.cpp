@@ -10,23 +10,30 @@
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
+#include "common/tls.hpp"
 
 #include <atomic>
 #include <charconv>
 #include <list>
 #include <stdexcept>
+#include <type_traits>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 namespace hashwatt::collector {
 
@@ -148,7 +155,8 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
     // Streams of open connections, so that stop() can close them; each connection removes
     // its own entry when it ends.
     std::list<beast::tcp_stream*> connections;
-    CommandHub hub;  // long polls waiting for commands
+    CommandHub hub;                           // long polls waiting for commands
+    std::shared_ptr<asio::ssl::context> tls;  // set by start() when options.tls is
     CommandRoutes command_routes;
     std::atomic<alerts::AlertEngine*> alert_engine{nullptr};
     std::atomic<control::PolicyControl*> policy_control{nullptr};
@@ -159,6 +167,9 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
     // `client` is the peer's IP address, the key of the failed-authentication lockout.
     asio::awaitable<Reply> dispatch(const http::request<http::string_body>& req,
                                     const std::string& client);
+    template <class Stream>
+    asio::awaitable<void> serve_http(Stream& stream, const std::string& client);
+    asio::awaitable<bool> tls_handshake(beast::ssl_stream<beast::tcp_stream>& stream);
     Reply readiness();
     Reply metrics_reply();
 };
@@ -331,15 +342,65 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
         }
         client = peer_ec ? std::string("unknown") : peer.to_string();
     }
-    beast::tcp_stream stream(std::move(socket));
-    auto entry = connections.insert(connections.end(), &stream);
+    if (!tls) {
+        beast::tcp_stream stream(std::move(socket));
+        co_await serve_http(stream, client);
+    } else {
+        beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+        co_await serve_http(stream, client);
+    }
+}
+
+// A failed handshake ends the connection (false). A plain-HTTP request is answered with a
+// plain 400 saying to use https, so that someone trying curl http:// learns why at once.
+asio::awaitable<bool> ApiServer::Impl::tls_handshake(beast::ssl_stream<beast::tcp_stream>& stream) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(std::min(options.tls_handshake_timeout, options.request_timeout));
+    boost::system::error_code ec;
+    co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_return true;
+    if (stopped) co_return false;
+    boost::system::error_code peer_ec;
+    const auto peer = lowest.socket().remote_endpoint(peer_ec);
+    const std::string peer_text =
+        peer_ec ? std::string("unknown")
+                : peer.address().to_string() + ":" + std::to_string(peer.port());
+    const bool plain_http =
+        ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST;
+    // Scanners and health checks that only open the port end up here too: not a warning.
+    log::info("api: TLS handshake failed",
+              {{"peer", peer_text},
+               {"reason", ec == beast::error::timeout ? std::string("handshake timed out")
+                                                      : tls::handshake_error(ec, nullptr)}});
+    if (plain_http) {
+        const std::string body = R"({"error":"this port speaks TLS only; use https://"})";
+        const std::string answer =
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: "
+            "close\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
+        lowest.expires_after(std::min(options.request_timeout, std::chrono::milliseconds(2000)));
+        co_await asio::async_write(lowest.socket(), asio::buffer(answer),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return false;
+}
+
+template <class Stream>
+asio::awaitable<void> ApiServer::Impl::serve_http(Stream& stream, const std::string& client) {
+    constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+    auto& lowest = beast::get_lowest_layer(stream);
+    auto entry = connections.insert(connections.end(), &lowest);
     beast::flat_buffer buffer;
     boost::system::error_code ec;
-    for (;;) {
+    bool open = true;
+    if constexpr (kTls) open = co_await tls_handshake(stream);
+    for (; open;) {
         // The idle deadline covers the wait for a request's first byte; from then on the
         // request deadline covers the whole request, so a client that trickles bytes is cut.
         if (buffer.size() == 0) {
-            stream.expires_after(options.idle_timeout);
+            lowest.expires_after(options.idle_timeout);
             const std::size_t n = co_await stream.async_read_some(
                 buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
             if (ec) break;
@@ -350,14 +411,14 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
         parser.header_limit(static_cast<std::uint32_t>(options.header_limit_bytes));
         // A timer that cancels rather than tcp_stream's expiry, which would close the socket
         // and leave no way to tell the client why (408).
-        stream.expires_never();
+        lowest.expires_never();
         bool timed_out = false;
-        asio::steady_timer deadline(stream.get_executor(), options.request_timeout);
-        deadline.async_wait([&stream, &timed_out](boost::system::error_code e) {
+        asio::steady_timer deadline(lowest.get_executor(), options.request_timeout);
+        deadline.async_wait([&lowest, &timed_out](boost::system::error_code e) {
             if (e) return;  // cancelled: the request arrived in time
             timed_out = true;
             boost::system::error_code ignored;
-            stream.socket().cancel(ignored);
+            lowest.socket().cancel(ignored);
         });
         co_await http::async_read(stream, buffer, parser,
                                   asio::redirect_error(asio::use_awaitable, ec));
@@ -387,13 +448,13 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
                 res.body() = std::move(refusal->body);
                 res.keep_alive(false);
                 res.prepare_payload();
-                stream.expires_after(options.request_timeout);
+                lowest.expires_after(options.request_timeout);
                 co_await http::async_write(stream, res,
                                            asio::redirect_error(asio::use_awaitable, ec));
                 // Half-close and drain briefly so the client reads the answer instead of a
                 // reset caused by the body it is still sending.
-                stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-                stream.expires_after(
+                lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
+                lowest.expires_after(
                     std::min(options.request_timeout, std::chrono::milliseconds(2000)));
                 for (std::size_t drained = 0; !ec && drained < 64 * 1024 * 1024;) {
                     buffer.clear();
@@ -420,7 +481,7 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
         res.body() = std::move(answer.body);
         res.keep_alive(req.keep_alive());
         res.prepare_payload();
-        stream.expires_after(options.request_timeout);
+        lowest.expires_after(options.request_timeout);
         co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
         {
             const std::string_view target(req.target().data(), req.target().size());
@@ -430,10 +491,19 @@ asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
         }
         if (ec || !res.keep_alive() || stopped) break;
     }
+    if constexpr (kTls) {
+        // close_notify, so the client can tell the end from a cut; bounded, and skipped when
+        // the connection is already broken.
+        if (open && !ec && !stopped && lowest.socket().is_open()) {
+            lowest.expires_after(
+                std::min(options.request_timeout, std::chrono::milliseconds(1000)));
+            co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+        }
+    }
     connections.erase(entry);
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.socket().close(ignored);
+    lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest.socket().close(ignored);
 }
 
 ApiServer::ApiServer(asio::io_context& io, Store& store, StoreWriter& writer, ApiOptions options,
@@ -455,6 +525,13 @@ void ApiServer::start() {
     // Before listening, so the first scrape already shows every miner the store knows.
     impl_->metrics->latest().seed(impl_->store);
     impl_->metrics->seed_agents(impl_->store);
+    // Before binding: a certificate that cannot be used is a start-up error, not a port
+    // that refuses every handshake.
+    if (impl_->options.tls && !impl_->tls) {
+        const auto& t = *impl_->options.tls;
+        impl_->tls = tls::make_server_context(t.cert_chain_pem, t.key_pem,
+                                              "api: TLS certificate " + t.cert_file);
+    }
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(impl_->options.address, ec);
     if (ec) throw std::runtime_error("api: bad listen address " + impl_->options.address);
@@ -466,9 +543,11 @@ void ApiServer::start() {
     if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) throw std::runtime_error("api: cannot listen on " + where + ": " + ec.message());
     impl_->bound_port = impl_->acceptor.local_endpoint().port();
+
     asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
     log::info("api listening", {{"address", impl_->options.address},
-                                {"port", static_cast<unsigned>(impl_->bound_port)}});
+                                {"port", static_cast<unsigned>(impl_->bound_port)},
+                                {"tls", impl_->tls ? "on" : "off"}});
 }
 
 std::uint16_t ApiServer::port() const noexcept { return impl_->bound_port; }

@@ -59,6 +59,17 @@ struct AuthLimitOptions {
 struct ApiOptions {
     std::string address = "127.0.0.1";
     std::uint16_t port = 0;  // 0 picks a free port (ApiServer::port() tells which)
+    // When set, the listener speaks only TLS (1.2 or later) with this certificate; both PEM
+    // texts are read at config load (the key with the secret-file care), so a changed file
+    // takes a restart. The limits below apply inside TLS just the same.
+    struct Tls {
+        std::string cert_file;  // where the chain came from, for logs and errors
+        std::string cert_chain_pem;
+        std::string key_pem;
+    };
+    std::optional<Tls> tls;
+    // From accept to the end of the TLS handshake; a client that stalls it is cut off.
+    std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(10)};
     std::size_t body_limit_bytes = 16 * 1024 * 1024;
     std::size_t header_limit_bytes = 64 * 1024;
     // From the first byte of a request to its last; also bounds writing the answer.

@@ -1,8 +1,11 @@
 #include "collector/config/collector_config.hpp"
 
 #include "common/config.hpp"
+#include "common/tls.hpp"
 
 #include <charconv>
+#include <fstream>
+#include <iterator>
 #include <optional>
 
 namespace hashwatt::collector {
@@ -29,6 +32,35 @@ void read_listen(const config::Table& t, ApiOptions& api) {
     }
     api.address = std::string(host);
     api.port = static_cast<std::uint16_t>(port);
+}
+
+// [api] tls_cert_file and tls_key_file: both or neither. The key is read like every other
+// secret (permissions checked, systemd credentials honoured); the pair is tried at load so
+// that a wrong file is reported here, with its place in the config, not at the first client.
+void read_tls(const config::Table& t, ApiOptions& api) {
+    const bool cert = t.has("tls_cert_file");
+    const bool key = t.has("tls_key_file");
+    if (!cert && !key) return;
+    if (!cert) t.fail("tls_key_file", "needs tls_cert_file too (both or neither)");
+    if (!key) t.fail("tls_cert_file", "needs tls_key_file too (both or neither)");
+    ApiOptions::Tls tls;
+    tls.cert_file = *t.path_value("tls_cert_file");
+    {
+        constexpr std::size_t kMaxCertBytes = 1 << 20;
+        std::ifstream in(tls.cert_file, std::ios::binary);
+        if (!in) t.fail("tls_cert_file", "cannot read '" + tls.cert_file + "'");
+        tls.cert_chain_pem.assign(std::istreambuf_iterator<char>(in), {});
+        if (tls.cert_chain_pem.size() > kMaxCertBytes) {
+            t.fail("tls_cert_file", "'" + tls.cert_file + "' is larger than 1 MiB");
+        }
+    }
+    tls.key_pem = *t.secret_file("tls_key_file");
+    try {
+        tls::make_server_context(tls.cert_chain_pem, tls.key_pem, tls.cert_file);
+    } catch (const std::exception& e) {
+        t.fail("tls_cert_file", e.what());
+    }
+    api.tls = std::move(tls);
 }
 
 // A horizon: a duration, or "forever".
@@ -184,6 +216,7 @@ CollectorConfig read_collector_config(const config::Document& doc) {
     }
     if (auto a = root.table("api")) {
         read_listen(*a, c.api);
+        read_tls(*a, c.api);
         c.api.body_limit_bytes =
             static_cast<std::size_t>(a->size("max_body_size", 4096, std::uint64_t{1} << 30)
                                          .value_or(c.api.body_limit_bytes));

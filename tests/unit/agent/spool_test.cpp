@@ -384,10 +384,12 @@ TEST_CASE("agent config: [uplink] mistakes are named with file, line, column and
     CHECK(missing.find("/nonexistent/agent.token") != std::string::npos);
     CHECK(uplink_error("[uplink]\nurl = \"http://c:1\"\ntoken = \"  \"\n").find("token is empty") !=
           std::string::npos);
-    CHECK(uplink_error("[uplink]\nurl = \"https://c:1\"\ntoken = \"t\"\n")
-              .find("uplink.url: https is not supported yet") != std::string::npos);
+    CHECK(uplink_error("[uplink]\nurl = \"https://c:1\"\nca_file = \"/nonexistent/ca.pem\"\n"
+                       "token = \"t\"\n")
+              .find("uplink.ca_file: TLS: cannot load CA file '/nonexistent/ca.pem'") !=
+          std::string::npos);
     CHECK(uplink_error("[uplink]\nurl = \"c:1\"\ntoken = \"t\"\n")
-              .find("uplink.url: expected http://HOST[:PORT]") != std::string::npos);
+              .find("uplink.url: expected http[s]://HOST[:PORT]") != std::string::npos);
     CHECK(uplink_error("[uplink]\nurl = \"http://c:0\"\ntoken = \"t\"\n").find("bad port") !=
           std::string::npos);
     CHECK(uplink_error("[uplink]\ntoken = \"t\"\n").find("uplink.url") != std::string::npos);
