@@ -80,6 +80,8 @@ run_one() {
   esac
   local start end rc=0
   start=$(date +%s)
+  # Findings of earlier runs stay (they are the inputs to keep); only this run's are counted.
+  touch "$build/logs/$name.started"
   # CPU seconds of the target (user + system) from bash's `times`-like TIMEFORMAT.
   local TIMEFORMAT='%U %S'
   { time "${nice_cmd[@]}" "$exe" "${args[@]}" "$corpus" >"$log" 2>&1 || rc=$?; } 2>"$log.time"
@@ -88,7 +90,8 @@ run_one() {
   cpu=$(awk '{printf "%.1f", $1 + $2}' "$log.time")
   execs=$(awk '/stat::number_of_executed_units:/ {print $2}' "$log" | tail -1)
   size=$(find "$corpus" -type f | wc -l)
-  crashes=$(find "$findings" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+  crashes=$(find "$findings" -type f -newer "$build/logs/$name.started" \( -name 'crash-*' -o -name 'leak-*' \
+    -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   if [[ $rc -ne 0 && $crashes -eq 0 ]]; then crashes=1; fi  # died without writing an input
   echo "$name ${cpu} ${execs:-0} $size $crashes $((end - start)) $rc" >"$build/logs/$name.result"
 }
