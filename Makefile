@@ -4,7 +4,7 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-asan build-release test test-debug test-asan soak demo bench package format format-check clean help
+.PHONY: all deps build build-asan build-release test test-debug test-asan soak demo bench package format format-check clean help fuzz fuzz-smoke
 
 all: build
 
@@ -17,6 +17,8 @@ help:
 	@echo "make build     debug build only (build/debug)"
 	@echo "make package   release build, then the Debian package build/release/hashwatt_*.deb"
 	@echo "make format    clang-format every C++ source in place"
+	@echo "make fuzz      build the libFuzzer targets (build/fuzz), run each FUZZ_SECONDS (300) s"
+	@echo "make fuzz-smoke  the same, FUZZ_SECONDS=10 per target (fuzz/README.md)"
 
 deps:
 	@scripts/install-deps.sh
@@ -67,6 +69,16 @@ bench: deps build/release/build.ninja
 # The Debian package (deploy/CMakeLists.txt; docs/operations.md): build/release/hashwatt_<v>-1_<arch>.deb.
 package: build-release
 	cd build/release && cpack -G DEB
+
+# libFuzzer targets of fuzz/ (fuzz/README.md): build/fuzz with clang, a fresh corpus per target
+# seeded from tests/fixtures, crashes in build/fuzz/findings/<target>/, a summary table at the
+# end; non-zero exit when a target crashed. FUZZ_TARGETS="antminer prices" picks targets.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+fuzz-smoke: deps
+	FUZZ_SECONDS=$(if $(filter command line environment,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),10) fuzz/run.sh
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

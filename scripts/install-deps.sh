@@ -11,6 +11,7 @@ packages=(
   libyaml-cpp-dev            # the compose consistency test reads YAML
   dpkg-dev systemd           # make package: dpkg-shlibdeps; the tests' systemd-analyze verify
   tzdata  # time zone rules read by policies/prices (TOU schedules, ERCOT files)
+  clang-14 libclang-rt-14-dev llvm-14  # make fuzz: libFuzzer, sanitizers, llvm-symbolizer
 )
 
 missing=()

@@ -15,6 +15,7 @@
 #include <exception>
 #include <memory>
 #include <tuple>
+#include <variant>
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -239,23 +240,9 @@ auto async_submit(StoreWriter& writer, IngestBatch batch, CompletionToken&& toke
 
 asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, StoreWriter& writer,
                               CollectorMetrics* metrics) {
-    IngestBatch batch;
-    try {
-        json::error_code ec;
-        // The document lives in one arena released at once; with the default storage a
-        // 500-sample batch cost a malloc/free pair per object, array and string in it.
-        json::monotonic_resource arena(body.size() * 2 + 4096);
-        json::value doc = json::parse(body, ec, &arena);
-        if (ec) co_return json_error(400, "malformed JSON: " + ec.message());
-        batch = decode_batch(doc);
-        batch.sample_texts = raw_sample_texts(body);
-        // A key repeated in the body would make the text disagree with what was decoded.
-        if (batch.sample_texts.size() != batch.samples.size()) batch.sample_texts.clear();
-    } catch (const BadRequest& e) {
-        co_return json_error(400, e.path.empty() ? e.message : e.path + ": " + e.message, e.path);
-    } catch (const DecodeError& e) {
-        co_return json_error(400, e.what(), e.path());
-    }
+    auto decoded = decode_ingest(body);
+    if (auto* refusal = std::get_if<Reply>(&decoded)) co_return std::move(*refusal);
+    IngestBatch batch = std::move(std::get<IngestBatch>(decoded));
     if (caller.role == Role::agent && caller.agent_id != batch.agent_id) {
         co_return json_error(403,
                              "this token belongs to agent \"" + caller.agent_id +
@@ -341,6 +328,27 @@ asio::awaitable<Reply> ingest(const Token& caller, const std::string& body, Stor
 }
 
 }  // namespace
+
+std::variant<IngestBatch, Reply> decode_ingest(std::string_view body) {
+    IngestBatch batch;
+    try {
+        json::error_code ec;
+        // The document lives in one arena released at once; with the default storage a
+        // 500-sample batch cost a malloc/free pair per object, array and string in it.
+        json::monotonic_resource arena(body.size() * 2 + 4096);
+        json::value doc = json::parse(body, ec, &arena);
+        if (ec) return json_error(400, "malformed JSON: " + ec.message());
+        batch = decode_batch(doc);
+        batch.sample_texts = raw_sample_texts(body);
+        // A key repeated in the body would make the text disagree with what was decoded.
+        if (batch.sample_texts.size() != batch.samples.size()) batch.sample_texts.clear();
+    } catch (const BadRequest& e) {
+        return json_error(400, e.path.empty() ? e.message : e.path + ": " + e.message, e.path);
+    } catch (const DecodeError& e) {
+        return json_error(400, e.what(), e.path());
+    }
+    return batch;
+}
 
 asio::awaitable<Reply> handle_ingest(const Token& caller, const std::string& body,
                                      StoreWriter& writer, CollectorMetrics* metrics) {

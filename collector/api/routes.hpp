@@ -3,12 +3,14 @@
 #pragma once
 
 #include "collector/api/server.hpp"
+#include "collector/storage/store.hpp"
 #include "common/miner_sample.hpp"
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -41,6 +43,10 @@ struct BadParam {
 };
 // The `limit` query parameter of the list routes: an integer 1..1000, else BadParam.
 std::size_t parse_limit(std::string_view value);
+
+// The decode step of POST /api/v1/ingest, pure: `body` parsed and checked strictly (the batch,
+// with each sample's raw text as views into `body`), or the 400 answer naming the field.
+std::variant<IngestBatch, Reply> decode_ingest(std::string_view body);
 
 // POST /api/v1/ingest for an authenticated caller (role agent or admin). With `metrics`, the
 // outcome is counted and, once committed, the samples update its latest state.

@@ -170,6 +170,7 @@ struct ApiServer::Impl : std::enable_shared_from_this<ApiServer::Impl> {
     template <class Stream>
     asio::awaitable<void> serve_http(Stream& stream, const std::string& client);
     asio::awaitable<bool> tls_handshake(beast::ssl_stream<beast::tcp_stream>& stream);
+    asio::awaitable<Reply> answer_raw(std::string request);
     Reply readiness();
     Reply metrics_reply();
 };
@@ -331,6 +332,60 @@ asio::awaitable<Reply> ApiServer::Impl::dispatch(const http::request<http::strin
     co_return std::move(*r);
 }
 
+namespace {
+
+// The answer to a request the HTTP parser gave up on; nullopt when the client went away (no
+// one to answer).
+std::optional<Reply> refusal_for(const boost::system::error_code& ec, const ApiOptions& options) {
+    if (ec == http::error::body_limit) {
+        return json_error(
+            413, "request body exceeds " + std::to_string(options.body_limit_bytes) + " bytes");
+    }
+    if (ec == http::error::header_limit) {
+        return json_error(
+            431, "request headers exceed " + std::to_string(options.header_limit_bytes) + " bytes");
+    }
+    if (ec == beast::error::timeout) {
+        return json_error(408, "request not completed within " +
+                                   std::to_string(options.request_timeout.count()) + " ms");
+    }
+    if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
+        ec != asio::error::eof && ec != asio::error::connection_reset) {
+        return json_error(400, "malformed HTTP request: " + ec.message());
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+asio::awaitable<Reply> ApiServer::Impl::answer_raw(std::string request) {
+    // The parser of serve() fed from memory: all bytes at once, then the end of the stream.
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(options.body_limit_bytes);
+    parser.header_limit(static_cast<std::uint32_t>(options.header_limit_bytes));
+    parser.eager(true);
+    boost::system::error_code ec;
+    std::string_view rest(request);
+    while (!ec && !parser.is_done() && !rest.empty()) {
+        const std::size_t used = parser.put(asio::buffer(rest.data(), rest.size()), ec);
+        rest.remove_prefix(used);
+        if (ec == http::error::need_more) {
+            ec = {};
+            break;  // everything there is was given: the stream ends here
+        }
+        if (used == 0) break;
+    }
+    // put_eof asserts that something arrived; nothing at all is a client that went away.
+    if (!ec && !parser.is_done() && parser.got_some()) parser.put_eof(ec);
+    if (!ec && !parser.is_done()) ec = http::error::end_of_stream;
+    if (ec) {
+        std::optional<Reply> refusal = refusal_for(ec, options);
+        co_return refusal ? std::move(*refusal) : Reply{0, {}, {}};
+    }
+    // No peer here: one name for every raw request, so the lockout applies as to one client.
+    co_return co_await dispatch(parser.get(), "raw");
+}
+
 asio::awaitable<void> ApiServer::Impl::serve(tcp::socket& socket) {
     std::string client;
     {
@@ -425,22 +480,7 @@ asio::awaitable<void> ApiServer::Impl::serve_http(Stream& stream, const std::str
         deadline.cancel();
         if (ec && timed_out && !stopped) ec = beast::error::timeout;
         if (ec) {
-            std::optional<Reply> refusal;
-            if (ec == http::error::body_limit) {
-                refusal = json_error(413, "request body exceeds " +
-                                              std::to_string(options.body_limit_bytes) + " bytes");
-            } else if (ec == http::error::header_limit) {
-                refusal =
-                    json_error(431, "request headers exceed " +
-                                        std::to_string(options.header_limit_bytes) + " bytes");
-            } else if (ec == beast::error::timeout) {
-                refusal =
-                    json_error(408, "request not completed within " +
-                                        std::to_string(options.request_timeout.count()) + " ms");
-            } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
-                       ec != asio::error::eof && ec != asio::error::connection_reset) {
-                refusal = json_error(400, "malformed HTTP request: " + ec.message());
-            }
+            const std::optional<Reply> refusal = refusal_for(ec, options);
             if (refusal) {
                 http::response<http::string_body> res{static_cast<http::status>(refusal->status),
                                                       11};
@@ -571,6 +611,23 @@ void ApiServer::notify_agents(std::vector<std::string> agent_ids) {
     asio::post(impl_->io, [impl = impl_, ids = std::move(agent_ids)] {
         for (const auto& a : ids) impl->hub.notify(a);
     });
+}
+
+std::optional<ApiServer::RawAnswer> ApiServer::answer_raw(std::string_view request,
+                                                          std::chrono::milliseconds budget) {
+    // Shared with the completion handler, which may run in a later call (a long poll).
+    auto answer = std::make_shared<std::optional<RawAnswer>>();
+    asio::co_spawn(impl_->io, impl_->answer_raw(std::string(request)),
+                   [answer](std::exception_ptr e, Reply r) {
+                       if (e) std::rethrow_exception(e);
+                       *answer = RawAnswer{r.status, std::move(r.body)};
+                   });
+    const auto until = std::chrono::steady_clock::now() + budget;
+    impl_->io.restart();
+    while (!*answer && std::chrono::steady_clock::now() < until) {
+        impl_->io.run_one_for(std::chrono::milliseconds(20));
+    }
+    return std::move(*answer);
 }
 
 void ApiServer::stop() {

@@ -111,6 +111,18 @@ class ApiServer {
     // Wakes the command long polls of these agents (commands were queued for them outside the
     // API: the power policy). Thread-safe: posts to the io_context.
     void notify_agents(std::vector<std::string> agent_ids);
+    // What a connection would answer to `request` (its raw bytes: request line, headers and
+    // body), without a socket: the same parser limits, then the same routes. For the fuzz target
+    // fuzz/collector_http_fuzz.cpp and tests. Runs the io_context, which must not be running
+    // elsewhere, until the answer is there or `budget` has passed (nullopt: a long poll still
+    // waiting; it completes during a later call or ends with stop()). status 0: no answer
+    // would be sent (the bytes end before a request does, as when a client goes away).
+    struct RawAnswer {
+        unsigned status = 0;
+        std::string body;
+    };
+    std::optional<RawAnswer> answer_raw(std::string_view request, std::chrono::milliseconds budget);
+
     // Closes the listener and every open connection; in-flight ingest commits still finish
     // on the writer. Call on the io_context's thread (or post it there). Idempotent.
     void stop();

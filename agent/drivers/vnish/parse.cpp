@@ -174,6 +174,9 @@ VnishType vnish_type(std::string_view miner_type) {
 }
 
 std::optional<std::int64_t> vnish_uptime_s(std::string_view text) noexcept {
+    // A century bounds every part before it is multiplied (no miner reports more), so a digit
+    // run of the text cannot overflow the sum (found by fuzz/vnish_fuzz.cpp).
+    constexpr std::int64_t kMaxDays = 36'500;
     std::string_view s = trim_ascii(text);
     if (s.starts_with("up ")) s = trim_ascii(s.substr(3));
     if (s.empty()) return std::nullopt;
@@ -182,7 +185,7 @@ std::optional<std::int64_t> vnish_uptime_s(std::string_view text) noexcept {
     if (const std::size_t d = s.find(" day"); d != std::string_view::npos) {
         const auto days = parse_int(s.substr(0, d));
         const std::size_t comma = s.find(',', d);
-        if (!days || *days < 0) return std::nullopt;
+        if (!days || *days < 0 || *days > kMaxDays) return std::nullopt;
         total += *days * 86400;
         if (comma == std::string_view::npos) {
             // "3 days" alone
@@ -193,14 +196,17 @@ std::optional<std::int64_t> vnish_uptime_s(std::string_view text) noexcept {
     }
     if (const std::size_t m = s.find(" min"); m != std::string_view::npos) {
         const auto minutes = parse_int(s.substr(0, m));
-        if (!minutes || *minutes < 0) return std::nullopt;
+        if (!minutes || *minutes < 0 || *minutes > kMaxDays * 1440) return std::nullopt;
         return total + *minutes * 60;
     }
     const std::size_t colon = s.find(':');
     if (colon == std::string_view::npos) return std::nullopt;
     const auto hours = parse_int(s.substr(0, colon));
     const auto minutes = parse_int(s.substr(colon + 1));
-    if (!hours || !minutes || *hours < 0 || *minutes < 0 || *minutes > 59) return std::nullopt;
+    if (!hours || !minutes || *hours < 0 || *hours > kMaxDays * 24 || *minutes < 0 ||
+        *minutes > 59) {
+        return std::nullopt;
+    }
     return total + *hours * 3600 + *minutes * 60;
 }
 

@@ -69,7 +69,7 @@ struct VnishType {
 VnishType vnish_type(std::string_view miner_type);
 
 // Seconds from the uptime text Vnish copies from `uptime`: " 1:00" (h:mm), "5 min",
-// "3 days, 18:00", "1 day, 5 min". nullopt for anything else.
+// "3 days, 18:00", "1 day, 5 min". nullopt for anything else, and for a part beyond a century.
 std::optional<std::int64_t> vnish_uptime_s(std::string_view text) noexcept;
 
 // Whether a `version` reply (RPC 4028) is Vnish with the /api/v1 web API: its Type carries

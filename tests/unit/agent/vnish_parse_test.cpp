@@ -266,6 +266,12 @@ TEST_CASE("vnish parse: miner_type and uptime text") {
     CHECK_FALSE(vnish_uptime_s(""));
     CHECK_FALSE(vnish_uptime_s("soon"));
     CHECK_FALSE(vnish_uptime_s("1:75"));
+    // Found by fuzz/vnish_fuzz.cpp: a huge day count overflowed days * 86400 (UB).
+    CHECK_FALSE(vnish_uptime_s("92233720368547184 days"));
+    CHECK_FALSE(vnish_uptime_s("2233720368547184467 day"));
+    CHECK_FALSE(vnish_uptime_s("9223372036854775807 min"));
+    CHECK_FALSE(vnish_uptime_s("9223372036854775807:00"));
+    CHECK(vnish_uptime_s("36500 days") == std::int64_t{36'500} * 86400);
 }
 
 TEST_CASE("vnish parse: detection claims Vnish with /api/v1, not Vnish 3.x or stock") {
