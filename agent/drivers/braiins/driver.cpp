@@ -78,7 +78,10 @@ std::optional<std::string> rest_failure(std::string_view what, const HttpResult&
     if (r.error)
         return std::string(what) + ": " + std::string(to_string(r.error->reason)) + ": " +
                r.error->detail;
-    if (r.status == 401) return "auth: " + std::string(what) + ": the miner rejected the login";
+    if (r.status == 401) {
+        return "auth: braiins " + std::string(what) +
+               ": the miner rejected the login (check password_file)";
+    }
     if (r.status < 200 || r.status >= 300) {
         return std::string(what) + ": HTTP " + std::to_string(r.status) + " " +
                r.body.substr(0, 200);
