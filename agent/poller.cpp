@@ -104,6 +104,11 @@ asio::awaitable<MinerSample> poll_target(DriverContext& ctx, PollTarget& t) {
             t.state = DriverState{};
         }
     }
+    // A refusal the driver learnt on an earlier poll (and does not ask again every time) stays
+    // on every sample until the credentials work.
+    if (s.up && !t.state.auth_refused.empty() && !refused_credentials(s)) {
+        s.errors.push_back(MinerErrorReport{"auth", t.state.auth_refused});
+    }
     // Only a poll that reached the miner tells whether it takes the credentials.
     if (refused_credentials(s)) {
         const auto& why = s.error == PollError::auth ? s.error_message : std::nullopt;
