@@ -1,5 +1,7 @@
 #include "agent/control.hpp"
 
+#include "agent/auth_watch.hpp"
+
 #include <cstdio>
 
 #include <boost/asio/redirect_error.hpp>
@@ -26,6 +28,11 @@ asio::awaitable<ControlReport> run_command(DriverContext& ctx, PollTarget& targe
         co_await target.driver->execute(ctx, target.endpoint, target.state, cmd);
     report.status = outcome.status;
     report.message = outcome.message;
+    if (outcome.status == CommandStatus::failed && is_auth_failure(outcome.message)) {
+        note_auth_state(target, AuthSource::command, true, outcome.message);
+    } else if (outcome.status == CommandStatus::succeeded) {
+        note_auth_state(target, AuthSource::command, false, {});
+    }
     if (outcome.status != CommandStatus::succeeded) {
         report.elapsed_s = std::chrono::duration<double>(SteadyClock::now() - sent_at).count();
         co_return report;

@@ -1,5 +1,6 @@
 #include "agent/poller.hpp"
 
+#include "agent/auth_watch.hpp"
 #include "agent/detect/probe.hpp"
 #include "agent/detect/scan.hpp"
 #include "agent/transport/cgminer_json.hpp"
@@ -102,6 +103,22 @@ asio::awaitable<MinerSample> poll_target(DriverContext& ctx, PollTarget& t) {
             t.driver = nullptr;
             t.state = DriverState{};
         }
+    }
+    // A refusal the driver learnt on an earlier poll (and does not ask again every time) stays
+    // on every sample until the credentials work.
+    if (s.up && !t.state.auth_refused.empty() && !refused_credentials(s)) {
+        s.errors.push_back(MinerErrorReport{"auth", t.state.auth_refused});
+    }
+    // Only a poll that reached the miner tells whether it takes the credentials.
+    if (refused_credentials(s)) {
+        const auto& why = s.error == PollError::auth ? s.error_message : std::nullopt;
+        std::string detail = why.value_or("");
+        for (const auto& e : s.errors) {
+            if (detail.empty() && e.code == "auth") detail = e.message;
+        }
+        note_auth_state(t, AuthSource::poll, true, detail);
+    } else if (s.up) {
+        note_auth_state(t, AuthSource::poll, false, {});
     }
     s.poll_duration_ms = ms_since(t0);
     co_return s;

@@ -34,6 +34,10 @@ struct PollTarget {
     // The miner_id of the last sample that knew the miner (up, or the first ever): the name
     // the collector addresses commands to.
     std::string miner_id;
+    // Whether the miner refused the credentials at the last poll / command that could tell
+    // (agent/auth_watch.hpp): the refusal is logged when it begins, not on every poll.
+    bool poll_auth_refused = false;
+    bool command_auth_refused = false;
 };
 
 // Polls `t` once within ctx.transport's limits: identifies the firmware first when the driver

@@ -1,5 +1,6 @@
 #include "agent/runtime.hpp"
 
+#include "agent/auth_watch.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
 
@@ -49,6 +50,7 @@ boost::asio::awaitable<void> AgentRuntime::run() {
         rounds_.record(s.host + ":" + std::to_string(s.port), s.up, poller_->target_count());
         ++window_.polled;
         ++(s.up ? window_.up : window_.failed);
+        if (refused_credentials(s)) ++auth_refused_polls_;
         if (observer_) observer_(s);
         if (uplink_) uplink_->add(std::move(s));
     };
@@ -79,6 +81,7 @@ AgentSelfSnapshot AgentRuntime::self_metrics() const {
     s.version = kVersion;
     s.last_round = rounds_.last();
     s.rounds = rounds_.rounds();
+    s.auth_refused_polls = auth_refused_polls_;
     if (uplink_) s.uplink = uplink_->stats();
     if (commands_) s.commands = commands_->stats();
     return s;

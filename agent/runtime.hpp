@@ -9,6 +9,7 @@
 #include "agent/poller.hpp"
 #include "agent/uplink/uplink.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -54,6 +55,7 @@ class AgentRuntime {
     Observer observer_;
     RoundSummary window_;
     RoundTracker rounds_;
+    std::uint64_t auth_refused_polls_ = 0;  // polls whose miner refused the credentials
     bool stopping_ = false;
 };
 

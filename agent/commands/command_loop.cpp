@@ -1,5 +1,6 @@
 #include "agent/commands/command_loop.hpp"
 
+#include "agent/auth_watch.hpp"
 #include "common/json_codec.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
@@ -241,6 +242,7 @@ asio::awaitable<void> CommandLoop::execute(Command cmd) {
                 break;
             default:
                 ++stats_.failed;
+                if (is_auth_failure(result.message.value_or(""))) ++stats_.auth_refused;
                 break;
         }
         log::info(

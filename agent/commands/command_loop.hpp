@@ -55,6 +55,8 @@ struct CommandLoopStats {
     std::uint64_t results_dropped = 0;  // given up after result_attempts, refused, or stopped
     // Of `finished`, by outcome: succeeded, failed, unsupported, timed_out.
     std::uint64_t succeeded = 0, failed = 0, unsupported = 0, timed_out = 0;
+    // Of `failed`, those the miner refused for its credentials (message "auth: ...").
+    std::uint64_t auth_refused = 0;
 };
 
 class CommandLoop {

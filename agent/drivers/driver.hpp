@@ -57,6 +57,10 @@ struct DriverState {
     // LuxOS: the active frequency profile whose Watts (the power limit) are cached in `identity`,
     // so the 4 KB profile table is read again only when the profile changes.
     std::string profile;
+    // Set while the miner refuses the configured credentials on a part of the poll that is not
+    // retried every time (Braiins: the REST login of identity rounds): what to say about it.
+    // poll_target adds it to every sample as an errors[] entry with code `auth` until cleared.
+    std::string auth_refused;
 };
 
 struct DriverContext {

@@ -91,6 +91,13 @@ std::vector<pm::MetricFamily> build_agent_families(const AgentSelfSnapshot& s) {
         add_gauge(m, static_cast<double>(s.last_round->down), {{"result", "down"}});
         out.push_back(std::move(m));
     }
+    // Both operations from the start at 0, so that an alert on a rate has a series to read.
+    auto auth =
+        family("hashwatt_agent_auth_failures_total",
+               "Polls and commands whose miner refused the configured credentials", T::Counter);
+    add_counter(auth, s.auth_refused_polls, {{"operation", "poll"}});
+    add_counter(auth, s.commands ? s.commands->auth_refused : 0, {{"operation", "command"}});
+    out.push_back(std::move(auth));
 
     if (s.uplink) {
         const UplinkStats& u = *s.uplink;

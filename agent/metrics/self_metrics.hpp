@@ -65,6 +65,7 @@ struct AgentSelfSnapshot {
     std::string version;
     std::optional<PollRound> last_round;  // none before the first round completes
     std::uint64_t rounds = 0;
+    std::uint64_t auth_refused_polls = 0;      // polls whose miner refused the credentials
     std::optional<UplinkStats> uplink;         // without [uplink]: none
     std::optional<CommandLoopStats> commands;  // without [uplink]: none
 };

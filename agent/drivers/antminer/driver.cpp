@@ -86,7 +86,10 @@ std::optional<std::string> web_failure(std::string_view what, const HttpResult& 
     if (r.error)
         return std::string(what) + ": " + std::string(to_string(r.error->reason)) + ": " +
                r.error->detail;
-    if (r.status == 401) return std::string(what) + ": authentication failed";
+    if (r.status == 401) {
+        return "auth: antminer web " + std::string(what) +
+               ": authentication failed (HTTP 401; check password_file)";
+    }
     if (r.status != 200) return std::string(what) + ": HTTP " + std::to_string(r.status);
     return std::nullopt;
 }
@@ -97,7 +100,7 @@ void note_web_auth_failure(MinerSample& s, const std::optional<HttpResult>& web)
     if (!web || web->error || web->status != 401) return;
     s.errors.push_back(MinerErrorReport{
         "auth",
-        "web interface rejected the credentials (check password_file): no MAC, serial "
+        "antminer web interface rejected the credentials (check password_file): no MAC, serial "
         "or work mode, and commands will fail"});
 }
 

@@ -78,7 +78,10 @@ std::optional<std::string> rest_failure(std::string_view what, const HttpResult&
     if (r.error)
         return std::string(what) + ": " + std::string(to_string(r.error->reason)) + ": " +
                r.error->detail;
-    if (r.status == 401) return "auth: " + std::string(what) + ": the miner rejected the login";
+    if (r.status == 401) {
+        return "auth: braiins " + std::string(what) +
+               ": the miner rejected the login (check password_file)";
+    }
     if (r.status < 200 || r.status >= 300) {
         return std::string(what) + ": HTTP " + std::to_string(r.status) + " " +
                r.body.substr(0, 200);
@@ -174,6 +177,7 @@ class BraiinsDriver final : public MinerDriver {
             if (auto token = braiins_login_token(result->body)) {
                 state.token = std::move(*token);
                 state.token_at = now_ms();
+                state.auth_refused.clear();
                 co_return Login::ok;
             }
             co_return Login::failed;
@@ -242,6 +246,13 @@ class BraiinsDriver final : public MinerDriver {
             std::optional<HttpResult> login;
             const Login l = co_await ensure_token(ctx, ep, state, login);
             rest_reachable = l != Login::failed;
+            if (l == Login::failed && login && !login->error && login->status == 401) {
+                state.auth_refused =
+                    "braiins REST login rejected the credentials (check password_file): no MAC "
+                    "or hostname, and commands are unsupported until it works";
+            } else if (l == Login::ok) {
+                state.auth_refused.clear();
+            }
         }
 
         const std::string join = std::string(kBraiinsTelemetryJoin) +
@@ -390,6 +401,22 @@ class BraiinsDriver final : public MinerDriver {
         // Capabilities depend on the firmware.
         if (auto failed = co_await identify_before_command(*this, ctx, ep, state)) {
             co_return std::move(*failed);
+        }
+        if (!state.auth_refused.empty()) {
+            // The identity was read without the REST API because the login was refused: a
+            // command is `auth`, not `unsupported`, unless the login works now.
+            std::optional<HttpResult> login;
+            const Login l = co_await ensure_token(ctx, ep, state, login);
+            if (l == Login::ok) {
+                state.identity.reset();  // read it again, with the REST API this time
+                if (auto failed = co_await identify_before_command(*this, ctx, ep, state)) {
+                    co_return std::move(*failed);
+                }
+            } else if (login && !login->error && login->status == 401) {
+                co_return outcome(CommandStatus::failed,
+                                  "auth: braiins login: the miner rejected the login (check "
+                                  "password_file); nothing sent");
+            }
         }
         const Capabilities caps = capabilities(*state.identity);
         switch (cmd.type) {

@@ -93,8 +93,8 @@ asio::awaitable<std::optional<Answer>> unlock(const DriverContext& ctx, const Mi
     }
     if (a.http.status == 403 || a.http.status == 401) {
         a.error = PollError::auth;
-        a.message = "authentication failed: unlock refused the password (HTTP " +
-                    std::to_string(a.http.status) + ")";
+        a.message = "auth: vnish unlock: authentication failed, the password was refused (HTTP " +
+                    std::to_string(a.http.status) + "; check password_file)";
         co_return a;
     }
     if (a.http.status != 200) {
@@ -139,8 +139,8 @@ asio::awaitable<Answer> call(const DriverContext& ctx, const MinerEndpoint& ep, 
     }
     if (a.http.status == 401 || a.http.status == 403) {
         a.error = PollError::auth;
-        a.message = "authentication failed: " + std::string(target) + " answered HTTP " +
-                    std::to_string(a.http.status) + " with a fresh token";
+        a.message = "auth: vnish " + std::string(target) + ": authentication failed, HTTP " +
+                    std::to_string(a.http.status) + " with a fresh token (check password_file)";
     }
     co_return a;
 }

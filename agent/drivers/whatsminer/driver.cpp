@@ -411,7 +411,7 @@ class WhatsminerDriver final : public MinerDriver {
                     if (!fresh) continue;  // the cached token may have expired or been replaced
                     co_return CommandOutcome{
                         CommandStatus::failed,
-                        "auth: the miner rejected the write (" +
+                        "auth: whatsminer: the miner rejected the write (" +
                             (w.code ? "Code " + std::to_string(w.code) + " " : std::string()) +
                             w.message +
                             "): check the password in password_file (default \"admin\"; the write "

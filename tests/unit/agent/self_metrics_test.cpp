@@ -35,6 +35,7 @@ AgentSelfSnapshot full_snapshot() {
     AgentSelfSnapshot s;
     s.version = "1.2.3";
     s.rounds = 7;
+    s.auth_refused_polls = 8;
     s.last_round = PollRound{29.5, 9, 1};
     UplinkStats u;
     u.batches_sent = 12;
@@ -50,6 +51,7 @@ AgentSelfSnapshot full_snapshot() {
     c.failed = 1;
     c.unsupported = 2;
     c.timed_out = 3;
+    c.auth_refused = 1;
     s.commands = c;
     return s;
 }
@@ -119,6 +121,9 @@ TEST_CASE("agent families: values, labels, and what is absent") {
              "hashwatt_agent_commands_total{result=\"failed\"} 1\n",
              "hashwatt_agent_commands_total{result=\"unsupported\"} 2\n",
              "hashwatt_agent_commands_total{result=\"timed_out\"} 3\n",
+             "hashwatt_agent_auth_failures_total{operation=\"poll\"} 8\n",
+             "hashwatt_agent_auth_failures_total{operation=\"command\"} 1\n",
+             "# TYPE hashwatt_agent_auth_failures_total counter\n",
              "# TYPE hashwatt_agent_uplink_batches_total counter\n",
              "# TYPE hashwatt_agent_miners gauge\n",
          }) {
@@ -131,7 +136,8 @@ TEST_CASE("agent families: values, labels, and what is absent") {
     std::map<std::string, std::size_t> names;
     for (const auto& f : build_agent_families(bare)) names[f.name] = f.metric.size();
     CHECK(names == std::map<std::string, std::size_t>{{"hashwatt_agent_build_info", 1},
-                                                      {"hashwatt_agent_poll_rounds_total", 1}});
+                                                      {"hashwatt_agent_poll_rounds_total", 1},
+                                                      {"hashwatt_agent_auth_failures_total", 2}});
 }
 
 TEST_CASE("docs/metrics.md's Agent table lists exactly the agent's families, with their types") {
