@@ -145,7 +145,11 @@ std::vector<MinerSample> samples(int first, int count) {
         s.port = 4028;
         s.up = true;
         s.state = MinerState::mining;
-        s.observed_at = TimePoint{std::chrono::seconds(1'800'000'000 + i)};
+        // An hour ago, fixed for the run: the collector refuses samples more than 5 min
+        // ahead of its clock, and recent ones stay clear of raw retention.
+        static const auto base = std::chrono::floor<std::chrono::seconds>(
+            std::chrono::system_clock::now() - std::chrono::hours(1));
+        s.observed_at = TimePoint{base.time_since_epoch() + std::chrono::seconds(i)};
         out.push_back(std::move(s));
     }
     return out;
