@@ -1,9 +1,10 @@
 #include "cli/collector_client.hpp"
 
 #include "agent/transport/transport.hpp"
+#include "common/config.hpp"
 #include "common/tls.hpp"
 
-#include <fstream>
+#include <filesystem>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -51,18 +52,25 @@ Base parse_base(const std::string& url) {
     return b;
 }
 
+// The same checks as every secret file of the configs (common/config.hpp, read_secret_file): a
+// token file that group or others may read is refused, so an admin token left world-readable
+// is found at the first command, not after somebody else has used it.
 std::string read_token(const std::string& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw CollectorUsageError{"--token-file " + file + ": cannot be read"};
-    std::string token(kMaxTokenBytes + 1, '\0');
-    in.read(token.data(), static_cast<std::streamsize>(token.size()));
-    token.resize(static_cast<std::size_t>(in.gcount()));
-    if (token.size() > kMaxTokenBytes) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+        throw CollectorUsageError{"--token-file " + file + ": cannot be read (no such file)"};
+    }
+    if (const auto size = std::filesystem::file_size(file, ec); !ec && size > kMaxTokenBytes) {
         throw CollectorUsageError{"--token-file " + file + ": longer than 4096 bytes"};
+    }
+    std::string token;
+    try {
+        token = config::read_secret_file(file);
+    } catch (const std::exception& e) {
+        throw CollectorUsageError{"--token-file: " + std::string(e.what())};
     }
     const auto first = token.find_first_not_of(" \t\r\n");
     token.erase(0, first == std::string::npos ? token.size() : first);
-    token.erase(token.find_last_not_of(" \t\r\n") + 1);
     if (token.empty()) throw CollectorUsageError{"--token-file " + file + ": the token is empty"};
     return token;
 }

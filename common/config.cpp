@@ -439,6 +439,13 @@ std::string read_secret(const std::string& path, bool check_mode) {
                                  mode_octal(st.st_mode) +
                                  "); point it at a file holding the secret");
     }
+    // A secret is a token, a password or a PEM key: kilobytes. A path pointed at a log or a
+    // device-sized file by mistake is an error, not a read of all of it into memory.
+    constexpr off_t kMaxSecretBytes = 1024 * 1024;
+    if (st.st_size > kMaxSecretBytes) {
+        throw std::runtime_error("secret file '" + path + "' is " + std::to_string(st.st_size) +
+                                 " bytes; a secret file holds at most 1 MiB");
+    }
     // Refused, not warned about: a token another local user can read is a token they have, and
     // a warning in a log nobody reads protects nothing. Checked before the read, so a refused
     // secret never enters memory.

@@ -68,7 +68,8 @@ class Table {
     std::optional<std::vector<double>> number_array(std::string_view key) const;
 
     // A `*_file` secret: reads the named file (relative paths are relative to the config
-    // file's folder), strips trailing whitespace, and warns when group or others may read it.
+    // file's folder), strips trailing whitespace, and refuses a file that group or others may
+    // access (read_secret_file).
     // Under systemd with LoadCredential= ($CREDENTIALS_DIRECTORY set), a relative path is read
     // from the credentials first, by the name systemd gives a file of a loaded directory:
     // "tokens/read.token" is $CREDENTIALS_DIRECTORY/tokens_read.token (see

@@ -473,6 +473,12 @@ TEST_CASE("hashwatt policy explain and override add|list|remove against a collec
     r = hashwatt_cli({"policy", "explain", "m1", "--token-file", dir.path() + "/none"});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("cannot be read") != std::string::npos);
+    // A token file others may read is refused like the configs' secret files, with the fix.
+    const auto loose = dir.write("loose.token", kRead, 0644);
+    r = hashwatt_cli({"policy", "explain", "m1", "--collector", url, "--token-file", loose});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("chmod 600") != std::string::npos);
+    CHECK(r.err.find(kRead) == std::string::npos);
 
     // override add, list, remove.
     r = hashwatt_cli({"policy", "override", "add", "dr-9", "--target", "sleep", "--for", "2h",
