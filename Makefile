@@ -9,7 +9,7 @@ CTEST_ARGS ?=
 all: build
 
 help:
-	@echo "make test      install deps, check format, build ASan/UBSan, run every test suite"
+	@echo "make test      install deps, check format, build ASan/UBSan, run every test suite, fuzz-smoke"
 	@echo "make test-debug  the same suites in the plain debug build (build/debug)"
 	@echo "make soak      long crash loop (50 SIGKILLs, label soak; SOAK_PRESET=asan for ASan)"
 	@echo "make demo      install deps, build release, run 'hashwatt demo'"
@@ -50,7 +50,8 @@ soak: deps build/$(SOAK_PRESET)/build.ninja
 
 # The suite runs once, in the ASan+UBSan build: the same tests with the sanitizers' checks on
 # top, where a second cold build plus run took `make test` past its 45-minute budget on 2 cores.
-test: format-check test-asan
+# Then a short round of every libFuzzer target (fuzz-smoke): the long runs are `make fuzz`.
+test: format-check test-asan fuzz-smoke
 
 # DEMO_ARGS passes flags through: make demo DEMO_ARGS="--miners 500 --duration 2m".
 DEMO_ARGS ?=
@@ -78,7 +79,7 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 fuzz-smoke: deps
-	FUZZ_SECONDS=$(if $(filter command line environment,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),10) fuzz/run.sh
+	FUZZ_JOBS=$${FUZZ_JOBS:-2} FUZZ_SECONDS=$(if $(filter command line environment,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),10) fuzz/run.sh
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
