@@ -474,10 +474,15 @@ TEST_CASE("faults at scale: 2,000 miners, 200 faulty at once, every round within
         rss.push_back(rss_kib("self"));
     }
     // Descriptors: each poll's connections are closed within its round. Memory: after the
-    // first round (identification, buffers reaching their working size) it stays flat; the
-    // bound is loose for ASan's quarantine.
+    // first round (identification, buffers reaching their working size) it stays flat, within
+    // 64 MiB; under ASan, freed memory sits in its quarantine (256 MiB by default) first.
+#if defined(__SANITIZE_ADDRESS__)
+    constexpr long kRssSlackKib = (64 + 256) * 1024;
+#else
+    constexpr long kRssSlackKib = 64 * 1024;
+#endif
     CHECK(fds.back() <= fds.front() + 4);
-    CHECK(rss.back() <= rss.front() + 64 * 1024);
+    CHECK(rss.back() <= rss.front() + kRssSlackKib);
     CHECK(max_poll_ms <=
           std::chrono::duration<double, std::milli>(kPollTimeout + kRoundMargin).count());
     rusage cpu1{};
