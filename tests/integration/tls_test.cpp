@@ -15,6 +15,7 @@
 #include "tests/support/collector_harness.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/test_pki.hpp"
+#include "tests/support/uplink_harness.hpp"
 
 #include <chrono>
 #include <future>
@@ -87,36 +88,9 @@ struct LogCapture {
 };
 
 // An agent side: one Uplink on its own io_context thread, stopped and joined on every path.
-struct Agent {
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-    std::unique_ptr<agent::Uplink> uplink;
-    std::thread thread;
-    bool stopped = false;
-
-    explicit Agent(const agent::UplinkConfig& cfg) {
-        uplink = std::make_unique<agent::Uplink>(io.get_executor(), cfg, kAgentId, "barn");
-        uplink->start();
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Agent() {
-        if (!stopped) (void)stop();
-        guard.reset();
-        io.stop();
-        thread.join();
-    }
-    void add(std::vector<MinerSample> samples) {
-        asio::post(io, [this, v = std::move(samples)]() mutable {
-            for (auto& s : v) uplink->add(std::move(s));
-        });
-    }
-    // True when stop() finished in time (it is bounded by shutdown_timeout).
-    bool stop() {
-        stopped = true;
-        auto done = asio::co_spawn(io, uplink->stop(), asio::use_future);
-        return done.wait_for(10s) == std::future_status::ready;
-    }
-    agent::UplinkStats stats() const { return uplink->stats(); }
+struct Agent : test::UplinkAgent {
+    explicit Agent(const agent::UplinkConfig& cfg) : UplinkAgent(cfg, kAgentId, "barn") {}
+    bool stop() { return UplinkAgent::stop(std::chrono::seconds(10)); }
 };
 
 agent::UplinkConfig uplink_config(const std::string& url, const std::string& ca_file,
@@ -137,22 +111,7 @@ agent::UplinkConfig uplink_config(const std::string& url, const std::string& ca_
 }
 
 std::vector<MinerSample> samples(int first, int count) {
-    std::vector<MinerSample> out;
-    for (int i = first; i < first + count; ++i) {
-        MinerSample s;
-        s.miner_id = "m-" + std::to_string(i % 3);
-        s.host = "10.0.0." + std::to_string(i % 3 + 1);
-        s.port = 4028;
-        s.up = true;
-        s.state = MinerState::mining;
-        // An hour ago, fixed for the run: the collector refuses samples more than 5 min
-        // ahead of its clock, and recent ones stay clear of raw retention.
-        static const auto base = std::chrono::floor<std::chrono::seconds>(
-            std::chrono::system_clock::now() - std::chrono::hours(1));
-        s.observed_at = TimePoint{base.time_since_epoch() + std::chrono::seconds(i)};
-        out.push_back(std::move(s));
-    }
-    return out;
+    return test::synthetic_samples(first, count, 3);
 }
 
 // One GET /healthz over HTTPS to `host`:port with agent::http_request, trusting `ca_file`.
@@ -167,10 +126,12 @@ agent::HttpResult https_get(const std::string& host, std::uint16_t port, const s
     opts.reply_timeout = 5s;
     opts.deadline = std::chrono::steady_clock::now() + 8s;
     opts.tls = tls::make_client_context(ca_file);
+    // Named: the coroutine holds its arguments by reference until io runs it.
+    const agent::HttpAuth no_auth{};
     asio::io_context io;
-    auto fut = asio::co_spawn(
-        io, agent::http_request(io.get_executor(), host, port, spec, agent::HttpAuth{}, opts),
-        asio::use_future);
+    auto fut =
+        asio::co_spawn(io, agent::http_request(io.get_executor(), host, port, spec, no_auth, opts),
+                       asio::use_future);
     io.run_for(10s);
     REQUIRE(fut.wait_for(0s) == std::future_status::ready);
     return fut.get();

@@ -12,6 +12,7 @@
 #include "tests/support/net.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sim_process.hpp"
+#include "tests/support/uplink_harness.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -65,36 +66,8 @@ struct Collector : test::InProcessCollector {
 };
 
 // An agent side: one Uplink on its own io_context thread.
-struct Agent {
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
-    std::unique_ptr<agent::Uplink> uplink;
-    std::thread thread;
-    bool stopped = false;
-
-    explicit Agent(const agent::UplinkConfig& cfg) {
-        uplink = std::make_unique<agent::Uplink>(io.get_executor(), cfg, kAgentId, "barn");
-        uplink->start();
-        thread = std::thread([this] { io.run(); });
-    }
-    ~Agent() {
-        if (!stopped) (void)stop(10s);
-        guard.reset();
-        io.stop();
-        thread.join();
-    }
-    void add(std::vector<MinerSample> samples) {
-        asio::post(io, [this, v = std::move(samples)]() mutable {
-            for (auto& s : v) uplink->add(std::move(s));
-        });
-    }
-    // True when stop() finished within `limit`.
-    bool stop(std::chrono::milliseconds limit) {
-        stopped = true;
-        auto done = asio::co_spawn(io, uplink->stop(), asio::use_future);
-        return done.wait_for(limit) == std::future_status::ready;
-    }
-    agent::UplinkStats stats() const { return uplink->stats(); }
+struct Agent : test::UplinkAgent {
+    explicit Agent(const agent::UplinkConfig& cfg) : UplinkAgent(cfg, kAgentId, "barn") {}
 };
 
 agent::UplinkConfig uplink_config(std::uint16_t port, const std::string& spool_dir) {
@@ -114,23 +87,7 @@ agent::UplinkConfig uplink_config(std::uint16_t port, const std::string& spool_d
 
 // Samples `first`..`first+count-1`, spread over five miners, each at its own instant.
 std::vector<MinerSample> samples(int first, int count) {
-    std::vector<MinerSample> out;
-    for (int i = first; i < first + count; ++i) {
-        MinerSample s;
-        s.miner_id = "m-" + std::to_string(i % 5);
-        s.host = "10.0.0." + std::to_string(i % 5 + 1);
-        s.port = 4028;
-        s.up = true;
-        s.state = MinerState::mining;
-        // An hour ago, fixed for the run: the collector refuses samples more than 5 min
-        // ahead of its clock, and recent ones stay clear of raw retention.
-        static const auto base = std::chrono::floor<std::chrono::seconds>(
-            std::chrono::system_clock::now() - std::chrono::hours(1));
-        s.observed_at = TimePoint{base.time_since_epoch() + std::chrono::seconds(i)};
-        s.hashrate_ths = 100.0 + i;
-        out.push_back(std::move(s));
-    }
-    return out;
+    return test::synthetic_samples(first, count, 5);
 }
 
 std::multiset<std::string> keys(int first, int count) {
